@@ -1,0 +1,42 @@
+"""Partitions, defined once and shared by assets, schedules and sensors."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+
+import dagster as dg
+
+ADVERTISER_PARTITIONS_NAME = "tiktok_advertisers"
+DATE_DIMENSION = "date"
+ADVERTISER_DIMENSION = "advertiser"
+
+
+# A fixed first day: a start that moved with the calendar would make old
+# partitions vanish from Dagster's history. Override for older accounts.
+HISTORY_START = os.environ.get("TIKTOK_HISTORY_START", "2025-01-01")
+
+
+advertiser_partitions = dg.DynamicPartitionsDefinition(name=ADVERTISER_PARTITIONS_NAME)
+
+# Dates are the advertiser's local dates. end_offset=2 keeps "today" available
+# for advertisers east of UTC (a local date is at most one day ahead of UTC's).
+stat_date_partitions = dg.DailyPartitionsDefinition(start_date=HISTORY_START, end_offset=2)
+
+advertiser_date_partitions = dg.MultiPartitionsDefinition(
+    {DATE_DIMENSION: stat_date_partitions, ADVERTISER_DIMENSION: advertiser_partitions}
+)
+
+
+def advertiser_date_key(advertiser_id: str, stat_date: date | str) -> dg.MultiPartitionKey:
+    day = stat_date.isoformat() if isinstance(stat_date, date) else stat_date
+    return dg.MultiPartitionKey({DATE_DIMENSION: day, ADVERTISER_DIMENSION: advertiser_id})
+
+
+def split_advertiser_date_key(partition_key: str | dg.MultiPartitionKey) -> tuple[str, date]:
+    """(advertiser_id, stat_date) of a multi-partition key such as '7012...|2026-11-20'."""
+    if isinstance(partition_key, dg.MultiPartitionKey):
+        keys = partition_key.keys_by_dimension
+    else:
+        keys = advertiser_date_partitions.get_partition_key_from_str(partition_key).keys_by_dimension
+    return keys[ADVERTISER_DIMENSION], date.fromisoformat(keys[DATE_DIMENSION])

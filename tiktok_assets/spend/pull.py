@@ -1,0 +1,248 @@
+"""Pull ad-level daily and hourly stats for one advertiser and shape them per partition.
+
+A partition is (advertiser, local date). TikTok dates report rows in the
+advertiser's time zone; we keep that local date as the partition key and store
+each hour's UTC instant beside it so hours from advertisers in different zones
+line up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+
+from tiktok_assets.tiktok.client import TikTokClient
+from tiktok_assets.tiktok.reports import COUNT_COLUMNS, MONEY_COLUMNS, STAT_COLUMNS, parse_report_rows
+
+DAILY_METRICS = (
+    "spend",
+    "impressions",
+    "clicks",
+    "conversion",
+    "app_install",
+    "complete_payment",
+    "total_complete_payment_rate",
+    "reach",
+)
+# Reach is not additive over hours, so TikTok serves "-" for it hourly: don't ask.
+HOURLY_METRICS = tuple(metric for metric in DAILY_METRICS if metric != "reach")
+
+# ISO 4217 currencies without minor units: money is spread in whole units.
+ZERO_DECIMAL_CURRENCIES = frozenset(
+    {"BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF"}
+)
+
+DAILY_COLUMNS = ["advertiser_id", "ad_id", "stat_date", "campaign_id", "adgroup_id", "currency", *STAT_COLUMNS, "reach"]
+HOURLY_COLUMNS = [
+    "advertiser_id",
+    "ad_id",
+    "stat_hour_utc",
+    "stat_hour_local",
+    "stat_date",
+    "campaign_id",
+    "adgroup_id",
+    "currency",
+    *STAT_COLUMNS,
+    "spread",
+]
+
+
+@dataclass(frozen=True)
+class AdvertiserProfile:
+    advertiser_id: str
+    name: str
+    currency: str
+    timezone: str
+    """IANA zone TikTok dates this advertiser's reports in (``display_timezone``)."""
+
+    @classmethod
+    def from_info(cls, info: dict) -> AdvertiserProfile:
+        zone = info.get("display_timezone") or info.get("timezone") or "UTC"
+        return cls(
+            advertiser_id=str(info["advertiser_id"]),
+            name=str(info.get("name") or info.get("advertiser_name") or info["advertiser_id"]),
+            currency=str(info.get("currency") or "USD"),
+            timezone=str(zone),
+        )
+
+
+def currency_decimals(currency: str) -> int:
+    return 0 if currency.upper() in ZERO_DECIMAL_CURRENCIES else 2
+
+
+def contiguous_ranges(dates: Iterable[date]) -> list[tuple[date, date]]:
+    """Group dates into inclusive runs of consecutive days."""
+    ordered = sorted(set(dates))
+    ranges: list[tuple[date, date]] = []
+    for day in ordered:
+        if ranges and day == ranges[-1][1] + timedelta(days=1):
+            ranges[-1] = (ranges[-1][0], day)
+        else:
+            ranges.append((day, day))
+    return ranges
+
+
+def ad_parents_frame(ads: Sequence[dict]) -> pd.DataFrame:
+    """ad_id -> adgroup_id, campaign_id, from /ad/get/ rows."""
+    return pd.DataFrame(
+        {
+            "ad_id": [str(ad["ad_id"]) for ad in ads],
+            "adgroup_id": [str(ad.get("adgroup_id")) if ad.get("adgroup_id") else None for ad in ads],
+            "campaign_id": [str(ad.get("campaign_id")) if ad.get("campaign_id") else None for ad in ads],
+        },
+        columns=["ad_id", "adgroup_id", "campaign_id"],
+    ).drop_duplicates("ad_id")
+
+
+def _with_parents(frame: pd.DataFrame, parents: pd.DataFrame) -> pd.DataFrame:
+    # A deleted ad still has history in reports but no longer in /ad/get/:
+    # keep its rows with unknown parents rather than dropping spend.
+    return frame.merge(parents, on="ad_id", how="left")
+
+
+def fetch_daily_stats(
+    client: TikTokClient, advertiser: AdvertiserProfile, dates: Sequence[date], parents: pd.DataFrame
+) -> dict[date, pd.DataFrame]:
+    """Ad-level daily rows for each requested date (an empty frame where nothing was served)."""
+    pieces = []
+    for start, end in contiguous_ranges(dates):
+        for page in client.report_pages(
+            advertiser.advertiser_id, start=start, end=end, metrics=DAILY_METRICS, granularity="day"
+        ):
+            pieces.append(parse_report_rows(page, id_dimension="ad_id", time_dimension="stat_time_day",
+                                            metrics=DAILY_METRICS))
+    frame = _concat(pieces, "ad_id")
+    frame["stat_date"] = frame["stat_time"].dt.date
+    frame["advertiser_id"] = advertiser.advertiser_id
+    frame["currency"] = advertiser.currency
+    frame = _with_parents(frame.drop(columns="stat_time"), parents)[DAILY_COLUMNS]
+    return _split_by_date(frame, dates)
+
+
+def fetch_hourly_stats(
+    client: TikTokClient, advertiser: AdvertiserProfile, dates: Sequence[date], parents: pd.DataFrame
+) -> dict[date, pd.DataFrame]:
+    """Ad-level hourly rows per date; days TikTok serves no hours for are spread from daily.
+
+    Some advertisers (and some levels) have no hourly breakdown: TikTok answers
+    the hourly report with an empty list while the daily report has spend. Such
+    a day's daily figures are spread uniformly over its local hours and flagged
+    ``spread`` so nobody mistakes them for a real hourly shape.
+    """
+    result: dict[date, pd.DataFrame] = {}
+    needs_spread: list[date] = []
+    for day in sorted(set(dates)):
+        pieces = [
+            parse_report_rows(page, id_dimension="ad_id", time_dimension="stat_time_hour", metrics=HOURLY_METRICS)
+            for page in client.report_pages(
+                advertiser.advertiser_id, start=day, end=day, metrics=HOURLY_METRICS, granularity="hour"
+            )
+        ]
+        frame = _concat(pieces, "ad_id")
+        if frame.empty:
+            needs_spread.append(day)
+            continue
+        result[day] = _hourly_frame(frame, advertiser, parents, spread=False)
+    if needs_spread:
+        daily = fetch_daily_stats(client, advertiser, needs_spread, parents)
+        for day in needs_spread:
+            result[day] = spread_daily_over_hours(daily[day], advertiser)
+    return result
+
+
+def _hourly_frame(frame: pd.DataFrame, advertiser: AdvertiserProfile, parents: pd.DataFrame, *, spread: bool
+                  ) -> pd.DataFrame:
+    local = frame["stat_time"]
+    frame = frame.assign(
+        stat_hour_local=local,
+        stat_hour_utc=local_to_utc(local, advertiser.timezone),
+        stat_date=local.dt.date,
+        advertiser_id=advertiser.advertiser_id,
+        currency=advertiser.currency,
+        spread=spread,
+    )
+    return _with_parents(frame.drop(columns="stat_time"), parents)[HOURLY_COLUMNS]
+
+
+def local_to_utc(local: pd.Series, zone: str) -> pd.Series:
+    """Naive local wall times to naive UTC instants.
+
+    On the autumn DST change TikTok folds the repeated local hour into one row;
+    we give it the first (summer-time) instant. Spring-forward hours do not
+    exist locally, so TikTok serves none and nothing needs shifting.
+    """
+    if local.empty:
+        return pd.Series([], dtype="datetime64[ns]")
+    localized = pd.DatetimeIndex(local).tz_localize(
+        zone, ambiguous=np.ones(len(local), dtype=bool), nonexistent="shift_forward"
+    )
+    return pd.Series(localized.tz_convert("UTC").tz_localize(None), index=local.index)
+
+
+def local_day_hours(day: date, zone: str) -> pd.DatetimeIndex:
+    """The aware local start of every hour of ``day`` (23, 24 or 25 on DST days)."""
+    start = pd.Timestamp(day).tz_localize(zone)
+    end = pd.Timestamp(day + timedelta(days=1)).tz_localize(zone)
+    return pd.date_range(start.tz_convert("UTC"), end.tz_convert("UTC"), freq="h", inclusive="left").tz_convert(zone)
+
+
+def spread_evenly(totals: np.ndarray, parts: int, decimals: int) -> np.ndarray:
+    """Split each total into ``parts`` shares that add back exactly.
+
+    Works in minor units (cents, or whole units for integers) and hands the
+    remainder out one unit at a time to the first hours, so a daily 10.00
+    over 24 hours is 0.42 × 16 + 0.41 × 8, not 24 × 0.4166… that sums to 9.99.
+    """
+    scale = 10**decimals
+    minor = np.rint(np.asarray(totals, dtype="float64") * scale).astype("int64")
+    base, remainder = np.divmod(minor, parts)
+    shares = np.repeat(base[:, None], parts, axis=1) + (np.arange(parts)[None, :] < remainder[:, None])
+    return shares / scale if decimals else shares
+
+
+def spread_daily_over_hours(daily: pd.DataFrame, advertiser: AdvertiserProfile) -> pd.DataFrame:
+    """Uniform hourly rows from daily rows of one local date, flagged ``spread``."""
+    if daily.empty:
+        return pd.DataFrame(columns=HOURLY_COLUMNS)
+    days = daily["stat_date"].unique()
+    frames = []
+    for day in days:
+        rows = daily[daily["stat_date"] == day]
+        hours = local_day_hours(day, advertiser.timezone)
+        n_hours, n_rows = len(hours), len(rows)
+        columns: dict[str, object] = {
+            "advertiser_id": np.repeat(rows["advertiser_id"].to_numpy(), n_hours),
+            "ad_id": np.repeat(rows["ad_id"].to_numpy(), n_hours),
+            "stat_hour_utc": np.tile(hours.tz_convert("UTC").tz_localize(None).to_numpy(), n_rows),
+            "stat_hour_local": np.tile(hours.tz_localize(None).to_numpy(), n_rows),
+            "stat_date": day,
+            "campaign_id": np.repeat(rows["campaign_id"].to_numpy(), n_hours),
+            "adgroup_id": np.repeat(rows["adgroup_id"].to_numpy(), n_hours),
+            "currency": np.repeat(rows["currency"].to_numpy(), n_hours),
+            "spread": True,
+        }
+        money_decimals = currency_decimals(advertiser.currency)
+        for name in STAT_COLUMNS:
+            decimals = money_decimals if name in MONEY_COLUMNS else 0
+            columns[name] = spread_evenly(rows[name].to_numpy(), n_hours, decimals).reshape(-1)
+        frames.append(pd.DataFrame(columns))
+    frame = pd.concat(frames, ignore_index=True)
+    for name in COUNT_COLUMNS:
+        frame[name] = frame[name].astype("int64")
+    return frame[HOURLY_COLUMNS]
+
+
+def _concat(pieces: list[pd.DataFrame], id_dimension: str) -> pd.DataFrame:
+    if pieces:
+        return pd.concat(pieces, ignore_index=True)
+    empty = parse_report_rows([], id_dimension=id_dimension, time_dimension="stat_time_day", metrics=DAILY_METRICS)
+    return empty
+
+
+def _split_by_date(frame: pd.DataFrame, dates: Sequence[date]) -> dict[date, pd.DataFrame]:
+    grouped = {day: part.reset_index(drop=True) for day, part in frame.groupby("stat_date", sort=False)}
+    return {day: grouped.get(day, frame.iloc[0:0]) for day in sorted(set(dates))}

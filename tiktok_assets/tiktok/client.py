@@ -1,0 +1,424 @@
+"""HTTP client for the TikTok Business API v1.3 (no Dagster import).
+
+What it does for its callers: pages through results, splits date ranges to the
+API's limits, turns body codes into typed errors, retries throttling, server
+errors and timeouts with exponential backoff and full jitter, and keeps its own
+request rate under a configurable QPS so TikTok rarely has to throttle us.
+
+The access token lives in a private attribute, travels only in the
+``Access-Token`` header, and is redacted from ``repr``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any, Literal
+
+import httpx
+
+from tiktok_assets.tiktok.errors import (
+    TikTokError,
+    TikTokPagingError,
+    TikTokQueryTooLargeError,
+    TikTokRetriesExhausted,
+    TikTokTransportError,
+    error_from_body,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://business-api.tiktok.com"
+API_PREFIX = "/open_api/v1.3"
+MAX_PAGE_SIZE = 1000
+# TikTok's limits for one report request, by time dimension.
+MAX_DAYS_PER_REQUEST = {"day": 30, "hour": 1}
+# /advertiser/info/ takes at most 100 ids a request.
+ADVERTISER_INFO_BATCH = 100
+
+DataLevel = Literal["AUCTION_AD", "AUCTION_ADGROUP", "AUCTION_CAMPAIGN", "AUCTION_ADVERTISER"]
+Granularity = Literal["day", "hour"]
+
+ID_DIMENSION: dict[str, str] = {
+    "AUCTION_AD": "ad_id",
+    "AUCTION_ADGROUP": "adgroup_id",
+    "AUCTION_CAMPAIGN": "campaign_id",
+    "AUCTION_ADVERTISER": "advertiser_id",
+}
+TIME_DIMENSION: dict[str, str] = {"day": "stat_time_day", "hour": "stat_time_hour"}
+
+
+@dataclass
+class RequestStats:
+    """What the client did, for materialization metadata."""
+
+    requests: int = 0
+    pages: int = 0
+    retries: int = 0
+    throttled: int = 0
+    splits: int = 0
+    rows: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, **counts: int) -> None:
+        with self._lock:
+            for name, value in counts.items():
+                setattr(self, name, getattr(self, name) + value)
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "requests": self.requests,
+            "pages": self.pages,
+            "retries": self.retries,
+            "throttled": self.throttled,
+            "splits": self.splits,
+            "rows": self.rows,
+        }
+
+
+class RateLimiter:
+    """Token bucket shared by the client's threads: at most ``qps`` requests a second."""
+
+    def __init__(self, qps: float | None, burst: int | None = None, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.qps = qps
+        self.capacity = float(burst if burst is not None else max(1, int(qps or 1)))
+        self._tokens = self.capacity
+        self._clock = clock
+        self._sleep = sleep
+        self._last = clock()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        if not self.qps:
+            return
+        while True:
+            with self._lock:
+                now = self._clock()
+                self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.qps)
+                self._last = now
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return
+                wait = (1 - self._tokens) / self.qps
+            self._sleep(wait)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 6
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        # Full jitter (AWS architecture blog): spreads retries of parallel
+        # workers so a throttled burst does not come back as one burst.
+        return rng.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+
+
+def date_chunks(start: date, end: date, max_days: int) -> list[tuple[date, date]]:
+    """Split [start, end] (inclusive) into consecutive chunks of at most ``max_days`` days."""
+    if end < start:
+        raise ValueError(f"end date {end} is before start date {start}")
+    chunks = []
+    cursor = start
+    while cursor <= end:
+        chunk_end = min(end, cursor + timedelta(days=max_days - 1))
+        chunks.append((cursor, chunk_end))
+        cursor = chunk_end + timedelta(days=1)
+    return chunks
+
+
+class TikTokClient:
+    """Synchronous client for the subset of the Business API this project uses."""
+
+    def __init__(
+        self,
+        access_token: str,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        qps: float | None = 10.0,
+        burst: int | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        seed: int | None = None,
+    ) -> None:
+        if not access_token or not access_token.strip():
+            raise ValueError(
+                "No TikTok access token given: set TIKTOK_ACCESS_TOKEN (or leave it unset to use the simulator)."
+            )
+        self.__token = access_token.strip()
+        self.base_url = base_url.rstrip("/")
+        self.retry = retry or RetryPolicy()
+        self.stats = RequestStats()
+        self._sleep = sleep
+        self._rng = random.Random(seed)
+        self._limiter = RateLimiter(qps, burst, sleep=sleep)
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            transport=transport,
+            timeout=timeout,
+            headers={"Access-Token": self.__token, "User-Agent": "tiktok_assets/0.1"},
+        )
+
+    def __repr__(self) -> str:
+        return f"TikTokClient(base_url={self.base_url!r}, access_token='***')"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> TikTokClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transport ------------------------------------------------------------------
+
+    def _send_once(self, method: str, path: str, params: Mapping[str, Any] | None, body: Any,
+                   advertiser_id: str | None) -> dict[str, Any]:
+        endpoint = f"{API_PREFIX}{path}"
+        self._limiter.acquire()
+        self.stats.add(requests=1)
+        try:
+            if method == "GET":
+                response = self._http.get(endpoint, params=_encode_params(params or {}))
+            else:
+                response = self._http.post(endpoint, json=body)
+        except httpx.TimeoutException as exc:
+            raise TikTokTransportError(f"Timed out calling {endpoint}: {type(exc).__name__}", endpoint=endpoint) from None
+        except httpx.TransportError as exc:
+            raise TikTokTransportError(f"Connection failed calling {endpoint}: {type(exc).__name__}", endpoint=endpoint) from None
+        if response.status_code >= 500:
+            raise TikTokTransportError(
+                f"TikTok gateway answered HTTP {response.status_code} on {endpoint}",
+                endpoint=endpoint,
+                status_code=response.status_code,
+            )
+        if response.status_code != 200:
+            # 4xx outside the body-code convention: a wrong base URL or path, not retryable.
+            raise TikTokError(
+                f"Unexpected HTTP {response.status_code} from {endpoint}: check TIKTOK_API_BASE_URL ({self.base_url})."
+            )
+        try:
+            payload = json.loads(response.content)
+        except ValueError:
+            raise TikTokTransportError(
+                f"Truncated or invalid JSON from {endpoint} ({len(response.content)} bytes)", endpoint=endpoint
+            ) from None
+        if not isinstance(payload, dict) or "code" not in payload:
+            raise TikTokTransportError(f"Response from {endpoint} is not a TikTok envelope", endpoint=endpoint)
+        if payload["code"] != 0:
+            raise error_from_body(payload, endpoint=endpoint, advertiser_id=advertiser_id)
+        return payload
+
+    def request(self, method: Literal["GET", "POST"], path: str, *, params: Mapping[str, Any] | None = None,
+                body: Any = None, advertiser_id: str | None = None) -> dict[str, Any]:
+        """One API call with retries; returns the envelope of a ``code == 0`` answer."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._send_once(method, path, params, body, advertiser_id)
+            except TikTokError as error:
+                if not error.retryable:
+                    raise
+                if getattr(error, "code", None) in (40100, 40016, 40101, 40102):
+                    self.stats.add(throttled=1)
+                if attempt >= self.retry.max_attempts:
+                    raise TikTokRetriesExhausted(f"{API_PREFIX}{path}", attempt, error) from None
+                delay = self.retry.delay(attempt, self._rng)
+                self.stats.add(retries=1)
+                log.warning("TikTok %s%s: %s; retry %d/%d in %.2fs", API_PREFIX, path, error, attempt,
+                            self.retry.max_attempts - 1, delay)
+                self._sleep(delay)
+
+    def paged(self, path: str, params: Mapping[str, Any], *, advertiser_id: str | None = None,
+              page_size: int = MAX_PAGE_SIZE, max_restarts: int = 3) -> Iterator[list[dict[str, Any]]]:
+        """Yield each page's ``data.list``.
+
+        If ``page_info`` changes between pages (rows appeared or vanished while
+        we paged) the pages already read may be stale, so the paging restarts
+        from page 1; a caller that buffers pages must therefore accept restarts:
+        use :meth:`all_pages` unless streaming matters.
+        """
+        for page_list in self._paged_consistent(path, params, advertiser_id, page_size, max_restarts):
+            yield page_list
+
+    def all_pages(self, path: str, params: Mapping[str, Any], *, advertiser_id: str | None = None,
+                  page_size: int = MAX_PAGE_SIZE, max_restarts: int = 3) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        for page_list in self._paged_consistent(path, params, advertiser_id, page_size, max_restarts):
+            rows.extend(page_list)
+        return rows
+
+    def _paged_consistent(self, path: str, params: Mapping[str, Any], advertiser_id: str | None,
+                          page_size: int, max_restarts: int) -> Iterator[list[dict[str, Any]]]:
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}")
+        for _restart in range(max_restarts + 1):
+            pages = self._read_all_pages(path, params, advertiser_id, page_size)
+            if pages is not None:
+                yield from pages
+                return
+        raise TikTokPagingError(
+            f"Paging {API_PREFIX}{path} for advertiser {advertiser_id} stayed inconsistent after "
+            f"{max_restarts} restarts (total_page changed or pages came back empty); try again later."
+        )
+
+    def _read_all_pages(self, path: str, params: Mapping[str, Any], advertiser_id: str | None,
+                        page_size: int) -> list[list[dict[str, Any]]] | None:
+        """Read every page, or None when paging must restart."""
+        pages: list[list[dict[str, Any]]] = []
+        page = 1
+        expected: tuple[int, int] | None = None
+        while True:
+            payload = self.request("GET", path, params={**params, "page": page, "page_size": page_size},
+                                   advertiser_id=advertiser_id)
+            data = payload.get("data") or {}
+            page_list = data.get("list") or []
+            info = data.get("page_info") or {}
+            total_page = int(info.get("total_page", 1) or 0)
+            total_number = int(info.get("total_number", len(page_list)) or 0)
+            self.stats.add(pages=1, rows=len(page_list))
+            if expected is None:
+                expected = (total_page, total_number)
+            elif expected != (total_page, total_number):
+                log.warning("TikTok %s%s: page_info changed mid-paging (%s -> %s); restarting from page 1",
+                            API_PREFIX, path, expected, (total_page, total_number))
+                self.stats.add(retries=1)
+                return None
+            if not page_list and page < total_page:
+                log.warning("TikTok %s%s: empty page %d of %d; restarting from page 1", API_PREFIX, path,
+                            page, total_page)
+                self.stats.add(retries=1)
+                return None
+            pages.append(page_list)
+            if page >= total_page:
+                served = sum(len(p) for p in pages)
+                if served != total_number:
+                    log.warning("TikTok %s%s: %d rows served but total_number says %d; restarting",
+                                API_PREFIX, path, served, total_number)
+                    self.stats.add(retries=1)
+                    return None
+                return pages
+            page += 1
+
+    # -- endpoints ------------------------------------------------------------------
+
+    def authorised_advertisers(self, app_id: str | None = None, secret: str | None = None) -> list[dict[str, Any]]:
+        """Advertisers the token may read (``/oauth2/advertiser/get/``)."""
+        params: dict[str, Any] = {}
+        if app_id:
+            params["app_id"] = app_id
+        if secret:
+            params["secret"] = secret
+        payload = self.request("GET", "/oauth2/advertiser/get/", params=params)
+        return list((payload.get("data") or {}).get("list") or [])
+
+    def advertiser_info(self, advertiser_ids: Sequence[str]) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        ids = list(advertiser_ids)
+        for start in range(0, len(ids), ADVERTISER_INFO_BATCH):
+            batch = ids[start : start + ADVERTISER_INFO_BATCH]
+            payload = self.request("GET", "/advertiser/info/", params={"advertiser_ids": batch},
+                                   advertiser_id=",".join(batch))
+            rows.extend((payload.get("data") or {}).get("list") or [])
+        return rows
+
+    def campaigns(self, advertiser_id: str) -> list[dict[str, Any]]:
+        return self.all_pages("/campaign/get/", {"advertiser_id": advertiser_id}, advertiser_id=advertiser_id)
+
+    def adgroups(self, advertiser_id: str) -> list[dict[str, Any]]:
+        return self.all_pages("/adgroup/get/", {"advertiser_id": advertiser_id}, advertiser_id=advertiser_id)
+
+    def ads(self, advertiser_id: str) -> list[dict[str, Any]]:
+        return self.all_pages("/ad/get/", {"advertiser_id": advertiser_id}, advertiser_id=advertiser_id)
+
+    def report_pages(
+        self,
+        advertiser_id: str,
+        *,
+        start: date,
+        end: date,
+        metrics: Sequence[str],
+        data_level: DataLevel = "AUCTION_AD",
+        granularity: Granularity = "day",
+        page_size: int = MAX_PAGE_SIZE,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Yield pages of BASIC report rows for [start, end], split to TikTok's span limits.
+
+        Each yielded page is complete for its chunk: a chunk is fully read (and
+        re-read from page 1 if paging turned inconsistent) before any of it is
+        yielded. A 40067 "query too large" halves the chunk and tries again.
+        """
+        if data_level not in ID_DIMENSION:
+            raise ValueError(f"data_level must be one of {sorted(ID_DIMENSION)}, got {data_level!r}")
+        if granularity not in TIME_DIMENSION:
+            raise ValueError(f"granularity must be 'day' or 'hour', got {granularity!r}")
+        pending = date_chunks(start, end, MAX_DAYS_PER_REQUEST[granularity])
+        pending.reverse()
+        while pending:
+            chunk_start, chunk_end = pending.pop()
+            params = {
+                "advertiser_id": advertiser_id,
+                "service_type": "AUCTION",
+                "report_type": "BASIC",
+                "data_level": data_level,
+                "dimensions": [ID_DIMENSION[data_level], TIME_DIMENSION[granularity]],
+                "metrics": list(metrics),
+                "start_date": chunk_start.isoformat(),
+                "end_date": chunk_end.isoformat(),
+            }
+            try:
+                pages = self.all_pages_grouped("/report/integrated/get/", params, advertiser_id, page_size)
+            except TikTokQueryTooLargeError:
+                if chunk_start == chunk_end:
+                    raise
+                middle = chunk_start + (chunk_end - chunk_start) // 2
+                self.stats.add(splits=1)
+                pending.append((middle + timedelta(days=1), chunk_end))
+                pending.append((chunk_start, middle))
+                continue
+            yield from pages
+
+    def all_pages_grouped(self, path: str, params: Mapping[str, Any], advertiser_id: str | None,
+                          page_size: int) -> list[list[dict[str, Any]]]:
+        return list(self._paged_consistent(path, params, advertiser_id, page_size, max_restarts=3))
+
+    def report(self, advertiser_id: str, **kwargs: Any) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        for page in self.report_pages(advertiser_id, **kwargs):
+            rows.extend(page)
+        return rows
+
+    def track_events(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """POST one Events API batch (``/event/track/``); returns the envelope on success.
+
+        Throttling and server errors are retried here; a rejection (40002...)
+        raises :class:`TikTokBadParameterError` with TikTok's message so the
+        caller can dead-letter the batch.
+        """
+        data = body.get("data") or []
+        if len(data) > MAX_PAGE_SIZE:
+            raise ValueError(f"An Events API batch holds at most {MAX_PAGE_SIZE} events, got {len(data)}")
+        return self.request("POST", "/event/track/", body=body)
+
+
+def _encode_params(params: Mapping[str, Any]) -> dict[str, str]:
+    # TikTok wants list and dict parameters as JSON text in the query string.
+    encoded: dict[str, str] = {}
+    for key, value in params.items():
+        if isinstance(value, (list, tuple, dict)):
+            encoded[key] = json.dumps(list(value) if isinstance(value, tuple) else value, separators=(",", ":"))
+        else:
+            encoded[key] = str(value)
+    return encoded

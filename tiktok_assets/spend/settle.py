@@ -1,0 +1,82 @@
+"""When a day is final: the settle window and the re-pull plan (no Dagster import).
+
+TikTok keeps revising a day for a while after it ends (late conversions
+attributed to earlier clicks, invalid-traffic spend corrections). A day is
+re-pulled every day while it is inside the settle window; once it is older
+than the window and a pull made after it aged out changed nothing, it is
+**settled** and is not pulled again unless someone asks.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+DEFAULT_SETTLE_DAYS = 7
+# TikTok's longest attribution window is a 28-day click.
+MAX_SETTLE_DAYS = 28
+
+
+def settle_days_from_env() -> int:
+    raw = os.environ.get("TIKTOK_SETTLE_DAYS", str(DEFAULT_SETTLE_DAYS))
+    try:
+        days = int(raw)
+    except ValueError:
+        raise ValueError(f"TIKTOK_SETTLE_DAYS must be a whole number of days, got {raw!r}") from None
+    return validate_settle_days(days)
+
+
+def validate_settle_days(days: int) -> int:
+    if not 1 <= days <= MAX_SETTLE_DAYS:
+        raise ValueError(f"settle window must be 1 to {MAX_SETTLE_DAYS} days (TikTok's longest attribution), got {days}")
+    return days
+
+
+def local_today(zone: str, now_utc: datetime) -> date:
+    """The advertiser's calendar date at ``now_utc`` (aware or naive UTC)."""
+    if now_utc.tzinfo is None:
+        now_utc = now_utc.replace(tzinfo=ZoneInfo("UTC"))
+    return now_utc.astimezone(ZoneInfo(zone)).date()
+
+
+def age_in_days(stat_date: date, today: date) -> int:
+    """Whole days since ``stat_date`` ended: yesterday is 0, today is -1."""
+    return (today - stat_date).days - 1
+
+
+@dataclass(frozen=True)
+class PullRecord:
+    """The latest pull of one partition, as ``partition_pulls`` remembers it."""
+
+    stat_date: date
+    pulled_on: date
+    """The advertiser's local date when the pull happened."""
+    changed: bool
+
+
+def is_settled(record: PullRecord, today: date, settle_days: int) -> bool:
+    past_window = age_in_days(record.stat_date, today) >= settle_days
+    pulled_after_aging_out = age_in_days(record.stat_date, record.pulled_on) >= settle_days
+    return past_window and pulled_after_aging_out and not record.changed
+
+
+def repull_dates(today: date, settle_days: int, latest_pulls: Iterable[PullRecord],
+                 lookback_days: int = MAX_SETTLE_DAYS * 2) -> list[date]:
+    """Dates to pull again today: the settle window, plus older days pulled before but not yet settled.
+
+    The window runs from yesterday back to the day that reaches ``settle_days``
+    today, so each day gets one pull after it aged out; that pull decides
+    whether it is settled. Days never pulled are left to backfills.
+    """
+    validate_settle_days(settle_days)
+    window = {today - timedelta(days=offset) for offset in range(1, settle_days + 2)}
+    oldest = today - timedelta(days=lookback_days)
+    unsettled = {
+        record.stat_date
+        for record in latest_pulls
+        if oldest <= record.stat_date < min(window) and not is_settled(record, today, settle_days)
+    }
+    return sorted(window | unsettled)

@@ -1,0 +1,322 @@
+"""The simulator: TikTok Business API v1.3 answers from a :class:`World`, in-process or over HTTP.
+
+One core, :meth:`Simulator.handle`, serves both ways in: an httpx transport
+(``sim.transport()``, no socket) and a raw ASGI app (``sim.asgi_app``, run by
+uvicorn through :func:`tiktok_assets.simulator.server.serve`).
+
+Faithful on purpose: errors are HTTP 200 with a non-zero body ``code`` (only
+injected gateway faults use HTTP 5xx, with an HTML body); every envelope has
+a ``request_id``; tokens are checked per advertiser; each token has its own
+token-bucket rate limit answered with code 40100.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+import anyio
+import httpx
+
+from tiktok_assets.simulator.clock import SimClock
+from tiktok_assets.simulator.endpoints import ROUTES, ApiError, Code, Request, encode_json
+from tiktok_assets.simulator.events import EventStore
+from tiktok_assets.simulator.faults import FaultInjector, FaultKind
+from tiktok_assets.simulator.world import World
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/open_api/v1.3"
+# A fake long-term token shaped like TikTok's (40 hex characters); authorised for every advertiser.
+DEFAULT_ACCESS_TOKEN = "5e3f1d0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e"
+BAD_TOKEN_MESSAGE = "Access token is incorrect or has been revoked."
+RATE_LIMIT_MESSAGE = "Too many requests. Please retry in some time."
+_HTML_ERRORS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Temporarily Unavailable"}
+
+
+@dataclass(frozen=True)
+class SimResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    fault: FaultKind | None = None
+    """A transport-level fault (timeout, connection_reset) the way in must act out."""
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class TokenBucket:
+    """``qps`` requests a second with bursts up to ``burst``, on a monotonic clock."""
+
+    def __init__(self, qps: float, burst: int, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.qps = qps
+        self.capacity = float(burst)
+        self._tokens = float(burst)
+        self._monotonic = monotonic
+        self._last = monotonic()
+
+    def allow(self) -> bool:
+        now = self._monotonic()
+        self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.qps)
+        self._last = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
+
+@dataclass
+class _Counters:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    by_path: Counter[str] = field(default_factory=Counter)
+
+
+class Simulator:
+    """The TikTok Business API subset of DESIGN.md, answering from ``world`` at ``clock``'s time.
+
+    ``tokens`` maps extra access tokens to the advertiser ids they may read
+    (``DEFAULT_ACCESS_TOKEN`` may read all). ``qps``/``burst`` set each token's
+    rate limit (``qps=None`` disables it). ``max_report_rows`` is the largest
+    report (entities × days, × 24 hourly) answered before code 40067.
+    """
+
+    def __init__(
+        self,
+        world: World | None = None,
+        clock: SimClock | None = None,
+        tokens: Mapping[str, Iterable[str]] | None = None,
+        qps: float | None = 50.0,
+        burst: int = 100,
+        settle_days: int | None = None,
+        *,
+        max_report_rows: int | None = 500_000,
+        timeout_seconds: float = 5.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if world is None:
+            world = World(settle_days=7 if settle_days is None else settle_days)
+        elif settle_days is not None and settle_days != world.settle_days:
+            raise ValueError(
+                f"Simulator(settle_days={settle_days}) disagrees with the world's settle_days={world.settle_days}: "
+                "give settle_days to World(...) when passing a world"
+            )
+        if qps is not None and (qps <= 0 or burst < 1):
+            raise ValueError(f"Simulator(qps={qps}, burst={burst}): qps must be positive and burst at least 1, "
+                             "or qps=None to disable rate limiting")
+        self.world = world
+        self.clock = clock or SimClock()
+        self.qps = qps
+        self.burst = burst
+        self.max_report_rows = max_report_rows
+        self.events = EventStore(self.clock)
+        self.faults = FaultInjector(timeout_seconds=timeout_seconds)
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._grants: dict[str, frozenset[str] | None] = {DEFAULT_ACCESS_TOKEN: None}
+        for token, advertiser_ids in (tokens or {}).items():
+            self.grant(token, advertiser_ids)
+        self._buckets: dict[str, TokenBucket] = {}
+        self._counters = _Counters()
+
+    def __repr__(self) -> str:
+        # Tokens are secrets even here: only say how many there are.
+        return f"Simulator({self.world!r}, tokens={len(self._grants)}, qps={self.qps}, clock={self.clock!r})"
+
+    # -- tokens and counters -------------------------------------------------------------------
+
+    def grant(self, token: str, advertiser_ids: Iterable[str] | None) -> None:
+        """Authorise ``token`` for these advertisers (None: all of them)."""
+        if not token:
+            raise ValueError("grant(token=...): the token must be a non-empty string")
+        with self._lock:
+            self._grants[token] = None if advertiser_ids is None else frozenset(map(str, advertiser_ids))
+
+    def revoke(self, token: str) -> None:
+        """Revoke a token: its next request gets code 40105."""
+        with self._lock:
+            self._grants.pop(token, None)
+
+    @property
+    def request_counts(self) -> Counter[str]:
+        """Requests received per path (e.g. ``/open_api/v1.3/report/integrated/get/``), a copy."""
+        with self._counters.lock:
+            return Counter(self._counters.by_path)
+
+    def reset_counts(self) -> None:
+        with self._counters.lock:
+            self._counters.by_path.clear()
+
+    def _may_read(self, token: str) -> Callable[[str], bool]:
+        with self._lock:
+            granted = self._grants[token]
+        return lambda advertiser_id: granted is None or advertiser_id in granted
+
+    def _rate_limited(self, token: str) -> bool:
+        if self.qps is None:
+            return False
+        with self._lock:
+            bucket = self._buckets.get(token)
+            if bucket is None:
+                bucket = self._buckets[token] = TokenBucket(self.qps, self.burst, self._monotonic)
+            return not bucket.allow()
+
+    # -- the core ------------------------------------------------------------------------------
+
+    def handle(self, method: str, path: str, query: Mapping[str, str], headers: Mapping[str, str],
+               body: bytes) -> SimResponse:
+        """Answer one HTTP request."""
+        route_path = _normalise_path(path)
+        with self._counters.lock:
+            self._counters.by_path[route_path] += 1
+        request_id = self._request_id()
+        fault = self.faults.take(route_path)
+        if fault is not None and fault.http_status:
+            return _html_error(fault.http_status, request_id, fault)
+        if fault is FaultKind.CONNECTION_RESET:
+            return SimResponse(0, {}, b"", fault)
+        if fault is FaultKind.RATE_LIMIT:
+            return _envelope(Code.RATE_LIMITED, RATE_LIMIT_MESSAGE, request_id)
+        route = ROUTES.get(route_path.removeprefix(API_PREFIX)) if route_path.startswith(API_PREFIX) else None
+        if route is None:
+            return SimResponse(404, {"content-type": "text/plain; charset=utf-8"}, b"404 page not found")
+        if method.upper() != route.method:
+            return SimResponse(405, {"content-type": "text/plain; charset=utf-8", "allow": route.method},
+                               b"405 method not allowed")
+        response = self._answer(route.endpoint, query, headers, body, request_id)
+        return _apply_response_fault(response, fault) if fault is not None else response
+
+    def _answer(self, endpoint: Callable[[Request], dict[str, Any]], query: Mapping[str, str],
+                headers: Mapping[str, str], body: bytes, request_id: str) -> SimResponse:
+        lowered = {name.lower(): value for name, value in headers.items()}
+        token = lowered.get("access-token") or query.get("access_token") or ""
+        with self._lock:
+            known = token in self._grants
+        if not known:
+            return _envelope(Code.BAD_TOKEN, BAD_TOKEN_MESSAGE, request_id)
+        if self._rate_limited(token):
+            return _envelope(Code.RATE_LIMITED, RATE_LIMIT_MESSAGE, request_id)
+        request = Request(query=query, body=body, now=self.clock.now(), world=self.world,
+                          may_read=self._may_read(token), events=self.events, max_report_rows=self.max_report_rows)
+        try:
+            data = endpoint(request)
+        except ApiError as error:
+            return _envelope(error.code, error.message, request_id)
+        except Exception as error:  # noqa: BLE001 - a simulator bug must surface as a server error, loudly
+            log.exception("Simulator bug answering %s (request_id %s)", endpoint.__name__, request_id)
+            return _envelope(Code.INTERNAL, f"Simulator internal error: {type(error).__name__}: {error}", request_id)
+        return _envelope(Code.OK, "OK", request_id, data)
+
+    def _request_id(self) -> str:
+        # TikTok request ids start with the UTC time of the request.
+        return f"{self.clock.now():%Y%m%d%H%M%S}{secrets.token_hex(9).upper()}"
+
+    # -- ways in -------------------------------------------------------------------------------
+
+    def transport(self) -> httpx.BaseTransport:
+        """An httpx transport that calls :meth:`handle` directly: no socket, no thread."""
+        return SimulatorTransport(self)
+
+    async def asgi_app(self, scope: dict[str, Any], receive: Callable[[], Any], send: Callable[[Any], Any]) -> None:
+        """Raw ASGI 3 application (for uvicorn)."""
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
+        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope.get("headers", [])}
+        response = await anyio.to_thread.run_sync(self.handle, scope["method"], scope["path"], query, headers,
+                                                  bytes(body))
+        if response.fault is FaultKind.TIMEOUT:
+            # Stall past the client's timeout; stop early once the client gives up.
+            with anyio.move_on_after(self.faults.timeout_seconds):
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                return
+        if response.fault is FaultKind.CONNECTION_RESET:
+            # Promise a body and stop half-way: uvicorn then closes the connection.
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")]})
+            await send({"type": "http.response.body", "body": b'{"code":', "more_body": True})
+            return
+        headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in response.headers.items()]
+        headers.append((b"content-length", str(len(response.body)).encode()))
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await send({"type": "http.response.body", "body": response.body})
+
+
+class SimulatorTransport(httpx.BaseTransport):
+    """httpx transport answering from a :class:`Simulator` in-process."""
+
+    def __init__(self, simulator: Simulator) -> None:
+        self._simulator = simulator
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        body = request.read()
+        query = dict(request.url.params.multi_items())
+        response = self._simulator.handle(request.method, request.url.path, query, dict(request.headers), body)
+        if response.fault is FaultKind.TIMEOUT:
+            raise httpx.ReadTimeout("Simulated timeout: the server processed the request but never answered",
+                                    request=request)
+        if response.fault is FaultKind.CONNECTION_RESET:
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response.", request=request)
+        return httpx.Response(response.status, headers=response.headers, content=response.body, request=request)
+
+
+def _normalise_path(path: str) -> str:
+    path = "/" + path.strip("/")
+    return path if path == "/" else path + "/"
+
+
+def _envelope(code: int, message: str, request_id: str, data: Any = None) -> SimResponse:
+    payload = {"code": code, "message": message, "request_id": request_id, "data": {} if data is None else data}
+    return SimResponse(200, {"content-type": "application/json", "x-tt-logid": request_id},
+                       encode_json(payload).encode())
+
+
+def _html_error(status: int, request_id: str, fault: FaultKind) -> SimResponse:
+    title = f"{status} {_HTML_ERRORS.get(status, 'Error')}"
+    body = (f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n"
+            f"<hr><center>TLB</center>\r\n</body>\r\n</html>\r\n")
+    return SimResponse(status, {"content-type": "text/html", "x-tt-logid": request_id}, body.encode(), fault)
+
+
+def _apply_response_fault(response: SimResponse, fault: FaultKind) -> SimResponse:
+    if fault is FaultKind.TIMEOUT:
+        return SimResponse(response.status, response.headers, response.body, fault)
+    if fault is FaultKind.TRUNCATED:
+        return SimResponse(response.status, response.headers, response.body[: len(response.body) // 2], fault)
+    if fault in (FaultKind.TOTAL_PAGE_CHANGE, FaultKind.EMPTY_PAGE) and response.status == 200:
+        payload = json.loads(response.body)
+        data = payload.get("data")
+        if isinstance(data, dict) and isinstance(data.get("page_info"), dict):
+            if fault is FaultKind.TOTAL_PAGE_CHANGE:
+                data["page_info"]["total_page"] += 1
+            else:
+                # page_info stays as it was: it still promises the rows this page lost.
+                data["list"] = []
+            body = json.dumps(payload, separators=(",", ":")).encode()
+            return SimResponse(response.status, response.headers, body, fault)
+    return response

@@ -1,0 +1,473 @@
+"""Synthetic advertisers, campaigns, ad groups and ads, and how they change over time.
+
+Everything here is a pure function of the world seed and a point in time:
+entities are built once (``build_entities``) as frozen specs, and the dicts the
+API serves are rendered for a given ``now`` (names after renames, pause status,
+``modify_time``, and only entities created by then).
+
+Time rules, all in the advertiser's ``display_timezone``:
+
+* pauses follow a :class:`Cycle`: paused for ``length_days`` local days at the
+  start of every ``period_days``-day cycle, switching at local midnight — the
+  same days the stats show no delivery for the ad (or every ad of a paused
+  campaign);
+* renames happen every ``period_days`` local days at ``offset_minutes`` past
+  local midnight; the name gets a " v2", " v3"... suffix;
+* ``create_time``/``modify_time`` are UTC strings like "2022-03-24 12:08:29";
+  some ads are never modified and their dicts omit ``modify_time``, as TikTok's do.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+WEB_OBJECTIVE = "WEB_CONVERSIONS"
+APP_OBJECTIVE = "APP_PROMOTION"
+# ISO 4217 minor units of the currencies the world uses.
+CURRENCY_DECIMALS = {"USD": 2, "EUR": 2, "JPY": 0, "GBP": 2, "AUD": 2, "BRL": 2, "CAD": 2, "KRW": 0}
+
+
+@dataclass(frozen=True)
+class MarketProfile:
+    """What an advertiser's market looks like: money, zones, prices."""
+
+    currency: str
+    display_timezone: str
+    timezone: str
+    """TikTok's fixed-offset ``timezone`` field (``Etc/GMT+8`` is UTC-8: POSIX signs are inverted)."""
+    country: str
+    domain: str
+    cpm: float
+    """Typical cost per 1000 impressions in ``currency``."""
+    order_value: float
+    """Typical purchase value in ``currency``."""
+    has_hourly: bool = True
+
+
+# The first four are the ones the brief asks for; World(n_advertisers > 4) adds more.
+MARKETS: tuple[MarketProfile, ...] = (
+    MarketProfile("USD", "America/Los_Angeles", "Etc/GMT+8", "US", "shop-us.example.com", 7.5, 64.0),
+    MarketProfile("EUR", "Europe/Berlin", "Etc/GMT-1", "DE", "shop-de.example.com", 6.0, 58.0),
+    MarketProfile("JPY", "Asia/Tokyo", "Etc/GMT-9", "JP", "shop-jp.example.com", 950.0, 7800.0),
+    # TikTok serves no hourly breakdown for some accounts: this one only has daily data.
+    MarketProfile("GBP", "Europe/London", "Etc/GMT", "GB", "shop-uk.example.com", 5.5, 49.0, has_hourly=False),
+    MarketProfile("AUD", "Australia/Sydney", "Etc/GMT-10", "AU", "shop-au.example.com", 9.0, 92.0),
+    MarketProfile("BRL", "America/Sao_Paulo", "Etc/GMT+3", "BR", "shop-br.example.com", 24.0, 260.0),
+    MarketProfile("CAD", "America/Toronto", "Etc/GMT+5", "CA", "shop-ca.example.com", 8.0, 79.0),
+    MarketProfile("KRW", "Asia/Seoul", "Etc/GMT-9", "KR", "shop-kr.example.com", 8500.0, 72000.0),
+)
+
+_COMPANIES = ("Northwind Goods", "Lumen Apparel", "Sakura Living", "Thistle & Co", "Wattle Outdoor", "Ipanema Beauty",
+              "Maple Kitchen", "Hanok Home")
+_WEB_THEMES = ("Evergreen", "Spring Sale", "Summer Drop", "Back to School", "Black Friday", "Holiday Gifting",
+               "New Arrivals", "Retargeting", "Bestsellers", "Bundle Offer")
+_APP_THEMES = ("App Installs", "App Launch", "App Re-engagement")
+_AUDIENCES = ("Broad", "Interest: Beauty", "Interest: Fitness", "Lookalike 1%", "Retargeting 30d", "Custom: Buyers")
+_AGE_BANDS = ("18-24", "25-34", "35-44", "18-44", "25-54")
+_CREATIVES = ("UGC Testimonial", "Product Demo", "Unboxing", "Creator Spark Ad", "Static Carousel", "Founder Story",
+              "Before-After", "Tutorial")
+
+UTM_QUERY = "utm_source=tiktok&utm_medium=paid_social&utm_campaign=__CAMPAIGN_NAME__&utm_content=__CID_NAME__"
+# Converge-style first-party attribution parameters, filled in by TikTok's URL macros at click time.
+CONVERGE_QUERY = "cvg_source=tiktok&cvg_adid=__CID__&cvg_cid=__CAMPAIGN_ID__&ttclid=__CALLBACK_PARAM__"
+
+
+def format_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(TIME_FORMAT)
+
+
+@lru_cache(maxsize=64)
+def zone_info(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def local_date(moment: datetime, zone: ZoneInfo) -> date:
+    return moment.astimezone(zone).date()
+
+
+def local_midnight(day_ordinal: int, zone: ZoneInfo) -> datetime:
+    """The UTC instant local day ``day_ordinal`` starts."""
+    return datetime.combine(date.fromordinal(day_ordinal), time(0), tzinfo=zone).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Cycle:
+    """A change that recurs every ``period_days`` local days (a pause window or a rename)."""
+
+    period_days: int
+    phase: int
+    length_days: int = 0
+    offset_minutes: int = 0
+
+    def paused_on(self, day_ordinal: int) -> bool:
+        return (day_ordinal + self.phase) % self.period_days < self.length_days
+
+    def last_pause_toggle(self, day_ordinal: int) -> int:
+        """Ordinal of the latest local day (≤ ``day_ordinal``) whose midnight flipped the status."""
+        position = (day_ordinal + self.phase) % self.period_days
+        if position < self.length_days:
+            return day_ordinal - position
+        return day_ordinal - (position - self.length_days)
+
+    def _rename_day(self, moment: datetime, zone: ZoneInfo) -> int:
+        # Renames happen offset_minutes after local midnight: shift so the day boundary is midnight.
+        return local_date(moment - timedelta(minutes=self.offset_minutes), zone).toordinal()
+
+    def renames(self, created: datetime, now: datetime, zone: ZoneInfo) -> tuple[int, datetime | None]:
+        """(how many renames happened in (created, now], instant of the latest one)."""
+        today = self._rename_day(now, zone)
+        count = (today + self.phase) // self.period_days - (self._rename_day(created, zone) + self.phase) // self.period_days
+        if count <= 0:
+            return 0, None
+        last_day = today - (today + self.phase) % self.period_days
+        return count, local_midnight(last_day, zone) + timedelta(minutes=self.offset_minutes)
+
+
+@dataclass(frozen=True)
+class AdvertiserSpec:
+    advertiser_id: str
+    name: str
+    company: str
+    market: MarketProfile
+    create_time: datetime
+    balance: float
+
+    @property
+    def currency(self) -> str:
+        return self.market.currency
+
+    @property
+    def currency_decimals(self) -> int:
+        return CURRENCY_DECIMALS.get(self.market.currency, 2)
+
+    @property
+    def display_timezone(self) -> str:
+        return self.market.display_timezone
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return zone_info(self.market.display_timezone)
+
+    @property
+    def has_hourly(self) -> bool:
+        return self.market.has_hourly
+
+    def info(self) -> dict[str, object]:
+        """The ``/advertiser/info/`` row."""
+        return {
+            "advertiser_id": self.advertiser_id,
+            "name": self.name,
+            "company": self.company,
+            "status": "STATUS_ENABLE",
+            "role": "ROLE_ADVERTISER",
+            "currency": self.market.currency,
+            "timezone": self.market.timezone,
+            "display_timezone": self.market.display_timezone,
+            "country": self.market.country,
+            "language": "en",
+            "balance": self.balance,
+            # /advertiser/info/ gives create_time as unix seconds, unlike the entity endpoints.
+            "create_time": int(self.create_time.timestamp()),
+        }
+
+
+@dataclass(frozen=True)
+class CampaignSpec:
+    campaign_id: str
+    advertiser_id: str
+    base_name: str
+    objective_type: str
+    budget: float
+    create_time: datetime
+    rename: Cycle | None
+    pause: Cycle | None
+
+    @property
+    def is_app(self) -> bool:
+        return self.objective_type == APP_OBJECTIVE
+
+
+@dataclass(frozen=True)
+class AdgroupSpec:
+    adgroup_id: str
+    campaign_id: str
+    advertiser_id: str
+    base_name: str
+    budget: float
+    create_time: datetime
+    modify_time: datetime
+    is_app: bool
+
+
+@dataclass(frozen=True)
+class AdStatsParams:
+    """How one ad performs when it delivers (final values; revisions come on top)."""
+
+    daily_impressions: float
+    ctr: float
+    cpm: float
+    conversion_rate: float
+    """Conversions per click (web) or installs per click (app)."""
+    purchase_rate: float
+    """Purchases per conversion (web campaigns only)."""
+    order_value: float
+
+
+@dataclass(frozen=True)
+class AdSpec:
+    ad_id: str
+    adgroup_id: str
+    campaign_id: str
+    advertiser_id: str
+    base_name: str
+    create_time: datetime
+    landing_page_url: str | None
+    is_app: bool
+    rename: Cycle | None
+    pause: Cycle | None
+    has_modify_time: bool
+    stats: AdStatsParams
+
+
+@dataclass(frozen=True)
+class EntityTree:
+    advertisers: tuple[AdvertiserSpec, ...]
+    campaigns: tuple[CampaignSpec, ...]
+    adgroups: tuple[AdgroupSpec, ...]
+    ads: tuple[AdSpec, ...]
+
+
+def _rng(seed: int, *path: object) -> random.Random:
+    # String seeds are hashed with SHA-512 by random.Random: stable across runs and
+    # processes, and each entity's draws do not depend on how many others exist.
+    return random.Random("/".join(str(part) for part in (seed, *path)))
+
+
+def _entity_id(seed: int, kind: str, serial: int) -> str:
+    base = 1_700_000_000_000_000_000 + _rng(seed, "id-base", kind).randrange(9 * 10**16)
+    return str(base + serial * 1_000_000 + _rng(seed, "id", kind, serial).randrange(1_000_000))
+
+
+def _between(rng: random.Random, start: datetime, end: datetime) -> datetime:
+    seconds = max(0, int((end - start).total_seconds()))
+    return start + timedelta(seconds=rng.randrange(seconds + 1))
+
+
+def _cycle(rng: random.Random, periods: tuple[int, int], lengths: tuple[int, int] = (0, 0)) -> Cycle:
+    period = rng.randint(*periods)
+    return Cycle(period_days=period, phase=rng.randrange(period), length_days=rng.randint(*lengths),
+                 offset_minutes=rng.randrange(24 * 60))
+
+
+def build_entities(
+    seed: int,
+    ads_per_advertiser: Sequence[int],
+    campaigns_per_advertiser: int,
+    adgroups_per_campaign: int,
+    ads_per_adgroup: int,
+    epoch: datetime,
+) -> EntityTree:
+    """Build the entity tree; ``ads_per_advertiser[i]`` caps advertiser i's ads (the last campaigns get fewer)."""
+    advertisers: list[AdvertiserSpec] = []
+    campaigns: list[CampaignSpec] = []
+    adgroups: list[AdgroupSpec] = []
+    ads: list[AdSpec] = []
+    late_ads_until = epoch + timedelta(days=540)
+    for adv_index, ad_budget in enumerate(ads_per_advertiser):
+        market = MARKETS[adv_index % len(MARKETS)]
+        rng = _rng(seed, "advertiser", adv_index)
+        advertiser_id = str(7 * 10**18 + adv_index * 10**15 + rng.randrange(10**15))
+        company = _COMPANIES[adv_index % len(_COMPANIES)]
+        suffix = f" {adv_index // len(MARKETS) + 1}" if adv_index >= len(MARKETS) else ""
+        advertiser = AdvertiserSpec(
+            advertiser_id=advertiser_id,
+            name=f"{company} {market.country}{suffix}",
+            company=company,
+            market=market,
+            create_time=epoch - timedelta(days=730 + rng.randrange(730), seconds=rng.randrange(86400)),
+            balance=round(rng.uniform(500, 20000) * (market.cpm / 7.5), CURRENCY_DECIMALS.get(market.currency, 2)),
+        )
+        advertisers.append(advertiser)
+        n_campaigns = min(campaigns_per_advertiser,
+                          math.ceil(ad_budget / max(1, adgroups_per_campaign * ads_per_adgroup)))
+        for c in range(n_campaigns):
+            if ad_budget <= 0:
+                break
+            serial = len(campaigns)
+            crng = _rng(seed, "campaign", serial)
+            # Every third campaign promotes the advertiser's app.
+            is_app = c % 3 == 2
+            theme = crng.choice(_APP_THEMES if is_app else _WEB_THEMES)
+            campaign = CampaignSpec(
+                campaign_id=_entity_id(seed, "campaign", serial),
+                advertiser_id=advertiser_id,
+                base_name=f"{market.country} | {'App' if is_app else 'Web'} | {theme} {c + 1}",
+                objective_type=APP_OBJECTIVE if is_app else WEB_OBJECTIVE,
+                budget=round(crng.uniform(500, 4000) * market.cpm / 7.5, 0),
+                create_time=_between(crng, advertiser.create_time + timedelta(days=30), epoch - timedelta(days=60)),
+                rename=_cycle(crng, (30, 90)) if crng.random() < 0.35 else None,
+                pause=_cycle(crng, (20, 60), (1, 4)) if crng.random() < 0.2 else None,
+            )
+            campaigns.append(campaign)
+            for g in range(adgroups_per_campaign):
+                if ad_budget <= 0:
+                    break
+                gserial = len(adgroups)
+                grng = _rng(seed, "adgroup", gserial)
+                created = campaign.create_time + timedelta(seconds=grng.randrange(10 * 86400))
+                adgroup = AdgroupSpec(
+                    adgroup_id=_entity_id(seed, "adgroup", gserial),
+                    campaign_id=campaign.campaign_id,
+                    advertiser_id=advertiser_id,
+                    base_name=f"{grng.choice(_AUDIENCES)} | {grng.choice(_AGE_BANDS)} | #{g + 1}",
+                    budget=round(campaign.budget / adgroups_per_campaign, 0),
+                    create_time=created,
+                    modify_time=created + timedelta(seconds=grng.randrange(30 * 86400)),
+                    is_app=is_app,
+                )
+                adgroups.append(adgroup)
+                for n in range(ads_per_adgroup):
+                    if ad_budget <= 0:
+                        break
+                    ad_budget -= 1
+                    ads.append(_build_ad(seed, len(ads), advertiser, campaign, adgroup, n, epoch, late_ads_until))
+    return EntityTree(tuple(advertisers), tuple(campaigns), tuple(adgroups), tuple(ads))
+
+
+def _build_ad(seed: int, serial: int, advertiser: AdvertiserSpec, campaign: CampaignSpec, adgroup: AdgroupSpec,
+              n: int, epoch: datetime, late_ads_until: datetime) -> AdSpec:
+    rng = _rng(seed, "ad", serial)
+    market = advertiser.market
+    # About one ad in seven launches after the epoch, so "ads that do not exist yet" is a live case.
+    if rng.random() < 0.15:
+        created = _between(rng, epoch, late_ads_until)
+    else:
+        created = _between(rng, adgroup.create_time, epoch - timedelta(days=30))
+    rename = _cycle(rng, (14, 60)) if rng.random() < 0.3 else None
+    pause = _cycle(rng, (8, 30), (1, 3)) if rng.random() < 0.25 else None
+    has_modify_time = rename is not None or pause is not None or rng.random() < 0.5
+    ad_id = _entity_id(seed, "ad", serial)
+    url_roll = rng.random()
+    product = f"https://{market.domain}/p/{rng.randrange(100, 999)}"
+    url: str | None
+    if campaign.is_app:
+        url = None if url_roll < 0.6 else f"https://apps.example.com/app/{advertiser.advertiser_id[-6:]}"
+    elif url_roll < 0.45:
+        url = f"{product}?{UTM_QUERY}&{CONVERGE_QUERY}"
+    elif url_roll < 0.75:
+        url = f"{product}?{UTM_QUERY}"
+    else:
+        url = product
+    stats = AdStatsParams(
+        daily_impressions=math.exp(rng.uniform(math.log(1500), math.log(80000))),
+        ctr=rng.uniform(0.004, 0.025),
+        cpm=market.cpm * rng.uniform(0.6, 1.6),
+        conversion_rate=rng.uniform(0.05, 0.25) if campaign.is_app else rng.uniform(0.01, 0.07),
+        purchase_rate=0.0 if campaign.is_app else rng.uniform(0.25, 0.8),
+        order_value=0.0 if campaign.is_app else market.order_value * rng.uniform(0.6, 1.6),
+    )
+    return AdSpec(
+        ad_id=ad_id,
+        adgroup_id=adgroup.adgroup_id,
+        campaign_id=campaign.campaign_id,
+        advertiser_id=advertiser.advertiser_id,
+        base_name=f"{rng.choice(_CREATIVES)} #{n + 1:02d}",
+        create_time=created,
+        landing_page_url=url,
+        is_app=campaign.is_app,
+        rename=rename,
+        pause=pause,
+        has_modify_time=has_modify_time,
+        stats=stats,
+    )
+
+
+# -- rendering at a point in time ---------------------------------------------------------
+
+
+def _name_at(base: str, rename: Cycle | None, created: datetime, now: datetime, zone: ZoneInfo
+             ) -> tuple[str, datetime | None]:
+    if rename is None:
+        return base, None
+    count, last = rename.renames(created, now, zone)
+    return (f"{base} v{count + 1}" if count else base), last
+
+
+def _status_at(pause: Cycle | None, created: datetime, now: datetime, zone: ZoneInfo) -> tuple[str, datetime | None]:
+    if pause is None:
+        return "ENABLE", None
+    today = local_date(now, zone).toordinal()
+    toggled = local_midnight(pause.last_pause_toggle(today), zone)
+    status = "DISABLE" if pause.paused_on(today) else "ENABLE"
+    return status, (toggled if toggled > created else None)
+
+
+def _latest(created: datetime, *changes: datetime | None) -> datetime:
+    return max([created, *(change for change in changes if change is not None)])
+
+
+def campaign_name_at(campaign: CampaignSpec, now: datetime, zone: ZoneInfo) -> str:
+    return _name_at(campaign.base_name, campaign.rename, campaign.create_time, now, zone)[0]
+
+
+def campaign_row(campaign: CampaignSpec, now: datetime, zone: ZoneInfo) -> dict[str, object]:
+    name, renamed = _name_at(campaign.base_name, campaign.rename, campaign.create_time, now, zone)
+    status, toggled = _status_at(campaign.pause, campaign.create_time, now, zone)
+    return {
+        "advertiser_id": campaign.advertiser_id,
+        "campaign_id": campaign.campaign_id,
+        "campaign_name": name,
+        "objective_type": campaign.objective_type,
+        "operation_status": status,
+        "budget_mode": "BUDGET_MODE_DAY",
+        "budget": campaign.budget,
+        "create_time": format_time(campaign.create_time),
+        "modify_time": format_time(_latest(campaign.create_time, renamed, toggled)),
+    }
+
+
+def adgroup_row(adgroup: AdgroupSpec, now: datetime) -> dict[str, object]:
+    return {
+        "advertiser_id": adgroup.advertiser_id,
+        "campaign_id": adgroup.campaign_id,
+        "adgroup_id": adgroup.adgroup_id,
+        "adgroup_name": adgroup.base_name,
+        "operation_status": "ENABLE",
+        "promotion_type": "APP_ANDROID" if adgroup.is_app else "WEBSITE",
+        "optimization_goal": "INSTALL" if adgroup.is_app else "CONVERT",
+        "placement_type": "PLACEMENT_TYPE_AUTOMATIC",
+        "budget_mode": "BUDGET_MODE_DAY",
+        "budget": adgroup.budget,
+        "create_time": format_time(adgroup.create_time),
+        "modify_time": format_time(adgroup.modify_time if adgroup.modify_time <= now else adgroup.create_time),
+    }
+
+
+def ad_row(ad: AdSpec, campaign: CampaignSpec, adgroup: AdgroupSpec, now: datetime, zone: ZoneInfo
+           ) -> dict[str, object]:
+    name, renamed = _name_at(ad.base_name, ad.rename, ad.create_time, now, zone)
+    status, toggled = _status_at(ad.pause, ad.create_time, now, zone)
+    row: dict[str, object] = {
+        "advertiser_id": ad.advertiser_id,
+        "campaign_id": ad.campaign_id,
+        "campaign_name": campaign_name_at(campaign, now, zone),
+        "adgroup_id": ad.adgroup_id,
+        "adgroup_name": adgroup.base_name,
+        "ad_id": ad.ad_id,
+        "ad_name": name,
+        "operation_status": status,
+        "ad_format": "SINGLE_VIDEO",
+        "call_to_action": "DOWNLOAD" if ad.is_app else "SHOP_NOW",
+        "landing_page_url": ad.landing_page_url,
+        "create_time": format_time(ad.create_time),
+    }
+    if ad.has_modify_time:
+        row["modify_time"] = format_time(_latest(ad.create_time, renamed, toggled))
+    return row

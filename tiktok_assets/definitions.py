@@ -1,0 +1,28 @@
+"""The one place the code location is wired together."""
+
+import dagster as dg
+
+from tiktok_assets.defs import automation, spend
+from tiktok_assets.defs.resources import (
+    TikTokApiResource,
+    WarehouseResource,
+    tiktok_api_from_env,
+    warehouse_from_env,
+)
+
+
+def build_definitions(tiktok_api: TikTokApiResource, warehouse: WarehouseResource) -> dg.Definitions:
+    """Everything in the code location, bound to the given resources (tests bind their own)."""
+    return dg.Definitions(
+        assets=[spend.tiktok_advertisers, spend.tiktok_entities, spend.ad_stats_daily, spend.ad_stats_hourly],
+        schedules=[
+            automation.hourly_sync_schedule,
+            automation.daily_entities_schedule,
+            automation.daily_settle_schedule,
+        ],
+        sensors=[automation.advertiser_discovery_sensor, automation.automation_sensor],
+        resources={"tiktok_api": tiktok_api, "warehouse": warehouse},
+    )
+
+
+defs = build_definitions(tiktok_api_from_env(), warehouse_from_env())

@@ -1,0 +1,205 @@
+"""Schedules and sensors: hourly sync of today, daily settle of the past, advertiser discovery.
+
+Downstream assets follow upstream by declarative automation (see
+``change_only_eager``); only the TikTok pulls are scheduled.
+"""
+
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+
+import dagster as dg
+import sqlalchemy as sa
+
+from tiktok_assets.defs.resources import TikTokApiResource, WarehouseResource
+from tiktok_assets.partitions import ADVERTISER_PARTITIONS_NAME, advertiser_date_key
+from tiktok_assets.spend.pull import contiguous_ranges
+from tiktok_assets.spend.settle import PullRecord, local_today, repull_dates, settle_days_from_env
+
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+STATS_ASSETS = [dg.AssetKey("ad_stats_daily"), dg.AssetKey("ad_stats_hourly")]
+ENTITY_ASSETS = [dg.AssetKey(f"{kind}_history") for kind in ("campaign", "adgroup", "ad")]
+
+
+def change_only_eager(lookback: timedelta) -> dg.AutomationCondition:
+    """``eager()`` that reacts to a new *data version* upstream, over the whole settle window.
+
+    Plain ``eager()`` recomputes on every upstream materialization (a re-pull
+    that changed nothing included) and only looks at the latest partition;
+    TikTok revises a week of days, so the window is widened to match.
+    """
+    return (
+        dg.AutomationCondition.eager()
+        .replace(
+            "any_deps_updated",
+            dg.AutomationCondition.any_deps_match(dg.AutomationCondition.data_version_changed()),
+        )
+        .replace("in_latest_time_window", dg.AutomationCondition.in_latest_time_window(lookback))
+        .with_label("eager on changed data")
+    )
+
+
+def stats_range_request(advertiser_id: str, start: date, end: date, *, run_key: str,
+                        assets: list[dg.AssetKey] = STATS_ASSETS, reason: str = "") -> dg.RunRequest:
+    """One single-run backfill of [start, end] for one advertiser."""
+    return dg.RunRequest(
+        run_key=run_key,
+        asset_selection=assets,
+        tags={
+            RANGE_START_TAG: str(advertiser_date_key(advertiser_id, start)),
+            RANGE_END_TAG: str(advertiser_date_key(advertiser_id, end)),
+            "tiktok/advertiser_id": advertiser_id,
+            "tiktok/reason": reason,
+        },
+    )
+
+
+def advertiser_zones(engine: sa.Engine, advertiser_ids: list[str]) -> dict[str, str]:
+    from tiktok_assets.warehouse.tables import advertisers
+
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(advertisers.c.advertiser_id, advertisers.c.display_timezone, advertisers.c.timezone).where(
+                advertisers.c.advertiser_id.in_(advertiser_ids)
+            )
+        ).all()
+    return {row.advertiser_id: row.display_timezone or row.timezone or "UTC" for row in rows}
+
+
+def latest_pulls(engine: sa.Engine, advertiser_id: str, zone: str, since: date) -> list[PullRecord]:
+    """The latest daily pull of each of the advertiser's dates since ``since``."""
+    from tiktok_assets.warehouse.tables import partition_pulls as pulls
+
+    latest = (
+        sa.select(pulls.c.stat_date, sa.func.max(pulls.c.pull_id).label("pull_id"))
+        .where(pulls.c.table_name == "ad_stats_daily", pulls.c.advertiser_id == advertiser_id,
+               pulls.c.stat_date >= since)
+        .group_by(pulls.c.stat_date)
+        .subquery()
+    )
+    query = sa.select(pulls.c.stat_date, pulls.c.pulled_at, pulls.c.changed).join(
+        latest, pulls.c.pull_id == latest.c.pull_id
+    )
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    return [
+        PullRecord(stat_date=_as_date(row.stat_date), pulled_on=local_today(zone, row.pulled_at), changed=bool(row.changed))
+        for row in rows
+    ]
+
+
+def _as_date(value: date | datetime | str) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def _scheduled_utc(context: dg.ScheduleEvaluationContext) -> datetime:
+    moment = context.scheduled_execution_time or datetime.now(UTC)
+    return moment.astimezone(UTC)
+
+
+@dg.schedule(cron_schedule="5 * * * *", target=dg.AssetSelection.assets(*STATS_ASSETS),
+             default_status=dg.DefaultScheduleStatus.RUNNING, description=(
+                 "Every hour: pull today's and yesterday's stats (local dates) for every advertiser."))
+def hourly_sync_schedule(context: dg.ScheduleEvaluationContext, warehouse: WarehouseResource
+                         ) -> Iterator[dg.RunRequest | dg.SkipReason]:
+    advertiser_ids = context.instance.get_dynamic_partitions(ADVERTISER_PARTITIONS_NAME)
+    if not advertiser_ids:
+        yield dg.SkipReason("No advertisers discovered yet: the advertiser discovery sensor adds them.")
+        return
+    now = _scheduled_utc(context)
+    zones = advertiser_zones(warehouse.get_engine(), advertiser_ids)
+    for advertiser_id in advertiser_ids:
+        today = local_today(zones.get(advertiser_id, "UTC"), now)
+        yield stats_range_request(
+            advertiser_id, today - timedelta(days=1), today,
+            run_key=f"hourly:{advertiser_id}:{now:%Y-%m-%dT%H}", reason="hourly sync",
+        )
+
+
+@dg.schedule(cron_schedule="0 6 * * *", target=dg.AssetSelection.assets(*ENTITY_ASSETS),
+             default_status=dg.DefaultScheduleStatus.RUNNING,
+             description="Every day: snapshot campaigns, ad groups and ads of every advertiser (names, status, URLs).")
+def daily_entities_schedule(context: dg.ScheduleEvaluationContext) -> Iterator[dg.RunRequest | dg.SkipReason]:
+    advertiser_ids = context.instance.get_dynamic_partitions(ADVERTISER_PARTITIONS_NAME)
+    if not advertiser_ids:
+        yield dg.SkipReason("No advertisers discovered yet: the advertiser discovery sensor adds them.")
+        return
+    day = _scheduled_utc(context).date()
+    for advertiser_id in advertiser_ids:
+        yield dg.RunRequest(run_key=f"entities:{advertiser_id}:{day}", partition_key=advertiser_id,
+                            tags={"tiktok/reason": "daily entity snapshot"})
+
+
+@dg.schedule(cron_schedule="30 6 * * *", target=dg.AssetSelection.assets(*STATS_ASSETS),
+             default_status=dg.DefaultScheduleStatus.RUNNING, description=(
+                 "Every day: import yesterday and re-pull the settle window (TIKTOK_SETTLE_DAYS, default 7) "
+                 "plus any older day not yet settled; settled days are skipped."))
+def daily_settle_schedule(context: dg.ScheduleEvaluationContext, warehouse: WarehouseResource
+                          ) -> Iterator[dg.RunRequest | dg.SkipReason]:
+    advertiser_ids = context.instance.get_dynamic_partitions(ADVERTISER_PARTITIONS_NAME)
+    if not advertiser_ids:
+        yield dg.SkipReason("No advertisers discovered yet: the advertiser discovery sensor adds them.")
+        return
+    now = _scheduled_utc(context)
+    settle_days = settle_days_from_env()
+    engine = warehouse.get_engine()
+    zones = advertiser_zones(engine, advertiser_ids)
+    for advertiser_id in advertiser_ids:
+        zone = zones.get(advertiser_id, "UTC")
+        today = local_today(zone, now)
+        history = latest_pulls(engine, advertiser_id, zone, since=today - timedelta(days=56))
+        for start, end in contiguous_ranges(repull_dates(today, settle_days, history)):
+            yield stats_range_request(
+                advertiser_id, start, end, run_key=f"settle:{advertiser_id}:{today}:{start}",
+                reason=f"settle window re-pull ({settle_days} days)",
+            )
+
+
+@dg.sensor(minimum_interval_seconds=3600, default_status=dg.DefaultSensorStatus.RUNNING,
+           target=dg.AssetSelection.assets(*ENTITY_ASSETS), description=(
+    "Keeps the advertiser partitions in step with the accounts the token may read: adds new ones, "
+    "removes revoked ones (their history stays in the warehouse, flagged unauthorised)."))
+def advertiser_discovery_sensor(context: dg.SensorEvaluationContext, tiktok_api: TikTokApiResource,
+                                warehouse: WarehouseResource) -> dg.SensorResult:
+    from tiktok_assets.defs.spend import discover_advertisers
+    from tiktok_assets.warehouse import mark_unauthorised, upsert_advertisers
+
+    with tiktok_api.get_client() as client:
+        infos = discover_advertisers(client, tiktok_api)
+    current = {str(info["advertiser_id"]) for info in infos}
+    known = set(context.instance.get_dynamic_partitions(ADVERTISER_PARTITIONS_NAME))
+    added, removed = sorted(current - known), sorted(known - current)
+    engine = warehouse.get_engine()
+    upsert_advertisers(engine, infos, datetime.now(UTC).replace(tzinfo=None))
+    if removed:
+        mark_unauthorised(engine, removed)
+    requests = []
+    if added:
+        requests.append(advertiser_partitions_request_add(added))
+    if removed:
+        requests.append(dg.DeleteDynamicPartitionsRequest(ADVERTISER_PARTITIONS_NAME, removed))
+    run_requests = [
+        dg.RunRequest(run_key=f"new-advertiser:{advertiser_id}", asset_selection=ENTITY_ASSETS, partition_key=advertiser_id,
+                      tags={"tiktok/reason": "new advertiser"})
+        for advertiser_id in added
+    ]
+    context.log.info(f"advertisers: {len(current)} authorised, added {added or 'none'}, removed {removed or 'none'}")
+    return dg.SensorResult(run_requests=run_requests, dynamic_partitions_requests=requests)
+
+
+def advertiser_partitions_request_add(advertiser_ids: list[str]) -> dg.AddDynamicPartitionsRequest:
+    return dg.AddDynamicPartitionsRequest(ADVERTISER_PARTITIONS_NAME, advertiser_ids)
+
+
+automation_sensor = dg.AutomationConditionSensorDefinition(
+    "tiktok_automation",
+    target=dg.AssetSelection.all(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=60,
+    description="Evaluates the assets' automation conditions: metrics and reports follow changed stats.",
+)

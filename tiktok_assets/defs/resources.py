@@ -1,0 +1,116 @@
+"""Resources: configuration that hands out clients, never logic."""
+
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+
+import dagster as dg
+from pydantic import Field, PrivateAttr
+from sqlalchemy.engine import Engine
+
+from tiktok_assets.tiktok.client import DEFAULT_BASE_URL, RetryPolicy, TikTokClient
+
+
+class TikTokApiResource(dg.ConfigurableResource):
+    """TikTok Business API access.
+
+    With no access token configured the embedded simulator answers instead:
+    in-process when no base URL is set either, or over HTTP at
+    ``TIKTOK_API_BASE_URL`` (e.g. ``python -m tiktok_assets.simulator``).
+    """
+
+    access_token: str | None = Field(default=None, description="TikTok long-term access token (keep it in TIKTOK_ACCESS_TOKEN).")
+    advertiser_ids: str | None = Field(
+        default=None, description="Comma-separated advertiser ids to import; empty means every authorised one."
+    )
+    base_url: str | None = Field(default=None, description="API base URL; empty means TikTok's, or the simulator without a token.")
+    app_id: str | None = Field(default=None, description="App id for /oauth2/advertiser/get/ (real API only).")
+    app_secret: str | None = Field(default=None, description="App secret for /oauth2/advertiser/get/ (real API only).")
+    qps: float = Field(default=10.0, description="Client-side request rate ceiling per process.")
+    max_attempts: int = Field(default=6, description="Attempts per request on throttling, 5xx and timeouts.")
+    backoff_seconds: float = Field(default=0.5, description="First retry delay; doubles each attempt, with jitter.")
+    timeout_seconds: float = Field(default=30.0)
+    simulator_seed: int = Field(default=7, description="World seed of the in-process simulator.")
+
+    @property
+    def uses_simulator(self) -> bool:
+        return not self.access_token
+
+    def selected_advertiser_ids(self) -> list[str] | None:
+        if not self.advertiser_ids:
+            return None
+        return [part.strip() for part in self.advertiser_ids.split(",") if part.strip()]
+
+    def get_client(self) -> TikTokClient:
+        retry = RetryPolicy(max_attempts=self.max_attempts, base_delay=self.backoff_seconds)
+        if self.access_token:
+            return TikTokClient(self.access_token, self.base_url or DEFAULT_BASE_URL, qps=self.qps, retry=retry,
+                                timeout=self.timeout_seconds)
+        from tiktok_assets.simulator import DEFAULT_ACCESS_TOKEN
+
+        if self.base_url:
+            return TikTokClient(DEFAULT_ACCESS_TOKEN, self.base_url, qps=self.qps, retry=retry,
+                                timeout=self.timeout_seconds)
+        return TikTokClient(DEFAULT_ACCESS_TOKEN, "http://simulator.local", qps=None, retry=retry,
+                            timeout=self.timeout_seconds, transport=_in_process_simulator(self.simulator_seed).transport())
+
+
+_SIMULATORS: dict[int, object] = {}
+
+
+def _in_process_simulator(seed: int):  # noqa: ANN202 - the simulator type is imported lazily
+    # One simulator per seed and process: the world is deterministic, so every
+    # asset in a run sees the same advertisers whichever client asks.
+    from tiktok_assets.simulator import Simulator, World
+
+    if seed not in _SIMULATORS:
+        _SIMULATORS[seed] = Simulator(world=World(seed=seed), qps=None)
+    return _SIMULATORS[seed]
+
+
+def default_warehouse_url() -> str:
+    home = os.environ.get("DAGSTER_HOME") or os.getcwd()
+    return f"sqlite:///{os.path.join(home, 'tiktok_warehouse.sqlite')}"
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The SQL warehouse: a SQLite file by default, any SQLAlchemy URL via TIKTOK_WAREHOUSE_URL."""
+
+    url: str | None = Field(default=None, description="SQLAlchemy URL; empty means a SQLite file in DAGSTER_HOME.")
+
+    _engine: Engine | None = PrivateAttr(default=None)
+
+    @property
+    def resolved_url(self) -> str:
+        return self.url or default_warehouse_url()
+
+    def get_engine(self) -> Engine:
+        if self._engine is None:
+            from tiktok_assets.warehouse import create_schema, make_engine
+
+            engine = make_engine(self.resolved_url)
+            create_schema(engine)
+            self._engine = engine
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        return self.get_engine().dialect.name
+
+
+def tiktok_api_from_env() -> TikTokApiResource:
+    """Build the API resource from TIKTOK_* env vars; secrets stay EnvVar so the UI never shows them."""
+    return TikTokApiResource(
+        access_token=dg.EnvVar("TIKTOK_ACCESS_TOKEN") if os.environ.get("TIKTOK_ACCESS_TOKEN") else None,
+        advertiser_ids=dg.EnvVar("TIKTOK_ADVERTISER_IDS") if os.environ.get("TIKTOK_ADVERTISER_IDS") else None,
+        base_url=dg.EnvVar("TIKTOK_API_BASE_URL") if os.environ.get("TIKTOK_API_BASE_URL") else None,
+        app_id=dg.EnvVar("TIKTOK_APP_ID") if os.environ.get("TIKTOK_APP_ID") else None,
+        app_secret=dg.EnvVar("TIKTOK_APP_SECRET") if os.environ.get("TIKTOK_APP_SECRET") else None,
+        qps=float(os.environ.get("TIKTOK_API_QPS", "10")),
+    )
+
+
+def warehouse_from_env() -> WarehouseResource:
+    return WarehouseResource(url=dg.EnvVar("TIKTOK_WAREHOUSE_URL") if os.environ.get("TIKTOK_WAREHOUSE_URL") else None)

@@ -1,0 +1,326 @@
+"""Spend import assets: advertisers, entity history, ad-level daily and hourly stats.
+
+Stats assets run as single-run backfills over many (date × advertiser)
+partitions, yet report one materialization per partition, each with a data
+version computed from that partition's content: downstream automation then
+recomputes exactly the partitions whose numbers changed.
+"""
+
+
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+
+import dagster as dg
+import pandas as pd
+
+from tiktok_assets.defs.resources import TikTokApiResource, WarehouseResource
+from tiktok_assets.partitions import (
+    ADVERTISER_PARTITIONS_NAME,
+    advertiser_date_key,
+    advertiser_date_partitions,
+    advertiser_partitions,
+    split_advertiser_date_key,
+)
+from tiktok_assets.spend.pull import (
+    AdvertiserProfile,
+    ad_parents_frame,
+    fetch_daily_stats,
+    fetch_hourly_stats,
+)
+from tiktok_assets.spend.revisions import PartitionRef, large_spend_revisions, revision_alert_share_from_env, revisions_since
+from tiktok_assets.spend.schemas import schema_failures
+from tiktok_assets.tiktok.client import TikTokClient
+from tiktok_assets.warehouse import upsert_advertisers, write_entity_snapshot, write_stats_partition
+
+# Every asset that calls TikTok runs in this pool; its limit (dagster.yaml)
+# keeps parallel runs and backfills under TikTok's rate limit.
+TIKTOK_API_POOL = "tiktok_api"
+SPEND_GROUP = "tiktok_spend"
+# Dagster reads a materialization's data version from this tag.
+DATA_VERSION_TAG = "dagster/data_version"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _advertiser_profiles(client: TikTokClient, advertiser_ids: list[str]) -> dict[str, AdvertiserProfile]:
+    return {
+        profile.advertiser_id: profile
+        for profile in (AdvertiserProfile.from_info(info) for info in client.advertiser_info(advertiser_ids))
+    }
+
+
+def _dates_by_advertiser(partition_keys: list[str]) -> dict[str, list[date]]:
+    grouped: dict[str, list[date]] = defaultdict(list)
+    for key in partition_keys:
+        advertiser_id, stat_date = split_advertiser_date_key(key)
+        grouped[advertiser_id].append(stat_date)
+    return grouped
+
+
+def discover_advertisers(client: TikTokClient, api: TikTokApiResource) -> list[dict]:
+    """Authorised advertisers with their info, narrowed to TIKTOK_ADVERTISER_IDS when set."""
+    authorised = [str(row["advertiser_id"]) for row in client.authorised_advertisers(api.app_id, api.app_secret)]
+    selected = api.selected_advertiser_ids()
+    if selected is not None:
+        missing = sorted(set(selected) - set(authorised))
+        if missing:
+            raise dg.Failure(
+                f"Advertiser(s) {', '.join(missing)} in TIKTOK_ADVERTISER_IDS are not authorised for this "
+                "access token: re-authorise them in TikTok for Business or remove them from the list."
+            )
+        authorised = [advertiser_id for advertiser_id in authorised if advertiser_id in set(selected)]
+    return client.advertiser_info(authorised) if authorised else []
+
+
+@dg.asset(
+    group_name=SPEND_GROUP,
+    kinds={"tiktok", "sql"},
+    pool=TIKTOK_API_POOL,
+)
+def tiktok_advertisers(
+    context: dg.AssetExecutionContext, tiktok_api: TikTokApiResource, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    """Advertiser accounts the access token may read: name, currency and time zone.
+
+    Also keeps the dynamic advertiser partitions in step with the authorised accounts.
+    """
+    with tiktok_api.get_client() as client:
+        infos = discover_advertisers(client, tiktok_api)
+    seen_at = _now()
+    upsert_advertisers(warehouse.get_engine(), infos, seen_at)
+    ids = [str(info["advertiser_id"]) for info in infos]
+    existing = set(context.instance.get_dynamic_partitions(ADVERTISER_PARTITIONS_NAME))
+    added = sorted(set(ids) - existing)
+    if added:
+        context.instance.add_dynamic_partitions(ADVERTISER_PARTITIONS_NAME, added)
+    table = pd.DataFrame(
+        [
+            {
+                "advertiser_id": str(info["advertiser_id"]),
+                "name": info.get("name"),
+                "currency": info.get("currency"),
+                "time zone": info.get("display_timezone") or info.get("timezone"),
+            }
+            for info in infos
+        ]
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "advertisers": len(ids),
+            "partitions_added": len(added),
+            "advertiser_list": dg.MetadataValue.md(table.to_markdown(index=False) if not table.empty else "_none_"),
+        }
+    )
+
+
+ENTITY_KINDS = ("campaign", "adgroup", "ad")
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            f"{kind}_history",
+            group_name=SPEND_GROUP,
+            kinds={"tiktok", "sql"},
+            partitions_def=advertiser_partitions,
+            description=f"Every version of each TikTok {kind} (name, status{', landing URL and tracking parameters' if kind == 'ad' else ''}), valid_from/valid_to, so old stats join to the name in force then.",
+            deps=[tiktok_advertisers],
+        )
+        for kind in ENTITY_KINDS
+    ],
+    pool=TIKTOK_API_POOL,
+)
+def tiktok_entities(
+    context: dg.AssetExecutionContext, tiktok_api: TikTokApiResource, warehouse: WarehouseResource
+) -> Iterator[dg.MaterializeResult]:
+    """Snapshot campaigns, ad groups and ads of one advertiser into their history tables."""
+    advertiser_id = context.partition_key
+    engine = warehouse.get_engine()
+    snapshot_at = _now()
+    with tiktok_api.get_client() as client:
+        rows_by_kind = {
+            "campaign": client.campaigns(advertiser_id),
+            "adgroup": client.adgroups(advertiser_id),
+            "ad": client.ads(advertiser_id),
+        }
+        requests = client.stats.as_dict()
+    for kind in ENTITY_KINDS:
+        written = write_entity_snapshot(engine, kind, advertiser_id, rows_by_kind[kind], snapshot_at)
+        metadata: dict[str, object] = {
+            "entities": len(rows_by_kind[kind]),
+            "versions_opened": written.opened,
+            "versions_closed": written.closed,
+            "unchanged": written.unchanged,
+            "api_requests": requests["requests"],
+        }
+        if kind == "ad":
+            untracked = [row for row in rows_by_kind["ad"] if not _has_tracking(row.get("landing_page_url"))]
+            metadata["ads_without_tracking_parameters"] = len(untracked)
+        yield dg.MaterializeResult(asset_key=f"{kind}_history", metadata=metadata)
+
+
+def _has_tracking(url: str | None) -> bool:
+    from tiktok_assets.warehouse.landing_url import parse_landing_page_url
+
+    return bool(parse_landing_page_url(url)["has_tracking"])
+
+
+SPEND_REVISION_CHECK = "spend_revision_within_threshold"
+SCHEMA_CHECK = "stats_schema_valid"
+
+
+def _stats_check_specs(asset_name: str) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(
+            SCHEMA_CHECK,
+            asset=asset_name,
+            blocking=True,
+            description="pandera schema of the rows this run wrote: ids present, 3-letter currency, "
+            "non-negative metrics, clicks within impressions, one row per key.",
+        ),
+        dg.AssetCheckSpec(
+            SPEND_REVISION_CHECK,
+            asset=asset_name,
+            description="Warns when a re-pull moved an ad's spend by more than TIKTOK_REVISION_ALERT_SHARE "
+            "(default 5%) of its previous value; names the ads.",
+        ),
+    ]
+
+
+def _materialize_stats(
+    context: dg.AssetExecutionContext,
+    tiktok_api: TikTokApiResource,
+    warehouse: WarehouseResource,
+    table: str,
+) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult]:
+    engine = warehouse.get_engine()
+    run_started_at = _now()
+    dates_by_advertiser = _dates_by_advertiser(list(context.partition_keys))
+    total_partitions = sum(len(dates) for dates in dates_by_advertiser.values())
+    written_refs: list[PartitionRef] = []
+    schema_problems: list[pd.DataFrame] = []
+    done = 0
+    with tiktok_api.get_client() as client:
+        profiles = _advertiser_profiles(client, sorted(dates_by_advertiser))
+        unknown = sorted(set(dates_by_advertiser) - set(profiles))
+        if unknown:
+            raise dg.Failure(
+                f"Advertiser(s) {', '.join(unknown)} were not returned by /advertiser/info/: "
+                "the token lost access or the id is wrong; run the advertiser discovery sensor."
+            )
+        for advertiser_id, dates in sorted(dates_by_advertiser.items()):
+            profile = profiles[advertiser_id]
+            parents = ad_parents_frame(client.ads(advertiser_id))
+            fetch = fetch_daily_stats if table == "ad_stats_daily" else fetch_hourly_stats
+            ordered = sorted(dates)
+            # Fetch and write in slices so a year-long backfill keeps memory flat.
+            for slice_start in range(0, len(ordered), 30):
+                slice_dates = ordered[slice_start : slice_start + 30]
+                frames = fetch(client, profile, slice_dates, parents)
+                pulled_at = _now()
+                for stat_date, frame in frames.items():
+                    failures = schema_failures(table, frame)
+                    if not failures.empty:
+                        schema_problems.append(failures.assign(partition=f"{advertiser_id}|{stat_date}"))
+                    written = write_stats_partition(engine, table, advertiser_id, stat_date, frame, pulled_at)
+                    written_refs.append(PartitionRef(advertiser_id, stat_date))
+                    done += 1
+                    yield dg.AssetMaterialization(
+                        asset_key=context.asset_key,
+                        partition=advertiser_date_key(advertiser_id, stat_date),
+                        tags={DATA_VERSION_TAG: written.data_version},
+                        metadata=_partition_metadata(profile, stat_date, written),
+                    )
+                context.log.info(
+                    f"{table}: {done}/{total_partitions} partitions written "
+                    f"(advertiser {advertiser_id}, through {slice_dates[-1]}); API so far: {client.stats.as_dict()}"
+                )
+        context.log.info(f"{table}: finished {total_partitions} partitions; API requests: {client.stats.as_dict()}")
+    yield _schema_check_result(context.asset_key, schema_problems)
+    yield _revision_check_result(context.asset_key, engine, table, written_refs, run_started_at)
+
+
+def _schema_check_result(asset_key: dg.AssetKey, problems: list[pd.DataFrame]) -> dg.AssetCheckResult:
+    failures = pd.concat(problems, ignore_index=True) if problems else pd.DataFrame()
+    metadata: dict[str, object] = {"failure_cases": len(failures)}
+    if not failures.empty:
+        preview = failures[["partition", "column", "check", "failure_case"]].head(20)
+        metadata["failures"] = dg.MetadataValue.md(preview.astype(str).to_markdown(index=False))
+    return dg.AssetCheckResult(asset_key=asset_key, check_name=SCHEMA_CHECK, passed=failures.empty,
+                               metadata=metadata)
+
+
+def _revision_check_result(asset_key: dg.AssetKey, engine, table: str, refs: list[PartitionRef],  # noqa: ANN001
+                           since: datetime) -> dg.AssetCheckResult:
+    share = revision_alert_share_from_env()
+    flagged = large_spend_revisions(revisions_since(engine, table, refs, since), share)
+    metadata: dict[str, object] = {"threshold_share": share, "ads_over_threshold": len(flagged)}
+    if not flagged.empty:
+        metadata["ads"] = dg.MetadataValue.md(flagged.head(25).to_markdown(index=False, floatfmt=".4f"))
+    return dg.AssetCheckResult(
+        asset_key=asset_key,
+        check_name=SPEND_REVISION_CHECK,
+        passed=flagged.empty,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(
+            f"{len(flagged)} ad-partition(s) had spend revised by more than {share:.0%}: "
+            + ", ".join(f"ad {row.ad_id} on {row.stat_date}" for row in flagged.head(10).itertuples())
+            if not flagged.empty
+            else f"No spend revision above {share:.0%} in this run."
+        ),
+        metadata=metadata,
+    )
+
+
+def _partition_metadata(profile: AdvertiserProfile, stat_date: date, written) -> dict[str, object]:  # noqa: ANN001
+    spend_change = written.spend_after - written.spend_before
+    return {
+        "advertiser": f"{profile.name} ({profile.advertiser_id})",
+        "stat_date": stat_date.isoformat(),
+        "currency": profile.currency,
+        "rows_served": written.rows_served,
+        "rows_inserted": written.inserted,
+        "rows_updated": written.updated,
+        "rows_deleted": written.deleted,
+        "rows_unchanged": written.unchanged,
+        "spend": dg.MetadataValue.float(round(written.spend_after, 6)),
+        "spend_change": dg.MetadataValue.float(round(spend_change, 6)),
+        "conversions": dg.MetadataValue.float(float(written.conversions_after)),
+        "purchase_value": dg.MetadataValue.float(round(written.purchase_value_after, 6)),
+        "first_pull": written.first_pull,
+        "changed": written.changed,
+    }
+
+
+STATS_COMMON = dict(
+    partitions_def=advertiser_date_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name=SPEND_GROUP,
+    kinds={"tiktok", "sql"},
+    pool=TIKTOK_API_POOL,
+    # One AssetMaterialization per partition is yielded instead of an output,
+    # so each partition gets its own data version even in a single-run backfill.
+    output_required=False,
+    deps=[tiktok_advertisers],
+)
+
+
+@dg.asset(**STATS_COMMON, check_specs=_stats_check_specs("ad_stats_daily"))
+def ad_stats_daily(
+    context: dg.AssetExecutionContext, tiktok_api: TikTokApiResource, warehouse: WarehouseResource
+) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult]:
+    """Ad-level daily spend, impressions, clicks, conversions, installs, purchases and purchase value
+    (TikTok-attributed), in the advertiser's currency and local date. Re-pulls log every change as a revision."""
+    yield from _materialize_stats(context, tiktok_api, warehouse, "ad_stats_daily")
+
+
+@dg.asset(**STATS_COMMON, check_specs=_stats_check_specs("ad_stats_hourly"))
+def ad_stats_hourly(
+    context: dg.AssetExecutionContext, tiktok_api: TikTokApiResource, warehouse: WarehouseResource
+) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult]:
+    """Ad-level hourly stats with the local hour and its UTC instant. Where TikTok has no hourly
+    breakdown the daily figures are spread uniformly over the day's hours (flag ``spread``)."""
+    yield from _materialize_stats(context, tiktok_api, warehouse, "ad_stats_hourly")

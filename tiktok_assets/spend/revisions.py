@@ -1,0 +1,70 @@
+"""How much re-pulls moved the numbers: large spend revisions and per-day drift (no Dagster import)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import pandas as pd
+import sqlalchemy as sa
+
+DEFAULT_REVISION_ALERT_SHARE = 0.05
+
+
+def revision_alert_share_from_env() -> float:
+    raw = os.environ.get("TIKTOK_REVISION_ALERT_SHARE", str(DEFAULT_REVISION_ALERT_SHARE))
+    share = float(raw)
+    if not 0 < share < 10:
+        raise ValueError(f"TIKTOK_REVISION_ALERT_SHARE must be a positive share such as 0.05, got {raw!r}")
+    return share
+
+
+@dataclass(frozen=True)
+class PartitionRef:
+    advertiser_id: str
+    stat_date: date
+
+
+def revisions_since(engine: sa.Engine, table_name: str, partitions: Iterable[PartitionRef], since: datetime
+                    ) -> pd.DataFrame:
+    """Revision rows logged for these partitions at or after ``since`` (one run's pulls)."""
+    from tiktok_assets.warehouse.tables import stats_revisions as revisions
+
+    refs = list(partitions)
+    if not refs:
+        return pd.DataFrame()
+    advertisers = sorted({ref.advertiser_id for ref in refs})
+    dates = sorted({ref.stat_date for ref in refs})
+    query = sa.select(revisions).where(
+        revisions.c.table_name == table_name,
+        revisions.c.advertiser_id.in_(advertisers),
+        revisions.c.stat_date.in_(dates),
+        revisions.c.pulled_at >= since,
+    )
+    with engine.connect() as connection:
+        frame = pd.DataFrame(connection.execute(query).mappings().all())
+    if frame.empty:
+        return frame
+    wanted = {(ref.advertiser_id, ref.stat_date) for ref in refs}
+    keys = list(zip(frame["advertiser_id"], pd.to_datetime(frame["stat_date"]).dt.date, strict=True))
+    return frame[[key in wanted for key in keys]].reset_index(drop=True)
+
+
+def large_spend_revisions(revisions: pd.DataFrame, share: float) -> pd.DataFrame:
+    """Revisions that moved an ad's spend by more than ``share`` of what it was.
+
+    A row that had no spend and gained some counts as an infinite move.
+    """
+    if revisions.empty:
+        return pd.DataFrame(columns=["advertiser_id", "ad_id", "stat_date", "old_spend", "new_spend", "moved_share"])
+    old = revisions["old_spend"].fillna(0.0).astype(float)
+    new = revisions["new_spend"].fillna(0.0).astype(float)
+    moved = (new - old).abs()
+    moved_share = moved.div(old.where(old > 0)).fillna(float("inf")).where(moved > 0, 0.0)
+    flagged = revisions.assign(old_spend=old, new_spend=new, moved_share=moved_share)
+    flagged = flagged[flagged["moved_share"] > share]
+    return flagged[["advertiser_id", "ad_id", "stat_date", "old_spend", "new_spend", "moved_share"]].sort_values(
+        "moved_share", ascending=False
+    ).reset_index(drop=True)

@@ -10,10 +10,7 @@ from datetime import date
 
 import dagster as dg
 
-from tiktok_assets.partitions import ADVERTISER_PARTITIONS_NAME, advertiser_date_key
-
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
+from tiktok_assets.partitions import ADVERTISER_PARTITIONS_NAME, all_advertisers_range_tags
 
 
 def _job(defs: dg.Definitions) -> dg.JobDefinition:
@@ -47,14 +44,10 @@ def materialize_recent(
     stats_keys = [dg.AssetKey("ad_stats_daily"), dg.AssetKey("ad_stats_hourly")]
     for advertiser_id in advertisers:
         run(entity_keys, partition_key=advertiser_id)
-        run(
-            stats_keys,
-            tags={
-                RANGE_START_TAG: str(advertiser_date_key(advertiser_id, start)),
-                RANGE_END_TAG: str(advertiser_date_key(advertiser_id, end)),
-            },
-        )
-        log(f"advertiser {advertiser_id}: entities and {start}..{end} stats imported")
+    log(f"entities snapshotted for {len(advertisers)} advertisers")
+    # One single-run backfill: every advertiser, every day of the range.
+    run(stats_keys, tags=all_advertisers_range_tags(advertisers, start, end))
+    log(f"stats imported for {start}..{end}")
     if with_reports:
         report_keys = [key for key in defs.resolve_asset_graph().get_all_asset_keys() if key.path[0].endswith(("_metrics_daily", "_report"))]
         if report_keys:

@@ -9,7 +9,10 @@ import dagster as dg
 
 ADVERTISER_PARTITIONS_NAME = "tiktok_advertisers"
 DATE_DIMENSION = "date"
-ADVERTISER_DIMENSION = "advertiser"
+# Dagster orders multi-partition keys by dimension name: "date" < "tiktok_advertiser"
+# makes keys date-major ("2026-11-20|7012..."), so "every advertiser over a date
+# range" is one contiguous key range and therefore one single-run backfill.
+ADVERTISER_DIMENSION = "tiktok_advertiser"
 
 
 # A fixed first day: a start that moved with the calendar would make old
@@ -33,8 +36,26 @@ def advertiser_date_key(advertiser_id: str, stat_date: date | str) -> dg.MultiPa
     return dg.MultiPartitionKey({DATE_DIMENSION: day, ADVERTISER_DIMENSION: advertiser_id})
 
 
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def all_advertisers_range_tags(advertiser_ids: list[str], start: date, end: date) -> dict[str, str]:
+    """Run tags selecting every advertiser from ``start`` to ``end``: one contiguous range in date-major order.
+
+    ``advertiser_ids`` must be in the dynamic partitions' own order (as
+    ``instance.get_dynamic_partitions`` returns them).
+    """
+    if not advertiser_ids:
+        raise ValueError("no advertisers to select: discover advertisers first (tiktok_advertisers)")
+    return {
+        RANGE_START_TAG: str(advertiser_date_key(advertiser_ids[0], start)),
+        RANGE_END_TAG: str(advertiser_date_key(advertiser_ids[-1], end)),
+    }
+
+
 def split_advertiser_date_key(partition_key: str | dg.MultiPartitionKey) -> tuple[str, date]:
-    """(advertiser_id, stat_date) of a multi-partition key such as '7012...|2026-11-20'."""
+    """(advertiser_id, stat_date) of a multi-partition key such as '2026-11-20|7012...'."""
     if isinstance(partition_key, dg.MultiPartitionKey):
         keys = partition_key.keys_by_dimension
     else:

@@ -12,12 +12,10 @@ import dagster as dg
 import sqlalchemy as sa
 
 from tiktok_assets.defs.resources import TikTokApiResource, WarehouseResource
-from tiktok_assets.partitions import ADVERTISER_PARTITIONS_NAME, advertiser_date_key
-from tiktok_assets.spend.pull import contiguous_ranges
-from tiktok_assets.spend.settle import PullRecord, local_today, repull_dates, settle_days_from_env
+from tiktok_assets.partitions import ADVERTISER_PARTITIONS_NAME, all_advertisers_range_tags
+from tiktok_assets.spend.revisions import latest_pulls
+from tiktok_assets.spend.settle import SKIP_SETTLED_TAG, local_today, repull_dates, settle_days_from_env
 
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 STATS_ASSETS = [dg.AssetKey("ad_stats_daily"), dg.AssetKey("ad_stats_hourly")]
 ENTITY_ASSETS = [dg.AssetKey(f"{kind}_history") for kind in ("campaign", "adgroup", "ad")]
 
@@ -40,21 +38,6 @@ def change_only_eager(lookback: timedelta) -> dg.AutomationCondition:
     )
 
 
-def stats_range_request(advertiser_id: str, start: date, end: date, *, run_key: str,
-                        assets: list[dg.AssetKey] = STATS_ASSETS, reason: str = "") -> dg.RunRequest:
-    """One single-run backfill of [start, end] for one advertiser."""
-    return dg.RunRequest(
-        run_key=run_key,
-        asset_selection=assets,
-        tags={
-            RANGE_START_TAG: str(advertiser_date_key(advertiser_id, start)),
-            RANGE_END_TAG: str(advertiser_date_key(advertiser_id, end)),
-            "tiktok/advertiser_id": advertiser_id,
-            "tiktok/reason": reason,
-        },
-    )
-
-
 def advertiser_zones(engine: sa.Engine, advertiser_ids: list[str]) -> dict[str, str]:
     from tiktok_assets.warehouse.tables import advertisers
 
@@ -65,36 +48,6 @@ def advertiser_zones(engine: sa.Engine, advertiser_ids: list[str]) -> dict[str, 
             )
         ).all()
     return {row.advertiser_id: row.display_timezone or row.timezone or "UTC" for row in rows}
-
-
-def latest_pulls(engine: sa.Engine, advertiser_id: str, zone: str, since: date) -> list[PullRecord]:
-    """The latest daily pull of each of the advertiser's dates since ``since``."""
-    from tiktok_assets.warehouse.tables import partition_pulls as pulls
-
-    latest = (
-        sa.select(pulls.c.stat_date, sa.func.max(pulls.c.pull_id).label("pull_id"))
-        .where(pulls.c.table_name == "ad_stats_daily", pulls.c.advertiser_id == advertiser_id,
-               pulls.c.stat_date >= since)
-        .group_by(pulls.c.stat_date)
-        .subquery()
-    )
-    query = sa.select(pulls.c.stat_date, pulls.c.pulled_at, pulls.c.changed).join(
-        latest, pulls.c.pull_id == latest.c.pull_id
-    )
-    with engine.connect() as connection:
-        rows = connection.execute(query).all()
-    return [
-        PullRecord(stat_date=_as_date(row.stat_date), pulled_on=local_today(zone, row.pulled_at), changed=bool(row.changed))
-        for row in rows
-    ]
-
-
-def _as_date(value: date | datetime | str) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value)[:10])
 
 
 def _scheduled_utc(context: dg.ScheduleEvaluationContext) -> datetime:
@@ -113,12 +66,14 @@ def hourly_sync_schedule(context: dg.ScheduleEvaluationContext, warehouse: Wareh
         return
     now = _scheduled_utc(context)
     zones = advertiser_zones(warehouse.get_engine(), advertiser_ids)
-    for advertiser_id in advertiser_ids:
-        today = local_today(zones.get(advertiser_id, "UTC"), now)
-        yield stats_range_request(
-            advertiser_id, today - timedelta(days=1), today,
-            run_key=f"hourly:{advertiser_id}:{now:%Y-%m-%dT%H}", reason="hourly sync",
-        )
+    todays = [local_today(zones.get(advertiser_id, "UTC"), now) for advertiser_id in advertiser_ids]
+    # One run for every advertiser: from the earliest local "yesterday" to the
+    # latest local "today" (zones east of UTC are a day ahead near midnight).
+    start, end = min(todays) - timedelta(days=1), max(todays)
+    yield dg.RunRequest(
+        run_key=f"hourly:{now:%Y-%m-%dT%H}",
+        tags={**all_advertisers_range_tags(advertiser_ids, start, end), "tiktok/reason": "hourly sync"},
+    )
 
 
 @dg.schedule(cron_schedule="0 6 * * *", target=dg.AssetSelection.assets(*ENTITY_ASSETS),
@@ -149,15 +104,23 @@ def daily_settle_schedule(context: dg.ScheduleEvaluationContext, warehouse: Ware
     settle_days = settle_days_from_env()
     engine = warehouse.get_engine()
     zones = advertiser_zones(engine, advertiser_ids)
+    wanted: set[date] = set()
     for advertiser_id in advertiser_ids:
         zone = zones.get(advertiser_id, "UTC")
         today = local_today(zone, now)
-        history = latest_pulls(engine, advertiser_id, zone, since=today - timedelta(days=56))
-        for start, end in contiguous_ranges(repull_dates(today, settle_days, history)):
-            yield stats_range_request(
-                advertiser_id, start, end, run_key=f"settle:{advertiser_id}:{today}:{start}",
-                reason=f"settle window re-pull ({settle_days} days)",
-            )
+        history = latest_pulls(engine, "ad_stats_daily", advertiser_id, zone, since=today - timedelta(days=56))
+        wanted.update(repull_dates(today, settle_days, history))
+    # One run over the union of every advertiser's plan; inside it the stats
+    # assets skip each partition that is already settled (SKIP_SETTLED_TAG).
+    start, end = min(wanted), max(wanted)
+    yield dg.RunRequest(
+        run_key=f"settle:{now:%Y-%m-%d}",
+        tags={
+            **all_advertisers_range_tags(advertiser_ids, start, end),
+            SKIP_SETTLED_TAG: "true",
+            "tiktok/reason": f"settle window re-pull ({settle_days} days)",
+        },
+    )
 
 
 @dg.sensor(minimum_interval_seconds=3600, default_status=dg.DefaultSensorStatus.RUNNING,

@@ -28,7 +28,14 @@ from tiktok_assets.spend.pull import (
     fetch_daily_stats,
     fetch_hourly_stats,
 )
-from tiktok_assets.spend.revisions import PartitionRef, large_spend_revisions, revision_alert_share_from_env, revisions_since
+from tiktok_assets.spend.revisions import (
+    PartitionRef,
+    large_spend_revisions,
+    latest_pulls,
+    revision_alert_share_from_env,
+    revisions_since,
+)
+from tiktok_assets.spend.settle import SKIP_SETTLED_TAG, is_settled, local_today, settle_days_from_env
 from tiktok_assets.spend.schemas import schema_failures
 from tiktok_assets.tiktok.client import TikTokClient
 from tiktok_assets.warehouse import upsert_advertisers, write_entity_snapshot, write_stats_partition
@@ -211,8 +218,13 @@ def _materialize_stats(
                 f"Advertiser(s) {', '.join(unknown)} were not returned by /advertiser/info/: "
                 "the token lost access or the id is wrong; run the advertiser discovery sensor."
             )
+        skip_settled = context.run.tags.get(SKIP_SETTLED_TAG) == "true"
         for advertiser_id, dates in sorted(dates_by_advertiser.items()):
             profile = profiles[advertiser_id]
+            if skip_settled:
+                dates = _without_settled(context, engine, table, profile, dates)
+                if not dates:
+                    continue
             parents = ad_parents_frame(client.ads(advertiser_id))
             fetch = fetch_daily_stats if table == "ad_stats_daily" else fetch_hourly_stats
             ordered = sorted(dates)
@@ -241,6 +253,20 @@ def _materialize_stats(
         context.log.info(f"{table}: finished {total_partitions} partitions; API requests: {client.stats.as_dict()}")
     yield _schema_check_result(context.asset_key, schema_problems)
     yield _revision_check_result(context.asset_key, engine, table, written_refs, run_started_at)
+
+
+def _without_settled(context: dg.AssetExecutionContext, engine, table: str, profile: AdvertiserProfile,  # noqa: ANN001
+                     dates: list[date]) -> list[date]:
+    settle_days = settle_days_from_env()
+    today = local_today(profile.timezone, datetime.now(UTC))
+    history = latest_pulls(engine, table, profile.advertiser_id, profile.timezone, since=min(dates))
+    settled = {record.stat_date for record in history if is_settled(record, today, settle_days)}
+    kept = [day for day in dates if day not in settled]
+    if settled & set(dates):
+        context.log.info(
+            f"{table}: advertiser {profile.advertiser_id}: skipping {len(dates) - len(kept)} settled partition(s)"
+        )
+    return kept
 
 
 def _schema_check_result(asset_key: dg.AssetKey, problems: list[pd.DataFrame]) -> dg.AssetCheckResult:

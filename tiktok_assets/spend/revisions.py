@@ -10,6 +10,8 @@ from datetime import date, datetime
 import pandas as pd
 import sqlalchemy as sa
 
+from tiktok_assets.spend.settle import PullRecord, local_today
+
 DEFAULT_REVISION_ALERT_SHARE = 0.05
 
 
@@ -68,3 +70,33 @@ def large_spend_revisions(revisions: pd.DataFrame, share: float) -> pd.DataFrame
     return flagged[["advertiser_id", "ad_id", "stat_date", "old_spend", "new_spend", "moved_share"]].sort_values(
         "moved_share", ascending=False
     ).reset_index(drop=True)
+
+
+def latest_pulls(engine: sa.Engine, table_name: str, advertiser_id: str, zone: str, since: date) -> list[PullRecord]:
+    """The latest pull of each of the advertiser's dates since ``since``, from ``partition_pulls``."""
+    from tiktok_assets.warehouse.tables import partition_pulls as pulls
+
+    latest = (
+        sa.select(pulls.c.stat_date, sa.func.max(pulls.c.pull_id).label("pull_id"))
+        .where(pulls.c.table_name == table_name, pulls.c.advertiser_id == advertiser_id, pulls.c.stat_date >= since)
+        .group_by(pulls.c.stat_date)
+        .subquery()
+    )
+    query = sa.select(pulls.c.stat_date, pulls.c.pulled_at, pulls.c.changed).join(
+        latest, pulls.c.pull_id == latest.c.pull_id
+    )
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    return [
+        PullRecord(stat_date=_as_date(row.stat_date), pulled_on=local_today(zone, row.pulled_at),
+                   changed=bool(row.changed))
+        for row in rows
+    ]
+
+
+def _as_date(value: date | datetime | str) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])

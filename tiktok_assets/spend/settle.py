@@ -16,6 +16,8 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 DEFAULT_SETTLE_DAYS = 7
+# Run tag: stats assets skip partitions that are already settled (the daily re-pull sets it).
+SKIP_SETTLED_TAG = "tiktok/skip_settled"
 # TikTok's longest attribution window is a 28-day click.
 MAX_SETTLE_DAYS = 28
 

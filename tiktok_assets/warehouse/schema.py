@@ -1,0 +1,105 @@
+"""Creating the warehouse schema and migrating it forward.
+
+How a schema change is migrated (also in ``MIGRATIONS.md``):
+
+1. Change the table in ``tables.py`` (new installs get the new shape from
+   ``create_all``).
+2. Bump ``SCHEMA_VERSION`` and append a ``Migration(version, description, apply)``
+   to ``MIGRATIONS``. ``apply(connection)`` brings a database of the previous
+   version to the new one and must be idempotent: check before you alter
+   (``column_exists``), because ``create_all`` may already have created a new
+   table, and because a half-applied step must be safe to run again.
+3. ``create_schema`` runs ``create_all`` and then every migration newer than the
+   stored version, in order, in one transaction, and records the new version.
+
+A fresh database is created at the latest shape and stamped with
+``SCHEMA_VERSION`` directly: migrations only ever run on older databases.
+Several processes may call ``create_schema`` at once: PostgreSQL takes an
+advisory lock, SQLite the write lock (``BEGIN IMMEDIATE``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from tiktok_assets.warehouse.engine import safe_url, serialise_writers, write_transaction
+from tiktok_assets.warehouse.errors import WarehouseError, WarehouseUnavailableError
+from tiktok_assets.warehouse.tables import metadata, schema_meta
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    """The schema version this step produces."""
+    description: str
+    apply: Callable[[Connection], None]
+
+
+def column_exists(connection: Connection, table: str, column: str) -> bool:
+    """For idempotent migration steps: does ``table`` already have ``column``?"""
+    return any(info["name"] == column for info in sa.inspect(connection).get_columns(table))
+
+
+MIGRATIONS: list[Migration] = [
+    # Version 1 is the first schema: nothing to migrate yet. A future step looks like
+    # Migration(2, "add ad_stats_daily.video_views", lambda c: None if column_exists(c, "ad_stats_daily",
+    #           "video_views") else c.execute(sa.text("ALTER TABLE ad_stats_daily ADD COLUMN video_views BIGINT"))),
+]
+
+
+def stored_schema_version(connection: Connection) -> int | None:
+    if not sa.inspect(connection).has_table(schema_meta.name):
+        return None
+    return connection.execute(sa.select(schema_meta.c.schema_version).where(schema_meta.c.id == 1)).scalar()
+
+
+def create_schema(engine: Engine) -> None:
+    """Create every table and apply pending migrations; a no-op on an up-to-date database."""
+    try:
+        with engine.connect() as connection:
+            current = stored_schema_version(connection)
+    except sa.exc.OperationalError as exc:
+        raise WarehouseUnavailableError(
+            f"Cannot reach the warehouse at {safe_url(engine)}: {exc.orig}. Is the database running and "
+            "TIKTOK_WAREHOUSE_URL right?"
+        ) from None
+    if current == SCHEMA_VERSION:
+        return
+    if current is not None and current > SCHEMA_VERSION:
+        raise WarehouseError(
+            f"The warehouse at {safe_url(engine)} is at schema version {current}, newer than this code "
+            f"({SCHEMA_VERSION}): upgrade tiktok_assets before writing to it."
+        )
+    with write_transaction(engine) as connection:
+        serialise_writers(connection, ["tiktok_assets warehouse schema"])
+        # Re-read under the lock: another process may have finished meanwhile.
+        current = stored_schema_version(connection)
+        metadata.create_all(connection)
+        if current is None:
+            _stamp(connection, SCHEMA_VERSION, insert=True)
+            return
+        for migration in sorted(MIGRATIONS, key=lambda step: step.version):
+            if current < migration.version <= SCHEMA_VERSION:
+                migration.apply(connection)
+                current = migration.version
+        if current != SCHEMA_VERSION:
+            raise WarehouseError(
+                f"No migration leads from schema version {current} to {SCHEMA_VERSION}: add the missing step "
+                "to MIGRATIONS in tiktok_assets/warehouse/schema.py (see MIGRATIONS.md)."
+            )
+        _stamp(connection, current, insert=False)
+
+
+def _stamp(connection: Connection, version: int, *, insert: bool) -> None:
+    values = {"schema_version": version, "migrated_at": datetime.now(UTC).replace(tzinfo=None)}
+    if insert:
+        connection.execute(sa.insert(schema_meta).values(id=1, **values))
+    else:
+        connection.execute(sa.update(schema_meta).where(schema_meta.c.id == 1).values(**values))

@@ -1,0 +1,65 @@
+"""Run the spend import against a simulator and a warehouse, as Dagster would."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import dagster as dg
+import pandas as pd
+import sqlalchemy as sa
+
+from tiktok_assets.definitions import build_definitions
+from tiktok_assets.defs.resources import TikTokApiResource, WarehouseResource
+from tiktok_assets.partitions import ADVERTISER_PARTITIONS_NAME, all_advertisers_range_tags
+from tiktok_assets.warehouse import make_engine
+
+STATS = [dg.AssetKey("ad_stats_daily"), dg.AssetKey("ad_stats_hourly")]
+ENTITIES = [dg.AssetKey(f"{kind}_history") for kind in ("campaign", "adgroup", "ad")]
+
+
+class SpendHarness:
+    def __init__(self, base_url: str, warehouse_url: str, *, access_token: str | None = None) -> None:
+        self.defs = build_definitions(
+            TikTokApiResource(base_url=base_url, access_token=access_token, qps=1000.0, backoff_seconds=0.001),
+            WarehouseResource(url=warehouse_url),
+        )
+        self.instance = dg.DagsterInstance.ephemeral()
+        self.engine = make_engine(warehouse_url)
+        self.job = self.defs.resolve_implicit_global_asset_job_def()
+
+    def run(self, selection: list[dg.AssetKey], **kwargs) -> dg.ExecuteInProcessResult:  # noqa: ANN003
+        return self.job.execute_in_process(instance=self.instance, asset_selection=selection, **kwargs)
+
+    def discover(self) -> list[str]:
+        self.run([dg.AssetKey("tiktok_advertisers")])
+        return self.instance.get_dynamic_partitions(ADVERTISER_PARTITIONS_NAME)
+
+    def import_range(self, start: date, end: date, *, entities: bool = True,
+                     extra_tags: dict[str, str] | None = None) -> dg.ExecuteInProcessResult:
+        advertisers = self.instance.get_dynamic_partitions(ADVERTISER_PARTITIONS_NAME) or self.discover()
+        if entities:
+            for advertiser_id in advertisers:
+                self.run(ENTITIES, partition_key=advertiser_id)
+        tags = {**all_advertisers_range_tags(advertisers, start, end), **(extra_tags or {})}
+        return self.run(STATS, tags=tags)
+
+    def query(self, sql: str, **params) -> pd.DataFrame:  # noqa: ANN003
+        with self.engine.connect() as connection:
+            frame = pd.DataFrame(connection.execute(sa.text(sql), params).mappings().all())
+        # PostgreSQL NUMERIC arrives as Decimal through a text query: compare as floats.
+        for column in frame.columns:
+            if len(frame) and isinstance(frame[column].iloc[0], Decimal):
+                frame[column] = frame[column].astype(float)
+        return frame
+
+    def count(self, table: str) -> int:
+        return int(self.query(f"select count(*) as n from {table}")["n"].iloc[0])
+
+
+def materialized_partitions(result: dg.ExecuteInProcessResult, asset: str) -> list[str]:
+    return [
+        event.event_specific_data.materialization.partition
+        for event in result.get_asset_materialization_events()
+        if event.event_specific_data.materialization.asset_key == dg.AssetKey(asset)
+    ]

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from tiktok_assets.defs import automation, spend
+from tiktok_assets.defs import automation, ops, spend
 from tiktok_assets.defs.resources import (
     TikTokApiResource,
     WarehouseResource,
@@ -14,13 +14,19 @@ from tiktok_assets.defs.resources import (
 def build_definitions(tiktok_api: TikTokApiResource, warehouse: WarehouseResource) -> dg.Definitions:
     """Everything in the code location, bound to the given resources (tests bind their own)."""
     return dg.Definitions(
-        assets=[spend.tiktok_advertisers, spend.tiktok_entities, spend.ad_stats_daily, spend.ad_stats_hourly],
+        assets=[
+            spend.tiktok_advertisers,
+            spend.tiktok_entities,
+            spend.ad_stats_daily,
+            spend.ad_stats_hourly,
+            spend.revision_drift,
+        ],
         schedules=[
             automation.hourly_sync_schedule,
             automation.daily_entities_schedule,
             automation.daily_settle_schedule,
         ],
-        sensors=[automation.advertiser_discovery_sensor, automation.automation_sensor],
+        sensors=[automation.advertiser_discovery_sensor, automation.automation_sensor, ops.run_failures_sensor],
         resources={"tiktok_api": tiktok_api, "warehouse": warehouse},
     )
 

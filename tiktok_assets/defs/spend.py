@@ -9,11 +9,12 @@ recomputes exactly the partitions whose numbers changed.
 
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 import pandas as pd
 
+from tiktok_assets.defs.automation import change_only_eager
 from tiktok_assets.defs.resources import TikTokApiResource, WarehouseResource
 from tiktok_assets.partitions import (
     ADVERTISER_PARTITIONS_NAME,
@@ -32,13 +33,14 @@ from tiktok_assets.spend.revisions import (
     PartitionRef,
     large_spend_revisions,
     latest_pulls,
+    replace_drift,
     revision_alert_share_from_env,
     revisions_since,
 )
 from tiktok_assets.spend.settle import SKIP_SETTLED_TAG, is_settled, local_today, settle_days_from_env
 from tiktok_assets.spend.schemas import schema_failures
 from tiktok_assets.tiktok.client import TikTokClient
-from tiktok_assets.warehouse import upsert_advertisers, write_entity_snapshot, write_stats_partition
+from tiktok_assets.warehouse import PartitionWrite, partition_drift, upsert_advertisers, write_entity_snapshot, write_stats_partitions
 
 # Every asset that calls TikTok runs in this pool; its limit (dagster.yaml)
 # keeps parallel runs and backfills under TikTok's rate limit.
@@ -232,19 +234,24 @@ def _materialize_stats(
             for slice_start in range(0, len(ordered), 30):
                 slice_dates = ordered[slice_start : slice_start + 30]
                 frames = fetch(client, profile, slice_dates, parents)
-                pulled_at = _now()
                 for stat_date, frame in frames.items():
                     failures = schema_failures(table, frame)
                     if not failures.empty:
-                        schema_problems.append(failures.assign(partition=f"{advertiser_id}|{stat_date}"))
-                    written = write_stats_partition(engine, table, advertiser_id, stat_date, frame, pulled_at)
-                    written_refs.append(PartitionRef(advertiser_id, stat_date))
+                        schema_problems.append(failures.assign(partition=f"{stat_date}|{advertiser_id}"))
+                # The slice's partitions are written together; each partition
+                # lies wholly inside one transaction, so a crash never leaves
+                # half a partition behind.
+                writes = write_stats_partitions(
+                    engine, table, {(advertiser_id, day): frame for day, frame in frames.items()}, _now()
+                )
+                for written in writes.values():
+                    written_refs.append(PartitionRef(advertiser_id, written.stat_date))
                     done += 1
                     yield dg.AssetMaterialization(
                         asset_key=context.asset_key,
-                        partition=advertiser_date_key(advertiser_id, stat_date),
+                        partition=advertiser_date_key(advertiser_id, written.stat_date),
                         tags={DATA_VERSION_TAG: written.data_version},
-                        metadata=_partition_metadata(profile, stat_date, written),
+                        metadata=_partition_metadata(profile, written.stat_date, written),
                     )
                 context.log.info(
                     f"{table}: {done}/{total_partitions} partitions written "
@@ -301,9 +308,13 @@ def _revision_check_result(asset_key: dg.AssetKey, engine, table: str, refs: lis
     )
 
 
-def _partition_metadata(profile: AdvertiserProfile, stat_date: date, written) -> dict[str, object]:  # noqa: ANN001
-    spend_change = written.spend_after - written.spend_before
-    return {
+def _change(before: float, after: float) -> dict[str, float | None]:
+    change = after - before
+    return {"abs": round(change, 6), "pct": round(change / before * 100, 4) if before else None}
+
+
+def _partition_metadata(profile: AdvertiserProfile, stat_date: date, written: PartitionWrite) -> dict[str, object]:
+    metadata: dict[str, object] = {
         "advertiser": f"{profile.name} ({profile.advertiser_id})",
         "stat_date": stat_date.isoformat(),
         "currency": profile.currency,
@@ -313,12 +324,23 @@ def _partition_metadata(profile: AdvertiserProfile, stat_date: date, written) ->
         "rows_deleted": written.deleted,
         "rows_unchanged": written.unchanged,
         "spend": dg.MetadataValue.float(round(written.spend_after, 6)),
-        "spend_change": dg.MetadataValue.float(round(spend_change, 6)),
-        "conversions": dg.MetadataValue.float(float(written.conversions_after)),
+        "conversions": written.conversions_after,
         "purchase_value": dg.MetadataValue.float(round(written.purchase_value_after, 6)),
         "first_pull": written.first_pull,
         "changed": written.changed,
     }
+    if not written.first_pull:
+        # How much this re-pull moved the partition (TikTok's revision).
+        for name, before, after in (
+            ("spend", written.spend_before, written.spend_after),
+            ("conversions", written.conversions_before, written.conversions_after),
+            ("purchase_value", written.purchase_value_before, written.purchase_value_after),
+        ):
+            moved = _change(float(before), float(after))
+            metadata[f"{name}_change"] = dg.MetadataValue.float(moved["abs"])
+            if moved["pct"] is not None:
+                metadata[f"{name}_change_pct"] = dg.MetadataValue.float(moved["pct"])
+    return metadata
 
 
 STATS_COMMON = dict(
@@ -350,3 +372,37 @@ def ad_stats_hourly(
     """Ad-level hourly stats with the local hour and its UTC instant. Where TikTok has no hourly
     breakdown the daily figures are spread uniformly over the day's hours (flag ``spread``)."""
     yield from _materialize_stats(context, tiktok_api, warehouse, "ad_stats_hourly")
+
+
+@dg.asset(
+    group_name=SPEND_GROUP,
+    kinds={"sql"},
+    deps=[ad_stats_daily],
+    automation_condition=change_only_eager(timedelta(days=30)),
+)
+def revision_drift(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Per advertiser and day: spend, conversions and purchase value at the first pull vs now, the change
+    (absolute and %), how many pulls changed it, and whether it is settled. Table ``revision_drift``;
+    every single pull is in ``partition_pulls`` and every row-level change in ``stats_revisions``."""
+    engine = warehouse.get_engine()
+    drift = partition_drift(engine, "ad_stats_daily")
+    settle_days = settle_days_from_env()
+    if not drift.empty:
+        drift["settled"] = [
+            (date.today() - pd.Timestamp(day).date()).days - 1 >= settle_days and changed == 0
+            for day, changed in zip(drift["stat_date"], drift["changed_pulls"], strict=True)
+        ]
+    written = replace_drift(engine, "ad_stats_daily", drift)
+    moved = drift[drift["changed_pulls"] > 0] if not drift.empty else drift
+    preview = moved.sort_values("spend_change_pct", key=lambda s: s.abs(), ascending=False).head(20) if len(moved) else moved
+    columns = ["advertiser_id", "stat_date", "pulls", "first_spend", "current_spend", "spend_change", "spend_change_pct",
+               "conversions_change", "purchase_value_change"]
+    return dg.MaterializeResult(
+        metadata={
+            "partitions": written,
+            "partitions_revised": len(moved),
+            "largest_revisions": dg.MetadataValue.md(
+                preview[columns].to_markdown(index=False, floatfmt=".2f") if len(preview) else "_no revisions yet_"
+            ),
+        }
+    )

@@ -100,3 +100,46 @@ def _as_date(value: date | datetime | str) -> date:
     if isinstance(value, date):
         return value
     return date.fromisoformat(str(value)[:10])
+
+
+def drift_table() -> sa.Table:
+    """``revision_drift``: per advertiser × date, how far each day moved from its first pull to now."""
+    from tiktok_assets.warehouse.tables import metadata
+
+    if "revision_drift" in metadata.tables:
+        return metadata.tables["revision_drift"]
+    columns = [
+        sa.Column("table_name", sa.String(32), primary_key=True),
+        sa.Column("advertiser_id", sa.String(32), primary_key=True),
+        sa.Column("stat_date", sa.Date, primary_key=True),
+        sa.Column("pulls", sa.Integer, nullable=False),
+        sa.Column("first_pulled_at", sa.DateTime),
+        sa.Column("last_pulled_at", sa.DateTime),
+    ]
+    for metric in ("spend", "conversions", "purchase_value"):
+        columns += [
+            sa.Column(f"first_{metric}", sa.Float),
+            sa.Column(f"current_{metric}", sa.Float),
+            sa.Column(f"{metric}_change", sa.Float),
+            sa.Column(f"{metric}_change_pct", sa.Float),
+        ]
+    columns += [
+        sa.Column("changed_pulls", sa.Integer),
+        sa.Column("revisions", sa.Integer),
+        sa.Column("last_changed_at", sa.DateTime),
+        sa.Column("settled", sa.Boolean),
+    ]
+    return sa.Table("revision_drift", metadata, *columns)
+
+
+def replace_drift(engine: sa.Engine, table_name: str, drift: pd.DataFrame) -> int:
+    """Replace the drift rows of one stats table in one transaction (re-runs are idempotent)."""
+    table = drift_table()
+    table.create(engine, checkfirst=True)
+    records = drift.assign(table_name=table_name).astype(object).where(drift.notna(), None).to_dict("records")
+    wanted = {column.name for column in table.columns}
+    with engine.begin() as connection:
+        connection.execute(sa.delete(table).where(table.c.table_name == table_name))
+        if records:
+            connection.execute(sa.insert(table), [{k: v for k, v in row.items() if k in wanted} for row in records])
+    return len(records)

@@ -152,6 +152,9 @@ def advertiser_discovery_sensor(context: dg.SensorEvaluationContext, tiktok_api:
         for advertiser_id in added
     ]
     context.log.info(f"advertisers: {len(current)} authorised, added {added or 'none'}, removed {removed or 'none'}")
+    if not added and not removed:
+        # A skipped tick says why in the UI; an empty result would only say "no runs".
+        return dg.SensorResult(skip_reason=dg.SkipReason(f"No change: {len(current)} advertiser(s) authorised."))
     return dg.SensorResult(run_requests=run_requests, dynamic_partitions_requests=requests)
 
 

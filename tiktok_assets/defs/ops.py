@@ -56,10 +56,10 @@ run_failures = sa.Table(
 
 # A header or parameter that carries a secret, then its value: `Access-Token: v`, `'access-token': 'v'`,
 # `"access_token": "v"`, `access_token=v&...`, `app_secret=v`, and httpx's `('access-token', 'v')` pairs.
-_SECRET_NAME = r"(?:access[-_ ]?token|app[-_ ]?secret|secret)"
+_SECRET_NAME = r"(?:access[-_]?token|app[-_]?secret|secret)"
 _SECRET_ASSIGNMENT = re.compile(
     r"(?P<name>[\"']?" + _SECRET_NAME + r"[\"']?\s*(?:[:=]|(?<=[\"']),)\s*)"
-    r"(?:(?P<quote>[\"'])(?P<quoted>.*?)(?P=quote)|(?P<bare>[^\s\"'&,;)}\]]+))",
+    r"(?:(?P<quote>[\"'])(?P<quoted>.*?)(?P=quote)|(?P<bare>\[REDACTED\]|[^\s\"'&,;)}\]]+))",
     re.IGNORECASE,
 )
 _MODULE_PREFIX = r"^(?:[A-Za-z_][\w]*\.)*"
@@ -164,8 +164,8 @@ def _naive_utc(moment: datetime) -> datetime:
 
 def record_run_failure(engine: Engine, record: RunFailureRecord) -> None:
     """Store one failure; recording the same run again replaces its row (sensor re-evaluations)."""
-    # create_schema only runs create_all on a version change: a warehouse created
-    # before this table existed gets it here (checkfirst makes it a no-op after).
+    # create_schema creates the tables registered on `metadata` when it runs; an engine
+    # whose schema was created before this module was imported gets the table here.
     run_failures.create(engine, checkfirst=True)
     with write_transaction(engine) as connection:
         connection.execute(sa.delete(run_failures).where(run_failures.c.run_id == record.run_id))
@@ -173,8 +173,9 @@ def record_run_failure(engine: Engine, record: RunFailureRecord) -> None:
 
 
 def read_run_failures(engine: Engine, limit: int = 100) -> list[dict[str, object]]:
-    """The latest recorded failures, newest first."""
-    run_failures.create(engine, checkfirst=True)
+    """The latest recorded failures, newest first (none before the first failure created the table)."""
+    if not sa.inspect(engine).has_table(run_failures.name):
+        return []
     query = sa.select(run_failures).order_by(run_failures.c.failed_at.desc()).limit(limit)
     with engine.connect() as connection:
         return [dict(row) for row in connection.execute(query).mappings()]

@@ -30,6 +30,7 @@ from tiktok_assets.warehouse.reads import (
 )
 from tiktok_assets.warehouse.schema import SCHEMA_VERSION, create_schema
 from tiktok_assets.warehouse.stats import PartitionWrite, write_stats_partition, write_stats_partitions
+from tiktok_assets.warehouse.tables import naive_utc
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -44,6 +45,7 @@ __all__ = [
     "entities_as_of",
     "make_engine",
     "mark_unauthorised",
+    "naive_utc",
     "parse_landing_page_url",
     "partition_data_version",
     "partition_drift",

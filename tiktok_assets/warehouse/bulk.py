@@ -20,13 +20,10 @@ def bulk_insert(connection: Connection, table: sa.Table, frame: pd.DataFrame) ->
     """Insert every row of ``frame`` (columns named as in ``table``) in one round of bulk I/O."""
     if frame.empty:
         return
-    dialect = connection.dialect.name
-    if dialect == "postgresql":
+    if connection.dialect.name == "postgresql":
         _copy_csv(connection, table, frame)
-    elif dialect == "sqlite":
+    else:  # make_engine only builds SQLite and PostgreSQL engines
         _sqlite_executemany(connection, table, frame)
-    else:
-        connection.execute(sa.insert(table), _python_records(frame))
 
 
 def _quoted(connection: Connection, name: str) -> str:
@@ -118,15 +115,13 @@ def _sqlite_values(column_type: sa.types.TypeEngine, series: pd.Series) -> list[
     return series.to_numpy().tolist()
 
 
-def _native(value: object) -> object:
-    return value.item() if isinstance(value, np.generic) else value
-
-
 def _iso_strings(series: pd.Series, *, with_time: bool) -> list[str]:
     # SQLAlchemy stores SQLite dates as 'YYYY-MM-DD' and datetimes as
     # 'YYYY-MM-DD HH:MM:SS.ffffff'; rows loaded here must compare equal to rows
     # and parameters SQLAlchemy writes, so the text has to match exactly.
     codes, uniques = pd.factorize(series)
+    if not len(uniques):
+        return [None] * len(series)
     values = np.asarray(uniques, dtype="datetime64[us]")
     if with_time:
         text = np.datetime_as_string(values, unit="us")
@@ -135,8 +130,3 @@ def _iso_strings(series: pd.Series, *, with_time: bool) -> list[str]:
         text = np.datetime_as_string(values, unit="D")
     # Code -1 (missing) picks the appended None (NULL).
     return np.append(text.astype(object), None)[codes].tolist()
-
-
-def _python_records(frame: pd.DataFrame) -> list[dict[str, object]]:
-    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
-    return [{name: _native(value) for name, value in record.items()} for record in records]

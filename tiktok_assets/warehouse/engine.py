@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
@@ -19,7 +20,7 @@ _WRITE_OPTION = "tiktok_warehouse_write"
 
 
 def make_engine(url: str | URL) -> Engine:
-    """An engine for ``url``; ``postgresql://`` (and ``postgres://``) mean psycopg 3.
+    """An engine for ``url``; every PostgreSQL URL (``postgresql://``, ``postgres://``, ``+psycopg2``) gets psycopg 3.
 
     SQLite gets WAL (readers never block the writer), foreign keys, a busy
     timeout, and real transactions: pysqlite's legacy mode neither begins a
@@ -31,11 +32,10 @@ def make_engine(url: str | URL) -> Engine:
     if backend == "sqlite":
         return _sqlite_engine(parsed)
     if backend == "postgresql":
-        if parsed.drivername in ("postgresql", "postgres"):
-            # SQLAlchemy 2.1 already reads bare postgresql:// as psycopg 3, 2.0 as
-            # psycopg2; say it explicitly so the driver never depends on the version.
-            parsed = parsed.set(drivername="postgresql+psycopg")
-        return sa.create_engine(parsed, pool_pre_ping=True)
+        # Bulk loads use psycopg 3's COPY API. SQLAlchemy 2.1 reads a bare
+        # postgresql:// as psycopg 3 but 2.0 as psycopg2, and dagster.yaml names
+        # psycopg2 for Dagster's own storage: name the driver, whatever was given.
+        return sa.create_engine(parsed.set(drivername="postgresql+psycopg"), pool_pre_ping=True)
     raise WarehouseConfigError(
         f"Warehouse URL {parsed.render_as_string(hide_password=True)} uses {backend!r}: the warehouse "
         "supports sqlite:///path/to/file.sqlite and postgresql+psycopg://user@host/db; set TIKTOK_WAREHOUSE_URL to one."
@@ -57,16 +57,28 @@ def _parse(url: str | URL) -> URL:
         ) from None
 
 
+def _in_memory(url: URL) -> bool:
+    database = url.database or ""
+    return url.get_backend_name() == "sqlite" and (
+        database in ("", ":memory:") or database.startswith("file::memory:") or url.query.get("mode") == "memory"
+    )
+
+
+def threads_share_the_database(engine: Engine) -> bool:
+    """False for in-memory SQLite: each thread's connection opens a database of its own."""
+    return not _in_memory(engine.url)
+
+
 def _sqlite_engine(url: URL) -> Engine:
     database = url.database or ""
-    in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
+    in_memory = _in_memory(url)
     if not in_memory:
         directory = os.path.dirname(os.path.abspath(database))
         os.makedirs(directory, exist_ok=True)
     engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
 
     @sa.event.listens_for(engine, "connect")
-    def _configure(dbapi_connection, _record) -> None:  # noqa: ANN001 - DBAPI objects
+    def _configure(dbapi_connection: sqlite3.Connection, _record: object) -> None:
         dbapi_connection.isolation_level = None  # we BEGIN ourselves, see make_engine
         cursor = dbapi_connection.cursor()
         if not in_memory:
@@ -75,6 +87,8 @@ def _sqlite_engine(url: URL) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA temp_store=MEMORY")
+        # 64 MiB of page cache (the default is 2 MiB): re-pulls look rows up all over a file of gigabytes.
+        cursor.execute("PRAGMA cache_size=-65536")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
         cursor.close()
 

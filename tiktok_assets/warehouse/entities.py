@@ -31,8 +31,7 @@ from sqlalchemy.engine import Connection, Engine
 from tiktok_assets.warehouse.engine import serialise_writers, write_transaction
 from tiktok_assets.warehouse.errors import WarehouseInputError
 from tiktok_assets.warehouse.landing_url import parse_landing_page_url
-from tiktok_assets.warehouse.stats import naive_utc
-from tiktok_assets.warehouse.tables import ENTITY_TABLES, advertisers
+from tiktok_assets.warehouse.tables import ENTITY_TABLES, advertisers, naive_utc
 
 EntityKind = Literal["campaign", "adgroup", "ad"]
 
@@ -138,7 +137,7 @@ def _versions(kind: str, table: sa.Table, advertiser_id: str, records: list[Mapp
         if entity_id is None:
             raise WarehouseInputError(
                 f"{kind} snapshot of advertiser {advertiser_id}: row {position} has no {id_column}; "
-                "every entity TikTok lists has one, check the /" f"{kind}/get/ parsing."
+                f"every entity TikTok lists has one, check the /{kind}/get/ parsing."
             )
         if entity_id in seen:
             raise WarehouseInputError(

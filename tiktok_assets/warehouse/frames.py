@@ -75,7 +75,7 @@ def prepare_stats_batch(table: sa.Table, frames: Mapping[tuple[str, date] | Part
     Raises ``WarehouseInputError`` naming the partition, column and row key of
     the first problem found; nothing is normalised halfway.
     """
-    keys = [_partition_key(table, key) for key in frames]
+    keys = [partition_key(table, key) for key in frames]
     if len(set(keys)) != len(keys):
         raise WarehouseInputError(f"{table.name}: the same partition appears twice in one batch; pass each once.")
     columns = frame_columns(table)
@@ -105,16 +105,14 @@ def partition_content(table: sa.Table, key: PartitionKey, frame: pd.DataFrame) -
     return prepare_stats_batch(table, {key: frame}).content[key]
 
 
-def _partition_key(table: sa.Table, key: tuple[str, date] | PartitionKey) -> PartitionKey:
-    if isinstance(key, PartitionKey):
-        advertiser_id, stat_date = key.advertiser_id, key.stat_date
-    else:
-        try:
-            advertiser_id, stat_date = key
-        except (TypeError, ValueError):
-            raise WarehouseInputError(
-                f"{table.name}: partition keys are (advertiser_id, stat_date) pairs, got {key!r}."
-            ) from None
+def partition_key(table: sa.Table, key: tuple[str, date]) -> PartitionKey:
+    """Check and normalise an (advertiser_id, stat_date) pair; a datetime stat_date becomes its date."""
+    try:
+        advertiser_id, stat_date = key
+    except (TypeError, ValueError):
+        raise WarehouseInputError(
+            f"{table.name}: partition keys are (advertiser_id, stat_date) pairs, got {key!r}."
+        ) from None
     if isinstance(stat_date, datetime):
         stat_date = stat_date.date()
     if not isinstance(advertiser_id, str) or not advertiser_id or not isinstance(stat_date, date):
@@ -126,7 +124,7 @@ def _partition_key(table: sa.Table, key: tuple[str, date] | PartitionKey) -> Par
 
 def check_frame_shape(table: sa.Table, key: tuple[str, date] | PartitionKey, frame: object) -> None:
     """The frame's columns are exactly the table's (bookkeeping excepted); a frame with no rows may have none."""
-    key = _partition_key(table, key)
+    key = partition_key(table, key)
     if not isinstance(frame, pd.DataFrame):
         raise WarehouseInputError(f"{key.describe(table.name)}: expected a pandas DataFrame, got {type(frame).__name__}.")
     if frame.empty and not len(frame.columns):

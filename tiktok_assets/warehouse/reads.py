@@ -19,10 +19,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from tiktok_assets.warehouse.frames import PartitionKey, partition_content
-from tiktok_assets.warehouse.stats import StatsTableName, naive_utc
+from tiktok_assets.warehouse.stats import StatsTableName
 from tiktok_assets.warehouse.tables import (
     MONEY_DECIMALS,
     frame_columns,
+    naive_utc,
     partition_pulls,
     stats_revisions,
     stats_table,

@@ -3,7 +3,9 @@
 How a schema change is migrated (also in ``MIGRATIONS.md``):
 
 1. Change the table in ``tables.py`` (new installs get the new shape from
-   ``create_all``).
+   ``create_all``). A brand-new table needs nothing else: ``create_schema``
+   creates any table of ``metadata`` the database lacks, whatever the
+   version (other domains put their tables on the same ``metadata``).
 2. Bump ``SCHEMA_VERSION`` and append a ``Migration(version, description, apply)``
    to ``MIGRATIONS``. ``apply(connection)`` brings a database of the previous
    version to the new one and must be idempotent: check before you alter
@@ -60,17 +62,23 @@ def stored_schema_version(connection: Connection) -> int | None:
     return connection.execute(sa.select(schema_meta.c.schema_version).where(schema_meta.c.id == 1)).scalar()
 
 
+def missing_tables(connection: Connection) -> set[str]:
+    """Tables of ``metadata`` the database lacks; other domains add theirs to the same ``metadata``."""
+    return set(metadata.tables) - set(sa.inspect(connection).get_table_names())
+
+
 def create_schema(engine: Engine) -> None:
-    """Create every table and apply pending migrations; a no-op on an up-to-date database."""
+    """Create every missing table and apply pending migrations; two catalog reads on an up-to-date database."""
     try:
         with engine.connect() as connection:
             current = stored_schema_version(connection)
+            missing = missing_tables(connection)
     except sa.exc.OperationalError as exc:
         raise WarehouseUnavailableError(
             f"Cannot reach the warehouse at {safe_url(engine)}: {exc.orig}. Is the database running and "
             "TIKTOK_WAREHOUSE_URL right?"
         ) from None
-    if current == SCHEMA_VERSION:
+    if current == SCHEMA_VERSION and not missing:
         return
     if current is not None and current > SCHEMA_VERSION:
         raise WarehouseError(
@@ -84,6 +92,8 @@ def create_schema(engine: Engine) -> None:
         metadata.create_all(connection)
         if current is None:
             _stamp(connection, SCHEMA_VERSION, insert=True)
+            return
+        if current == SCHEMA_VERSION:  # only tables were missing
             return
         for migration in sorted(MIGRATIONS, key=lambda step: step.version):
             if current < migration.version <= SCHEMA_VERSION:

@@ -29,7 +29,7 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Literal
 
 import numpy as np
@@ -38,19 +38,25 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from tiktok_assets.warehouse.bulk import bulk_insert
-from tiktok_assets.warehouse.engine import serialise_writers, write_transaction
+from tiktok_assets.warehouse.engine import serialise_writers, threads_share_the_database, write_transaction
 from tiktok_assets.warehouse.errors import WarehouseInputError
-from tiktok_assets.warehouse.frames import PartitionKey, PreparedBatch, check_frame_shape, prepare_stats_batch
+from tiktok_assets.warehouse.frames import (
+    PartitionKey,
+    PreparedBatch,
+    check_frame_shape,
+    partition_key,
+    prepare_stats_batch,
+)
 from tiktok_assets.warehouse.tables import (
     BOOKKEEPING_COLUMNS,
     METRIC_COLUMNS,
     MONEY_DECIMALS,
     compared_metrics,
     frame_columns,
+    naive_utc,
     partition_pulls,
     stats_revisions,
     stats_table,
-    time_column,
 )
 
 StatsTableName = Literal["ad_stats_daily", "ad_stats_hourly"]
@@ -98,8 +104,8 @@ def write_stats_partition(
     ``frame`` holds the table's columns except the bookkeeping ones. Bad input
     raises ``WarehouseInputError`` and writes nothing.
     """
-    writes = write_stats_partitions(engine, table, {(advertiser_id, stat_date): frame}, pulled_at)
-    return writes[PartitionKey(advertiser_id, stat_date)]
+    (write,) = write_stats_partitions(engine, table, {(advertiser_id, stat_date): frame}, pulled_at).values()
+    return write
 
 
 def write_stats_partitions(
@@ -116,24 +122,33 @@ def write_stats_partitions(
     Partitions are written in transactions of about ``rows_per_transaction``
     rows, so memory stays flat however long the backfill; a partition is never
     split across transactions. Up to ``parallel_transactions`` run at once:
-    one checks and formats its rows while the database ingests another's
-    (SQLite still writes one at a time). Every frame's columns are checked
-    before anything is written; should a frame's values be rejected later,
-    the other transactions' partitions stay written, each one complete, and
-    the error says how many. Returns the writes in the caller's order.
+    one checks and formats its rows while the database ingests another's.
+    Every frame's columns are checked before anything is written;
+    should a frame's values be rejected later, the other transactions'
+    partitions stay written, each one complete, and the error says how many.
+    Returns the writes in the caller's order.
     """
-    target = _stats_table(table)
+    target = stats_table(table)
     pulled_at = naive_utc(pulled_at)
     # Cheap shape checks first, so a wrong frame fails before the first commit.
     for key, frame in frames_by_partition.items():
         check_frame_shape(target, key, frame)
     chunks = _chunks(frames_by_partition, rows_per_transaction)
-    if parallel_transactions <= 1 or len(chunks) == 1:
-        results = [_write_chunk(engine, target, chunk, pulled_at) for chunk in chunks]
-    else:
+    # One transaction is checked and formatted while the database ingests
+    # another (PostgreSQL 154k vs 90k rows/s measured; SQLite, which still
+    # writes one at a time, gains the overlap).
+    parallel = parallel_transactions > 1 and len(chunks) > 1 and threads_share_the_database(engine)
+    if parallel:
         results = _write_chunks_in_parallel(engine, target, chunks, pulled_at, parallel_transactions)
+    else:
+        results = []
+        for chunk in chunks:
+            try:
+                results.append(_write_chunk(engine, target, chunk, pulled_at))
+            except WarehouseInputError as exc:
+                raise _with_written_count(exc, results) from None
     by_key = {PartitionKey(write.advertiser_id, write.stat_date): write for writes in results for write in writes}
-    return {key: by_key[key] for key in map(lambda pair: PartitionKey(*pair), frames_by_partition)}
+    return {key: by_key[key] for key in (partition_key(target, pair) for pair in frames_by_partition)}
 
 
 def _write_chunk(engine: Engine, table: sa.Table, chunk: Mapping[tuple[str, date], pd.DataFrame],
@@ -149,35 +164,27 @@ def _write_chunks_in_parallel(engine: Engine, table: sa.Table, chunks: list[dict
         futures = [pool.submit(_write_chunk, engine, table, chunk, pulled_at) for chunk in chunks]
         for future in futures:
             if future.exception() is not None:
+                # Stop what has not started; the running ones finish when the pool closes.
+                for pending in futures:
+                    pending.cancel()
                 break
-        for future in futures:
-            future.cancel()
-    failed = [future for future in futures if not future.cancelled() and future.exception() is not None]
-    results = [future.result() for future in futures if not future.cancelled() and future.exception() is None]
-    if failed:
-        written = sum(len(writes) for writes in results)
-        error = failed[0].exception()
-        if written and isinstance(error, WarehouseInputError):
-            raise WarehouseInputError(
-                f"{error} Partitions of this batch written by other transactions: {written} (each complete); "
-                "fix the frame and re-run the batch: re-writing them is a no-op."
-            ) from None
-        raise error
+    finished = [future for future in futures if not future.cancelled()]
+    results = [future.result() for future in finished if future.exception() is None]
+    errors = [future.exception() for future in finished if future.exception() is not None]
+    if errors:
+        error = errors[0]
+        raise _with_written_count(error, results) if isinstance(error, WarehouseInputError) else error
     return results
 
 
-def _stats_table(table: str) -> sa.Table:
-    try:
-        return stats_table(table)
-    except ValueError as exc:
-        raise WarehouseInputError(str(exc)) from None
-
-
-def naive_utc(moment: datetime) -> datetime:
-    """Warehouse times are naive UTC; an aware time is converted, a naive one taken as UTC."""
-    if not isinstance(moment, datetime):
-        raise WarehouseInputError(f"Expected a datetime (UTC), got {moment!r}.")
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+def _with_written_count(error: WarehouseInputError, results: list[list[PartitionWrite]]) -> WarehouseInputError:
+    written = sum(len(writes) for writes in results)
+    if not written:
+        return error
+    return WarehouseInputError(
+        f"{error} Partitions of this batch written by other transactions: {written} (each complete); "
+        "fix the frame and re-run the batch: re-writing them is a no-op."
+    )
 
 
 def _chunks(frames: Mapping[tuple[str, date], pd.DataFrame], max_rows: int
@@ -313,10 +320,15 @@ def _merge(connection: Connection, table: sa.Table, rows: pd.DataFrame, served: 
         connection.exec_driver_sql(f"ANALYZE {incoming.name}")
         connection.exec_driver_sql("SET LOCAL enable_nestloop = off")
     same_key = sa.and_(*(incoming.c[column.name] == column for column in table.primary_key.columns))
-    in_batch = _in_partitions(table, keys)
+    # The stored row of an incoming row. PostgreSQL hash-joins, so the stored
+    # side is confined to the batch's partitions. SQLite loops over the
+    # incoming rows and looks each up by primary key; offered the partition
+    # index as well, it walks every row of the advertiser instead (5 s for a
+    # week against 3 million rows, measured).
+    stored_match = sa.and_(same_key, _in_partitions(table, keys)) if postgres else same_key
     differs = sa.or_(*(incoming.c[name].is_distinct_from(table.c[name]) for name in compared_metrics(table)))
-    connection.execute(sa.update(incoming).where(same_key, in_batch, differs).values(status="update"))
-    connection.execute(sa.update(incoming).where(~sa.exists().where(same_key, in_batch)).values(status="insert"))
+    connection.execute(sa.update(incoming).where(stored_match, differs).values(status="update"))
+    connection.execute(sa.update(incoming).where(~sa.exists().where(stored_match)).values(status="insert"))
     counts = _count_changes(connection, incoming)
     # A stored row that was not served matched no served row.
     vanished = [key for key in keys
@@ -331,13 +343,13 @@ def _merge(connection: Connection, table: sa.Table, rows: pd.DataFrame, served: 
         changes.update(by_status)
     late = [key for key in keys if key in pulled_before]
     if changes["update"] or changes["delete"] or (changes["insert"] and late):
-        _log_revisions(connection, table, incoming, sa.and_(same_key, in_batch), late, pulled_at)
+        _log_revisions(connection, table, incoming, stored_match, late, pulled_at)
     if changes["delete"]:
         connection.execute(sa.delete(table).where(
             _in_partitions(table, vanished), sa.exists().where(same_key, incoming.c.status == "delete")
         ))
     if changes["update"]:
-        _apply_updates(connection, table, incoming, same_key, in_batch, pulled_at)
+        _apply_updates(connection, table, incoming, stored_match, pulled_at)
     if changes["insert"]:
         columns = frame_columns(table)
         connection.execute(sa.insert(table).from_select(
@@ -409,16 +421,18 @@ def _log_revisions(connection: Connection, table: sa.Table, incoming: sa.Table, 
     connection.execute(sa.insert(stats_revisions).from_select(names, logged))
 
 
-def _apply_updates(connection: Connection, table: sa.Table, incoming: sa.Table, same_key: sa.ColumnElement[bool],
-                   in_batch: sa.ColumnElement[bool], pulled_at: datetime) -> None:
+def _apply_updates(connection: Connection, table: sa.Table, incoming: sa.Table,
+                   stored_match: sa.ColumnElement[bool], pulled_at: datetime) -> None:
     # Parents are sticky: a deleted ad drops out of /ad/get/, so later pulls
     # serve its rows with unknown campaign and ad group; keep the ones we knew.
     parents = {name: sa.func.coalesce(incoming.c[name], table.c[name]) for name in ("campaign_id", "adgroup_id")}
+    # Neither the key nor stat_date (the partition) changes; leaving them out
+    # spares SQLite rewriting index entries of every updated row.
     served = {name: incoming.c[name] for name in frame_columns(table)
-              if name not in table.primary_key.columns and name not in parents}
+              if name not in table.primary_key.columns and name not in parents and name != "stat_date"}
     connection.execute(
         sa.update(table)
-        .where(same_key, in_batch, incoming.c.status == "update")
+        .where(stored_match, incoming.c.status == "update")
         .values(**served, **parents, revision=table.c.revision + 1, last_pulled_at=pulled_at, last_changed_at=pulled_at)
     )
 

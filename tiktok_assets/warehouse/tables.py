@@ -26,9 +26,12 @@ Schema changes are versioned in ``schema_meta``; see ``schema.py`` and
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import sqlalchemy as sa
 
 from tiktok_assets.tiktok.reports import COUNT_COLUMNS, MONEY_COLUMNS, STAT_COLUMNS
+from tiktok_assets.warehouse.errors import WarehouseInputError
 
 # Deterministic constraint and index names, so a migration can name what it alters.
 metadata = sa.MetaData(
@@ -247,7 +250,7 @@ def stats_table(table_name: str) -> sa.Table:
     try:
         return STATS_TABLES[table_name]
     except KeyError:
-        raise ValueError(f"Unknown stats table {table_name!r}: use one of {', '.join(STATS_TABLES)}") from None
+        raise WarehouseInputError(f"Unknown stats table {table_name!r}: use one of {', '.join(STATS_TABLES)}.") from None
 
 
 def time_column(table: sa.Table) -> str:
@@ -263,3 +266,10 @@ def compared_metrics(table: sa.Table) -> tuple[str, ...]:
 def frame_columns(table: sa.Table) -> list[str]:
     """The columns a caller hands in for ``table``: everything except bookkeeping."""
     return [column.name for column in table.columns if column.name not in BOOKKEEPING_COLUMNS]
+
+
+def naive_utc(moment: datetime) -> datetime:
+    """Warehouse times are naive UTC; an aware time is converted, a naive one taken as UTC."""
+    if not isinstance(moment, datetime):
+        raise WarehouseInputError(f"Expected a datetime (UTC), got {moment!r}.")
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment

@@ -1,13 +1,18 @@
-"""Warehouse write throughput: ``python -m tiktok_assets.warehouse.benchmark --url URL [--days 365 --ads 1000]``.
+"""Warehouse write throughput. Not a test (pytest does not collect it). Run:
+
+    python -m tiktok_assets_tests.warehouse.bench_warehouse [--url URL] [--days 365] [--ads 1000] [--reset]
 
 Prints figures, asserts nothing: a backfill of hourly stats (days × ads × 24
 rows), then a re-pull of the last week with nothing changed, then one with
-a tenth of the rows revised. Not a test: timings depend on the machine.
+a tenth of the rows revised. Without --url it uses a temporary SQLite file;
+a database that already holds stats is refused unless --reset (which drops
+every warehouse table) is given.
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from datetime import date, datetime, timedelta
 
@@ -75,13 +80,19 @@ def _timed(label: str, rows: int, action) -> None:  # noqa: ANN001 - any callabl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--url", required=True)
+    parser.add_argument("--url", help="SQLAlchemy URL of a scratch warehouse (default: a temporary SQLite file)")
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--ads", type=int, default=1000)
+    parser.add_argument("--reset", action="store_true", help="drop every warehouse table first")
     args = parser.parse_args()
-    engine = make_engine(args.url)
-    metadata.drop_all(engine)
+    scratch = tempfile.TemporaryDirectory()
+    engine = make_engine(args.url or f"sqlite:///{scratch.name}/bench.sqlite")
+    if args.reset:
+        metadata.drop_all(engine)
     create_schema(engine)
+    with engine.connect() as connection:
+        if connection.execute(sa.text("SELECT count(*) FROM ad_stats_hourly")).scalar():
+            raise SystemExit("ad_stats_hourly already holds rows: point --url at a scratch database or pass --reset.")
     days = [date(2025, 1, 1) + timedelta(days=offset) for offset in range(args.days)]
     frames = synthetic_hourly_frames("7000000000000000001", days, args.ads)
     total = sum(len(frame) for frame in frames.values())
@@ -98,6 +109,8 @@ def main() -> None:
         stored = connection.execute(sa.text("SELECT count(*), sum(spend) FROM ad_stats_hourly")).one()
         revisions = connection.execute(sa.text("SELECT count(*) FROM stats_revisions")).scalar()
     print(f"stored rows {stored[0]:,}, spend {stored[1]:,.2f}, revisions {revisions:,}")
+    engine.dispose()
+    scratch.cleanup()
 
 
 if __name__ == "__main__":

@@ -60,4 +60,13 @@ def split_advertiser_date_key(partition_key: str | dg.MultiPartitionKey) -> tupl
         keys = partition_key.keys_by_dimension
     else:
         keys = advertiser_date_partitions.get_partition_key_from_str(partition_key).keys_by_dimension
-    return keys[ADVERTISER_DIMENSION], date.fromisoformat(keys[DATE_DIMENSION])
+    try:
+        return keys[ADVERTISER_DIMENSION], date.fromisoformat(keys[DATE_DIMENSION])
+    except ValueError as exc:
+        raise ValueError(f"Partition key {str(partition_key)!r} has an impossible date: {exc}") from None
+
+
+# First-party events by the UTC hour they happened in (postback delivery).
+# end_offset=1 makes the hour in progress a partition too: postbacks go out
+# while the hour runs, and later arrivals re-run it (delivery is idempotent).
+event_hour_partitions = dg.HourlyPartitionsDefinition(start_date=f"{HISTORY_START}-00:00", end_offset=1)

@@ -2,9 +2,6 @@
 
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
-from functools import cached_property
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
@@ -21,13 +18,16 @@ class TikTokApiResource(dg.ConfigurableResource):
     ``TIKTOK_API_BASE_URL`` (e.g. ``python -m tiktok_assets.simulator``).
     """
 
-    access_token: str | None = Field(default=None, description="TikTok long-term access token (keep it in TIKTOK_ACCESS_TOKEN).")
+    # repr=False: Dagster and pydantic print resources in logs and errors; a token must never show.
+    access_token: str | None = Field(
+        default=None, repr=False, description="TikTok long-term access token (keep it in TIKTOK_ACCESS_TOKEN)."
+    )
     advertiser_ids: str | None = Field(
         default=None, description="Comma-separated advertiser ids to import; empty means every authorised one."
     )
     base_url: str | None = Field(default=None, description="API base URL; empty means TikTok's, or the simulator without a token.")
     app_id: str | None = Field(default=None, description="App id for /oauth2/advertiser/get/ (real API only).")
-    app_secret: str | None = Field(default=None, description="App secret for /oauth2/advertiser/get/ (real API only).")
+    app_secret: str | None = Field(default=None, repr=False, description="App secret for /oauth2/advertiser/get/ (real API only).")
     qps: float = Field(default=10.0, description="Client-side request rate ceiling per process.")
     max_attempts: int = Field(default=6, description="Attempts per request on throttling, 5xx and timeouts.")
     backoff_seconds: float = Field(default=0.5, description="First retry delay; doubles each attempt, with jitter.")

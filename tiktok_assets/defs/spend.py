@@ -7,11 +7,15 @@ recomputes exactly the partitions whose numbers changed.
 """
 
 
-from collections import defaultdict
-from collections.abc import Iterator
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import islice
+from typing import TypeVar
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 
 from tiktok_assets.defs.automation import change_only_eager
@@ -37,7 +41,7 @@ from tiktok_assets.spend.revisions import (
     revision_alert_share_from_env,
     revisions_since,
 )
-from tiktok_assets.spend.settle import SKIP_SETTLED_TAG, is_settled, local_today, settle_days_from_env
+from tiktok_assets.spend.settle import SKIP_SETTLED_TAG, local_today, repull_dates, settle_days_from_env
 from tiktok_assets.spend.schemas import schema_failures
 from tiktok_assets.tiktok.client import TikTokClient
 from tiktok_assets.warehouse import PartitionWrite, partition_drift, upsert_advertisers, write_entity_snapshot, write_stats_partitions
@@ -48,6 +52,13 @@ TIKTOK_API_POOL = "tiktok_api"
 SPEND_GROUP = "tiktok_spend"
 # Dagster reads a materialization's data version from this tag.
 DATA_VERSION_TAG = "dagster/data_version"
+# Days fetched and written together: bounds memory in a year-long backfill.
+SLICE_DAYS = 30
+# Slices fetched ahead on worker threads while the current one is written.
+FETCH_AHEAD_SLICES = 2
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def _now() -> datetime:
@@ -221,6 +232,8 @@ def _materialize_stats(
                 "the token lost access or the id is wrong; run the advertiser discovery sensor."
             )
         skip_settled = context.run.tags.get(SKIP_SETTLED_TAG) == "true"
+        fetch = fetch_daily_stats if table == "ad_stats_daily" else fetch_hourly_stats
+        slices: list[tuple[AdvertiserProfile, pd.DataFrame, list[date]]] = []
         for advertiser_id, dates in sorted(dates_by_advertiser.items()):
             profile = profiles[advertiser_id]
             if skip_settled:
@@ -228,16 +241,27 @@ def _materialize_stats(
                 if not dates:
                     continue
             parents = ad_parents_frame(client.ads(advertiser_id))
-            fetch = fetch_daily_stats if table == "ad_stats_daily" else fetch_hourly_stats
             ordered = sorted(dates)
             # Fetch and write in slices so a year-long backfill keeps memory flat.
-            for slice_start in range(0, len(ordered), 30):
-                slice_dates = ordered[slice_start : slice_start + 30]
-                frames = fetch(client, profile, slice_dates, parents)
-                for stat_date, frame in frames.items():
-                    failures = schema_failures(table, frame)
-                    if not failures.empty:
-                        schema_problems.append(failures.assign(partition=f"{stat_date}|{advertiser_id}"))
+            slices.extend((profile, parents, ordered[start : start + SLICE_DAYS])
+                          for start in range(0, len(ordered), SLICE_DAYS))
+
+        def fetch_slice(work: tuple[AdvertiserProfile, pd.DataFrame, list[date]]) -> dict[date, pd.DataFrame]:
+            profile, parents, slice_dates = work
+            return fetch(client, profile, slice_dates, parents)
+
+        # The next slices are fetched and parsed on worker threads while this
+        # one is validated and written: the API wait, our parsing and the
+        # database then overlap instead of taking turns. The client (httpx and
+        # its rate limiter) is thread-safe; writes stay on this thread, in order.
+        with ThreadPoolExecutor(max_workers=FETCH_AHEAD_SLICES, thread_name_prefix="tiktok-fetch") as pool:
+            for (profile, _parents, slice_dates), frames in zip(
+                slices, _prefetched(pool, fetch_slice, slices, FETCH_AHEAD_SLICES), strict=True
+            ):
+                advertiser_id = profile.advertiser_id
+                failures = _slice_schema_failures(table, advertiser_id, frames)
+                if not failures.empty:
+                    schema_problems.append(failures)
                 # The slice's partitions are written together; each partition
                 # lies wholly inside one transaction, so a crash never leaves
                 # half a partition behind.
@@ -262,16 +286,63 @@ def _materialize_stats(
     yield _revision_check_result(context.asset_key, engine, table, written_refs, run_started_at)
 
 
+def _prefetched(pool: ThreadPoolExecutor, work: Callable[[T], R], items: list[T], ahead: int) -> Iterator[R]:
+    """``work(item)`` for each item, in order, with up to ``ahead`` items computed in advance on ``pool``."""
+    pending: deque[Future[R]] = deque()
+    upcoming = iter(items)
+    for item in islice(upcoming, ahead):
+        pending.append(pool.submit(work, item))
+    try:
+        while pending:
+            result = pending.popleft().result()
+            for item in islice(upcoming, 1):
+                pending.append(pool.submit(work, item))
+            yield result
+    finally:
+        # A failed or abandoned run must not keep fetching in the background.
+        for future in pending:
+            future.cancel()
+
+
+def _slice_schema_failures(table: str, advertiser_id: str, frames: dict[date, pd.DataFrame]) -> pd.DataFrame:
+    """pandera failures of a slice's partitions, validated together (one call per slice, not per partition).
+
+    Keys are unique within a partition iff within the slice, because the
+    partition's advertiser and date are part of every key.
+    """
+    non_empty = {day: frame for day, frame in frames.items() if not frame.empty}
+    if not non_empty:
+        return pd.DataFrame()
+    together = pd.concat(non_empty.values(), ignore_index=True)
+    failures = schema_failures(table, together)
+    if failures.empty:
+        return failures
+    labels = np.repeat([f"{day}|{advertiser_id}" for day in non_empty], [len(frame) for frame in non_empty.values()])
+    rows = pd.to_numeric(failures.get("index"), errors="coerce")
+    failures["partition"] = [
+        labels[int(row)] if pd.notna(row) and 0 <= row < len(labels) else f"{min(non_empty)}..{max(non_empty)}|{advertiser_id}"
+        for row in rows
+    ]
+    return failures
+
+
 def _without_settled(context: dg.AssetExecutionContext, engine, table: str, profile: AdvertiserProfile,  # noqa: ANN001
                      dates: list[date]) -> list[date]:
+    """The requested dates this advertiser's re-pull plan wants: its settle window and its unsettled days.
+
+    A settle run covers every advertiser over one date range; inside it each
+    advertiser keeps only its own plan, so settled days and days never pulled
+    (those are for backfills) are skipped.
+    """
     settle_days = settle_days_from_env()
     today = local_today(profile.timezone, datetime.now(UTC))
     history = latest_pulls(engine, table, profile.advertiser_id, profile.timezone, since=min(dates))
-    settled = {record.stat_date for record in history if is_settled(record, today, settle_days)}
-    kept = [day for day in dates if day not in settled]
-    if settled & set(dates):
+    planned = set(repull_dates(today, settle_days, history, lookback_days=(today - min(dates)).days + 1))
+    kept = [day for day in dates if day in planned]
+    if len(kept) < len(dates):
         context.log.info(
-            f"{table}: advertiser {profile.advertiser_id}: skipping {len(dates) - len(kept)} settled partition(s)"
+            f"{table}: advertiser {profile.advertiser_id}: skipping {len(dates) - len(kept)} partition(s) "
+            "outside its re-pull plan (settled, or never pulled: backfill those)"
         )
     return kept
 

@@ -17,7 +17,10 @@ DEFAULT_REVISION_ALERT_SHARE = 0.05
 
 def revision_alert_share_from_env() -> float:
     raw = os.environ.get("TIKTOK_REVISION_ALERT_SHARE", str(DEFAULT_REVISION_ALERT_SHARE))
-    share = float(raw)
+    try:
+        share = float(raw)
+    except ValueError:
+        raise ValueError(f"TIKTOK_REVISION_ALERT_SHARE must be a positive share such as 0.05, got {raw!r}") from None
     if not 0 < share < 10:
         raise ValueError(f"TIKTOK_REVISION_ALERT_SHARE must be a positive share such as 0.05, got {raw!r}")
     return share

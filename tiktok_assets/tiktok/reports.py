@@ -6,6 +6,7 @@ and dates rows in the advertiser's time zone ("2026-11-20 00:00:00").
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -27,6 +28,10 @@ REPORT_METRICS: dict[str, str] = {
 COUNT_COLUMNS = ("impressions", "clicks", "conversions", "installs", "purchases")
 MONEY_COLUMNS = ("spend", "purchase_value")
 STAT_COLUMNS = ("spend", "impressions", "clicks", "conversions", "installs", "purchases", "purchase_value")
+
+
+# TikTok's "-" (and an empty string) mean no value.
+_EMPTY = ("-", "")
 
 
 class ReportParseError(ValueError):
@@ -58,26 +63,30 @@ def parse_report_rows(
         bad = raw_times[int(np.flatnonzero(stat_time.isna().to_numpy())[0])]
         raise ReportParseError(f"Report {time_dimension} {bad!r} is not a 'YYYY-MM-DD HH:MM:SS' time")
     columns["stat_time"] = stat_time.to_numpy()
-    for metric in metrics:
-        name = REPORT_METRICS.get(metric, metric)
-        try:
-            raw = [row["metrics"].get(metric, "-") for row in rows]
-        except (KeyError, AttributeError):
-            raise ReportParseError("Report row has no 'metrics' object") from None
-        columns[name] = _to_number(raw, metric)
-    frame = pd.DataFrame(columns)
+    try:
+        metric_objects = [row["metrics"] for row in rows]
+        for metric in metrics:
+            columns[REPORT_METRICS.get(metric, metric)] = _to_number(
+                [values.get(metric, "-") for values in metric_objects], metric
+            )
+    except (KeyError, AttributeError):
+        raise ReportParseError("Report row has no 'metrics' object") from None
+    # Checked and converted in numpy, column by column, before the frame
+    # exists: pandas' per-Series operations cost more than the data here.
     for name in COUNT_COLUMNS:
-        if name in frame:
-            values = frame[name].fillna(0)
-            if (values != np.floor(values)).any():
-                bad = frame.loc[values != np.floor(values), name].iloc[0]
+        if name in columns:
+            values = np.nan_to_num(columns[name], nan=0.0)
+            fractional = values != np.floor(values)
+            if fractional.any():
+                bad = float(columns[name][int(np.flatnonzero(fractional)[0])])
                 raise ReportParseError(f"Report metric {name!r} should be a whole number, got {bad!r}")
-            frame[name] = values.astype("int64")
+            columns[name] = values.astype("int64")
     for name in MONEY_COLUMNS:
-        if name in frame:
-            frame[name] = frame[name].fillna(0.0)
+        if name in columns:
+            columns[name] = np.nan_to_num(columns[name], nan=0.0)
+    frame = pd.DataFrame(columns)
     for name in STAT_COLUMNS:
-        if name in frame and (frame[name] < 0).any():
+        if name in columns and (columns[name] < 0).any():
             bad = frame.loc[frame[name] < 0].iloc[0]
             raise ReportParseError(
                 f"Report metric {name!r} is negative ({bad[name]}) for {id_dimension} {bad[id_dimension]} "
@@ -87,6 +96,28 @@ def parse_report_rows(
 
 
 def _to_number(raw: list[Any], metric: str) -> np.ndarray:
+    # Fast path: plain float() per value is several times cheaper than pandas'
+    # object-dtype route (or numpy's string parsing), and a year of hourly rows
+    # is tens of millions of values. Anything unusual (None, non-numeric text,
+    # a literal "nan") falls through to the checked path, which names it.
+    try:
+        # Most columns have no "-" at all: float() mapped in C is cheaper still.
+        numbers = np.fromiter(map(float, raw), dtype="float64", count=len(raw))
+        if not np.isnan(numbers).any():
+            return numbers
+    except (TypeError, ValueError):
+        pass
+    try:
+        numbers = np.array([math.nan if value in _EMPTY else float(value) for value in raw], dtype="float64")
+    except (TypeError, ValueError):
+        return _to_number_checked(raw, metric)
+    missing = np.isnan(numbers)
+    if missing.any() and not np.array_equal(missing, [value in _EMPTY for value in raw]):
+        return _to_number_checked(raw, metric)
+    return numbers
+
+
+def _to_number_checked(raw: list[Any], metric: str) -> np.ndarray:
     series = pd.Series(raw, dtype="object").replace({"-": None, "": None})
     numbers = pd.to_numeric(series, errors="coerce")
     bad = numbers.isna() & series.notna()

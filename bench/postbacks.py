@@ -1,0 +1,135 @@
+"""Bench 5, postbacks: 1,000,000 first-party events mapped, hashed, queued, batched and delivered.
+
+    python -m bench.postbacks                              # ~1,000,000 events, SQLite
+    python -m bench.postbacks --events 100000 --warehouse postgres
+
+The events come from the synthetic stream (not timed), are stored with
+``store_events`` (timed apart: intake), then the real outbox path is timed end
+to end: ``map_and_enqueue`` (mapping, PII hashing, outbox insert) and
+``deliver`` (claims, batches of 1,000, POST to the simulator served on
+loopback, outcome bookkeeping). Checks that each event source got exactly
+ceil(n / 1000) requests. Target (issue 8): ≥ 20,000 events/s end to end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from bench._common import (
+    Stopwatch,
+    add_warehouse_argument,
+    peak_rss_mib,
+    rate,
+    simulator_process,
+    temporary_warehouse,
+    warehouses_of,
+    write_results,
+)
+
+TARGET_EVENTS_PER_S = 20_000
+PIXEL_ID = "BENCHPIXEL000000001"
+APP_ID = "7000000000000000777"
+# The synthetic stream gives ~3.5 first-party events per session (in the 24-hour window) (web and app funnels, orders, background events).
+EVENTS_PER_SESSION_GUESS = 3.5
+
+
+def synthetic_events(wanted: int, end: datetime) -> list[Any]:
+    """About ``wanted`` first-party events over the 24 hours before ``end`` (inside TikTok's accepted age)."""
+    from tiktok_assets.postbacks.synthetic import SyntheticStreamConfig, generate_events
+
+    ads = [{"ad_id": f"17{index:017d}", "campaign_id": "1800000000000000001", "advertiser_id": "7000000000000000001",
+            "currency": "USD"} for index in range(200)]
+    start = end - timedelta(hours=24)
+    config = SyntheticStreamConfig(sessions_per_day=wanted / EVENTS_PER_SESSION_GUESS)
+    return generate_events(ads, start, end, seed=11, config=config)
+
+
+def run(warehouse: str, events: list[Any], now: datetime) -> dict[str, Any]:
+    from tiktok_assets.postbacks.delivery import deliver
+    from tiktok_assets.postbacks.mapping import load_mapping
+    from tiktok_assets.postbacks.outbox import map_and_enqueue
+    from tiktok_assets.postbacks.store import ensure_postback_tables, postback_outbox, store_events
+    from tiktok_assets.simulator import DEFAULT_ACCESS_TOKEN
+    from tiktok_assets.tiktok.client import TikTokClient
+    from tiktok_assets.warehouse import make_engine
+
+    # The simulator runs in its own process: its validation of a million events is TikTok's work, not ours.
+    with simulator_process(2, n_advertisers=1, now=now) as sim, temporary_warehouse(warehouse) as url:
+        engine = make_engine(url)
+        ensure_postback_tables(engine)
+        with Stopwatch() as intake:
+            store_events(engine, events, received_at=now)
+        mapping = load_mapping(pixel_id=PIXEL_ID, app_id=APP_ID)
+        window_start = now - timedelta(hours=25)
+        with Stopwatch() as mapped_watch:
+            mapped = map_and_enqueue(engine, window_start, now, mapping, now=now)
+        with engine.connect() as connection:
+            per_source = {
+                (row.event_source, row.event_source_id): row.n
+                for row in connection.execute(
+                    sa.select(postback_outbox.c.event_source, postback_outbox.c.event_source_id,
+                              sa.func.count().label("n")).group_by(postback_outbox.c.event_source,
+                                                                   postback_outbox.c.event_source_id))
+            }
+        with TikTokClient(DEFAULT_ACCESS_TOKEN, sim.base_url, qps=None) as client, Stopwatch() as delivery:
+            report = deliver(engine, client, clock=lambda: now)
+        # Every POST the client made, retries included: nothing else calls /event/track/ here.
+        track_requests = client.stats.requests
+        accepted = report.accepted
+        engine.dispose()
+    tiktok_events = mapped.tiktok_events
+    expected_requests = {f"{source}:{source_id}": math.ceil(n / 1000) for (source, source_id), n in per_source.items()}
+    end_to_end = mapped_watch.wall + delivery.wall
+    return {
+        "warehouse": warehouse,
+        "first_party_events": len(events),
+        "tiktok_events": tiktok_events,
+        "queued": mapped.enqueued.queued,
+        "intake_s": round(intake.wall, 2),
+        "intake_events_per_s": round(rate(len(events), intake.wall)),
+        "map_hash_enqueue_s": round(mapped_watch.wall, 2),
+        "map_hash_enqueue_cpu_s": round(mapped_watch.cpu, 2),
+        "deliver_s": round(delivery.wall, 2),
+        "deliver_cpu_s": round(delivery.cpu, 2),
+        "end_to_end_s": round(end_to_end, 2),
+        "first_party_events_per_s": round(rate(len(events), end_to_end)),
+        "tiktok_events_per_s": round(rate(tiktok_events, end_to_end)),
+        "target_events_per_s": TARGET_EVENTS_PER_S,
+        "delivery_report": report.as_dict(),
+        "track_requests": track_requests,
+        "expected_requests_per_source": expected_requests,
+        "expected_requests": sum(expected_requests.values()),
+        "accepted_by_simulator": accepted,
+        "peak_rss_mib": round(peak_rss_mib(), 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000, help="about this many first-party events")
+    add_warehouse_argument(parser)
+    args = parser.parse_args()
+    now = datetime.now(UTC).replace(microsecond=0)
+    with Stopwatch() as making:
+        events = synthetic_events(args.events, now)
+    print(f"synthetic stream: {len(events):,} first-party events in {making.wall:.1f} s (not counted)")
+    runs = []
+    for warehouse in warehouses_of(args.warehouse):
+        figures = run(warehouse, events, now)
+        runs.append(figures)
+        print(f"postbacks {warehouse:8s}: {figures['first_party_events']:,} first-party → {figures['tiktok_events']:,} "
+              f"TikTok events; map+hash+enqueue {figures['map_hash_enqueue_s']:.1f} s, deliver {figures['deliver_s']:.1f} s "
+              f"= {figures['first_party_events_per_s']:,} first-party events/s ({figures['tiktok_events_per_s']:,} TikTok "
+              f"events/s; target {TARGET_EVENTS_PER_S:,}); requests {figures['track_requests']:,} "
+              f"(expected ceil(n/1000) per source: {figures['expected_requests']:,}); intake "
+              f"{figures['intake_events_per_s']:,} events/s; peak RSS {figures['peak_rss_mib']:,.0f} MiB", flush=True)
+    write_results("postbacks", {"events_requested": args.events, "runs": runs})
+
+
+if __name__ == "__main__":
+    main()

@@ -65,12 +65,20 @@ def parse_report_rows(
     columns["stat_time"] = stat_time.to_numpy()
     try:
         metric_objects = [row["metrics"] for row in rows]
-        for metric in metrics:
-            columns[REPORT_METRICS.get(metric, metric)] = _to_number(
-                [values.get(metric, "-") for values in metric_objects], metric
-            )
-    except (KeyError, AttributeError):
+    except (KeyError, TypeError):
         raise ReportParseError("Report row has no 'metrics' object") from None
+    for metric in metrics:
+        try:
+            raw = [values[metric] for values in metric_objects]
+        except KeyError:
+            # "-" means "no value"; a missing key means TikTok renamed or dropped
+            # the metric. Reading that as 0 would store a silent wrong number.
+            raise ReportParseError(
+                f"Report rows lack the requested metric {metric!r}: TikTok may have renamed or dropped it"
+            ) from None
+        except (TypeError, AttributeError):
+            raise ReportParseError("Report row has no 'metrics' object (got something else)") from None
+        columns[REPORT_METRICS.get(metric, metric)] = _to_number(raw, metric)
     # Checked and converted in numpy, column by column, before the frame
     # exists: pandas' per-Series operations cost more than the data here.
     for name in COUNT_COLUMNS:

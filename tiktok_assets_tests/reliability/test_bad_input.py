@@ -67,8 +67,6 @@ def test_report_row_without_a_metrics_object_is_refused() -> None:
         _parse([{"dimensions": {"ad_id": "1", "stat_time_day": "2026-11-15 00:00:00"}, "metrics": None}])
 
 
-@pytest.mark.xfail(strict=True, reason="tiktok/reports.py reads an absent metric key as '-' (0 for counts and money); "
-                   "the fix (raise on a missing key) breaks tiktok tests that build partial rows: see the report")
 def test_requested_metric_missing_from_a_row_is_refused_not_read_as_zero() -> None:
     # A row that lacks "spend" altogether is not a row with no spend ("-"): storing 0 would be a silent wrong number.
     row = _row()

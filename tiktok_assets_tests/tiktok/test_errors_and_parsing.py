@@ -108,6 +108,7 @@ def test_report_rows_become_typed_columns_with_dash_as_empty() -> None:
         ],
         id_dimension="ad_id",
         time_dimension="stat_time_day",
+        metrics=["spend", "impressions", "clicks", "reach"],
     )
     assert frame["ad_id"].tolist() == ["1", "2"]
     assert frame["spend"].tolist() == [12.34, 0.0]
@@ -128,4 +129,5 @@ def test_report_rows_become_typed_columns_with_dash_as_empty() -> None:
 )
 def test_bad_report_rows_raise_naming_the_problem(row: dict, message: str) -> None:
     with pytest.raises(ReportParseError, match=message):
-        parse_report_rows([row], id_dimension="ad_id", time_dimension="stat_time_day")
+        parse_report_rows([row], id_dimension="ad_id", time_dimension="stat_time_day",
+                          metrics=list(row.get("metrics", {"spend": None})))

@@ -24,7 +24,7 @@ def _ensure_dagster_home() -> Path:
     return home
 
 
-def run_demo(days: int, *, with_reports: bool = True) -> None:
+def run_demo(days: int, *, with_reports: bool = True, event_hours: int = 6) -> None:
     home = _ensure_dagster_home()
     import dagster as dg
 
@@ -34,7 +34,7 @@ def run_demo(days: int, *, with_reports: bool = True) -> None:
     end = date.today()
     start = end - timedelta(days=days - 1)
     print(f"DAGSTER_HOME={home}")
-    summary = materialize_recent(instance, start, end, with_reports=with_reports, log=print)
+    summary = materialize_recent(instance, start, end, with_reports=with_reports, event_hours=event_hours, log=print)
     print(summary)
     print(
         "\nNext: `DAGSTER_HOME=%s dagster dev -w workspace.yaml` and open http://127.0.0.1:3000 — "
@@ -48,13 +48,15 @@ def main(argv: list[str] | None = None) -> int:
     demo = commands.add_parser("demo", help="fill the warehouse from the simulator (no TikTok account needed)")
     demo.add_argument("--days", type=int, default=30, help="how many recent days to import (default 30)")
     demo.add_argument("--no-reports", action="store_true", help="import only; skip metrics and reports")
+    demo.add_argument("--event-hours", type=int, default=6,
+                      help="recent hours of first-party events to load and send to the Events API (0: none)")
     simulator = commands.add_parser("simulator", help="serve the TikTok Business API simulator on loopback")
     simulator.add_argument("args", nargs=argparse.REMAINDER)
     options = parser.parse_args(argv)
     if options.command == "demo":
         if not 1 <= options.days <= 366:
             parser.error("--days must be between 1 and 366")
-        run_demo(options.days, with_reports=not options.no_reports)
+        run_demo(options.days, with_reports=not options.no_reports, event_hours=max(0, options.event_hours))
         return 0
     from tiktok_assets.simulator.__main__ import main as simulator_main
 

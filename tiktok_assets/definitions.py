@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from tiktok_assets.defs import automation, ops, spend
+from tiktok_assets.defs import automation, ops, postbacks, spend
 from tiktok_assets.defs.resources import (
     TikTokApiResource,
     WarehouseResource,
@@ -20,13 +20,21 @@ def build_definitions(tiktok_api: TikTokApiResource, warehouse: WarehouseResourc
             spend.ad_stats_daily,
             spend.ad_stats_hourly,
             spend.revision_drift,
+            postbacks.first_party_events,
+            postbacks.tiktok_event_deliveries,
         ],
         schedules=[
             automation.hourly_sync_schedule,
             automation.daily_entities_schedule,
             automation.daily_settle_schedule,
+            postbacks.first_party_events_schedule,
         ],
-        sensors=[automation.advertiser_discovery_sensor, automation.automation_sensor, ops.run_failures_sensor],
+        sensors=[
+            automation.advertiser_discovery_sensor,
+            automation.automation_sensor,
+            ops.run_failures_sensor,
+            postbacks.new_first_party_events_sensor,
+        ],
         resources={"tiktok_api": tiktok_api, "warehouse": warehouse},
     )
 

@@ -6,11 +6,17 @@ Runs go through the instance like any UI-launched run, so the UI shows them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
 from tiktok_assets.partitions import ADVERTISER_PARTITIONS_NAME, all_advertisers_range_tags
+
+
+def _recent_hours(count: int) -> list[str]:
+    """Partition keys of the last ``count`` whole UTC hours."""
+    latest = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    return [(latest - timedelta(hours=offset)).strftime("%Y-%m-%d-%H:%M") for offset in reversed(range(count))]
 
 
 def _job(defs: dg.Definitions) -> dg.JobDefinition:
@@ -24,6 +30,7 @@ def materialize_recent(
     *,
     defs: dg.Definitions | None = None,
     with_reports: bool = True,
+    event_hours: int = 6,
     log: Callable[[str], None] = lambda _message: None,
 ) -> str:
     """Discover advertisers, snapshot entities, import stats for [start, end], then derive."""
@@ -48,6 +55,12 @@ def materialize_recent(
     # One single-run backfill: every advertiser, every day of the range.
     run(stats_keys, tags=all_advertisers_range_tags(advertisers, start, end))
     log(f"stats imported for {start}..{end}")
+    if event_hours:
+        # First-party events of the last hours, mapped and sent to the Events API.
+        hours = _recent_hours(event_hours)
+        for hour in hours:
+            run([dg.AssetKey("first_party_events"), dg.AssetKey("tiktok_event_deliveries")], partition_key=hour)
+        log(f"first-party events loaded and delivered for {len(hours)} hour(s)")
     if with_reports:
         report_keys = [key for key in defs.resolve_asset_graph().get_all_asset_keys() if key.path[0].endswith(("_metrics_daily", "_report"))]
         if report_keys:

@@ -38,3 +38,7 @@ class MappingConfigError(PostbackError):
 
 class PayloadError(PostbackError):
     """A first-party event cannot become a valid Events API payload."""
+
+
+class DeliveryError(PostbackError):
+    """Delivery to the Events API had to stop; nothing was lost: unsent events stay in the outbox as pending."""

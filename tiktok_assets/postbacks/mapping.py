@@ -225,17 +225,25 @@ def load_mapping(
     *,
     pixel_id: str | None = None,
     app_id: str | None = None,
+    fallback_pixel_id: str | None = None,
+    fallback_app_id: str | None = None,
 ) -> MappingConfig:
     """The shipped defaults with ``config`` (a YAML path or a dict) laid over them.
 
     ``pixel_id`` / ``app_id``, when given, win over the file (they usually come
-    from the environment). Raises :class:`MappingConfigError` naming the key.
+    from the environment). ``fallback_pixel_id`` / ``fallback_app_id`` apply
+    only where neither sets one (the simulator's ids in the demo). Raises
+    :class:`MappingConfigError` naming the key.
     """
     user = _read_document(config)
     document = _merge(default_mapping_document(), user)
-    for source, value in ((EventSource.WEB, pixel_id), (EventSource.APP, app_id)):
+    for source, value, fallback in ((EventSource.WEB, pixel_id, fallback_pixel_id), (EventSource.APP, app_id, fallback_app_id)):
+        settings = document["destinations"][source.value]
+        id_key = _DESTINATION_ID_KEY[source]
         if value is not None:
-            document["destinations"][source.value][_DESTINATION_ID_KEY[source]] = value
+            settings[id_key] = value
+        elif settings.get(id_key) is None and fallback is not None:
+            settings[id_key] = fallback
     return build_mapping(document, user_rule_count=len(user.get("mappings") or ()))
 
 

@@ -64,12 +64,16 @@ class EventBatch:
 
     @property
     def body(self) -> dict[str, Any]:
-        destination = self.destination
-        body: dict[str, Any] = {"event_source": destination.event_source, "event_source_id": destination.event_source_id}
-        if destination.test_event_code:
-            body["test_event_code"] = destination.test_event_code
-        body["data"] = [event.data for event in self.events]
-        return body
+        return track_body(self.destination, [event.data for event in self.events])
+
+
+def track_body(destination: Destination, data: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """The ``POST /event/track/`` body carrying ``data`` items to ``destination``."""
+    body: dict[str, Any] = {"event_source": destination.event_source, "event_source_id": destination.event_source_id}
+    if destination.test_event_code:
+        body["test_event_code"] = destination.test_event_code
+    body["data"] = data
+    return body
 
 
 def build_tiktok_events(event: FirstPartyEvent, mapping: MappingConfig, hasher: PiiHasher) -> list[TikTokEvent]:

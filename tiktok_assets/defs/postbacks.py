@@ -1,0 +1,361 @@
+"""Conversion postbacks: first-party events in, TikTok Events API deliveries out, and the sensor between them.
+
+Thin on purpose: the logic is in ``tiktok_assets/postbacks`` (store, outbox,
+delivery, intake); these assets read settings, call it, and report.
+
+Settings come from the environment:
+
+=======================================  ==========================================================
+``TIKTOK_EVENTS_DROP_DIR``               directory of ``.jsonl``/``.csv`` event files to load
+``TIKTOK_EVENT_MAPPING``                 mapping YAML laid over the defaults (``docs/postbacks.md``)
+``TIKTOK_PIXEL_ID``                      the TikTok Pixel ID web events go to
+``TIKTOK_EVENTS_APP_ID``                 the TikTok App ID (Events Manager) app events go to
+``TIKTOK_POSTBACK_MAX_REJECTION_RATE``   rejection-rate check threshold, default 0.02
+``TIKTOK_POSTBACK_MAX_UNDELIVERED_HOURS`` undelivered-events check threshold, default 6
+=======================================  ==========================================================
+
+With no access token (the simulator) and no ids set, the simulator's ids are used.
+"""
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import pandas as pd
+from sqlalchemy.engine import Engine
+
+from tiktok_assets.defs.resources import TikTokApiResource, WarehouseResource
+from tiktok_assets.defs.spend import TIKTOK_API_POOL
+from tiktok_assets.partitions import event_hour_partitions
+from tiktok_assets.postbacks.delivery import TIKTOK_MAX_EVENT_AGE, DeliveryReport, deliver
+from tiktok_assets.postbacks.errors import DeliveryError, EventFileError, MappingConfigError
+from tiktok_assets.postbacks.intake import current_ads, files_summary, ingest_drop_directory
+from tiktok_assets.postbacks.mapping import MappingConfig, load_mapping
+from tiktok_assets.postbacks.outbox import (
+    SUMMARY_COLUMNS,
+    MappedWindow,
+    dead_letters,
+    delivery_summary,
+    map_and_enqueue,
+    overdue_events,
+    rejection_rate,
+)
+from tiktok_assets.postbacks.store import ensure_postback_tables, hours_received_since, store_events
+from tiktok_assets.postbacks.synthetic import generate_events
+
+POSTBACKS_GROUP = "postbacks"
+REJECTION_RATE_CHECK = "rejection_rate_within_threshold"
+UNDELIVERED_CHECK = "no_events_left_undelivered"
+# The simulator takes any id; fixed ones keep the demo's destinations recognisable.
+SIMULATOR_PIXEL_ID = "CSIMULATORPIXEL00000001"
+SIMULATOR_APP_ID = "7000000000000000001"
+# The sensor re-reads this much before its cursor: a load that committed late
+# (its received_at is older than a load committed before it) is still seen.
+# Re-seen hours make the same run key, which Dagster runs only once.
+SENSOR_OVERLAP = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class PostbackSettings:
+    drop_dir: str | None = None
+    mapping_path: str | None = None
+    pixel_id: str | None = None
+    app_id: str | None = None
+    max_rejection_rate: float = 0.02
+    max_undelivered_hours: float = 6.0
+
+    @classmethod
+    def from_env(cls) -> "PostbackSettings":
+        return cls(
+            drop_dir=os.environ.get("TIKTOK_EVENTS_DROP_DIR") or None,
+            mapping_path=os.environ.get("TIKTOK_EVENT_MAPPING") or None,
+            pixel_id=os.environ.get("TIKTOK_PIXEL_ID") or None,
+            # Not TIKTOK_APP_ID: that one is the developer app of /oauth2/advertiser/get/, another id altogether.
+            app_id=os.environ.get("TIKTOK_EVENTS_APP_ID") or None,
+            max_rejection_rate=_env_number("TIKTOK_POSTBACK_MAX_REJECTION_RATE", 0.02),
+            max_undelivered_hours=_env_number("TIKTOK_POSTBACK_MAX_UNDELIVERED_HOURS", 6.0),
+        )
+
+    def mapping(self, uses_simulator: bool) -> MappingConfig:
+        try:
+            return load_mapping(
+                self.mapping_path,
+                pixel_id=self.pixel_id,
+                app_id=self.app_id,
+                fallback_pixel_id=SIMULATOR_PIXEL_ID if uses_simulator else None,
+                fallback_app_id=SIMULATOR_APP_ID if uses_simulator else None,
+            )
+        except MappingConfigError as error:
+            raise dg.Failure(
+                f"Postback mapping is wrong: {error}. Fix {self.mapping_path or 'the mapping'} "
+                "or set TIKTOK_PIXEL_ID / TIKTOK_EVENTS_APP_ID."
+            ) from None
+
+
+def _env_number(name: str, default: float) -> float:
+    text = os.environ.get(name)
+    if not text:
+        return default
+    try:
+        return float(text)
+    except ValueError:
+        raise dg.Failure(f"{name}={text!r} is not a number; set it like {default}") from None
+
+
+def _engine(warehouse: WarehouseResource) -> Engine:
+    engine = warehouse.get_engine()
+    ensure_postback_tables(engine)
+    return engine
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _markdown(frame: pd.DataFrame) -> dg.MetadataValue:
+    return dg.MetadataValue.md(frame.to_markdown(index=False) if not frame.empty else "_none_")
+
+
+# ---------------------------------------------------------------- first-party events
+
+
+@dg.asset(
+    partitions_def=event_hour_partitions,
+    group_name=POSTBACKS_GROUP,
+    kinds={"sql"},
+)
+def first_party_events(
+    context: dg.AssetExecutionContext, tiktok_api: TikTokApiResource, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    """Web and app events of the store (orders, carts, page views...), with raw identity: the only table holding it.
+
+    Loads every file dropped in ``TIKTOK_EVENTS_DROP_DIR`` (then moved to
+    ``processed/``; bad lines are counted with their reasons). Without a drop
+    directory, on the simulator, it loads the demo stream for the partition's
+    hour instead. Loading twice stores an event once.
+    """
+    engine = _engine(warehouse)
+    settings = PostbackSettings.from_env()
+    now = _now()
+    if settings.drop_dir:
+        try:
+            ingest = ingest_drop_directory(engine, settings.drop_dir, received_at=now)
+        except EventFileError as error:
+            raise dg.Failure(str(error)) from None
+        reasons = pd.DataFrame(ingest.reject_reasons().most_common(20), columns=["reason", "lines"])
+        context.log.info(f"Loaded {ingest.inserted} events from {len(ingest.files)} file(s); {ingest.bad_lines} bad lines")
+        return dg.MaterializeResult(
+            metadata={
+                "mode": "file drop",
+                "files": len(ingest.files),
+                "events_inserted": ingest.inserted,
+                "events_already_stored": ingest.already_stored,
+                "bad_lines": ingest.bad_lines,
+                "bad_line_reasons": _markdown(reasons),
+                "file_list": _markdown(pd.DataFrame(files_summary(ingest.files))),
+            }
+        )
+    if not tiktok_api.uses_simulator:
+        raise dg.Failure(
+            "No TIKTOK_EVENTS_DROP_DIR is set, and demo events are only generated on the simulator: set "
+            "TIKTOK_EVENTS_DROP_DIR to the directory your store exports event files to, or load events with "
+            "tiktok_assets.postbacks.store.store_events (docs/postbacks.md)."
+        )
+    window = context.partition_time_window
+    ads = current_ads(engine)
+    # The hour in progress is a partition: leave out its events that have not happened yet.
+    events = [event for event in generate_events(ads, window.start, window.end, seed=tiktok_api.simulator_seed)
+              if event.event_time <= now]
+    stored = store_events(engine, events, received_at=now)
+    return dg.MaterializeResult(
+        metadata={
+            "mode": "simulator demo stream",
+            "events_generated": len(events),
+            "events_inserted": stored.inserted,
+            "events_already_stored": stored.already_stored,
+            "ads_landing_sessions": len(ads),
+        }
+    )
+
+
+# ---------------------------------------------------------------- deliveries
+
+
+def _run_is_alive(instance: dg.DagsterInstance) -> Callable[[str], bool]:
+    """Batch owners are run ids: a finished run's claims can be reclaimed at once. Other owners count as alive."""
+
+    def alive(owner: str) -> bool:
+        run = instance.get_run_by_id(owner)
+        return run is None or not run.is_finished
+
+    return alive
+
+
+@dg.asset(
+    partitions_def=event_hour_partitions,
+    group_name=POSTBACKS_GROUP,
+    kinds={"tiktok", "sql"},
+    pool=TIKTOK_API_POOL,
+    deps=[first_party_events],
+    # TikTok down for a while: retry the step later; its events wait safely in the outbox.
+    retry_policy=dg.RetryPolicy(max_retries=3, delay=60, backoff=dg.Backoff.EXPONENTIAL),
+    check_specs=[
+        dg.AssetCheckSpec(
+            REJECTION_RATE_CHECK,
+            asset="tiktok_event_deliveries",
+            description="Fails when TikTok rejected more than TIKTOK_POSTBACK_MAX_REJECTION_RATE (default 2%) of "
+            "this hour's events it answered for; the dead letters carry TikTok's message.",
+        ),
+        dg.AssetCheckSpec(
+            UNDELIVERED_CHECK,
+            asset="tiktok_event_deliveries",
+            description="Warns when any event has waited in the outbox longer than "
+            "TIKTOK_POSTBACK_MAX_UNDELIVERED_HOURS (default 6), or an event of this hour was given up unsent "
+            "(too old for TikTok, or past its dedup window).",
+        ),
+    ],
+)
+def tiktok_event_deliveries(
+    context: dg.AssetExecutionContext, tiktok_api: TikTokApiResource, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    """First-party events of the hour mapped to TikTok events and delivered to the Events API, at least once and
+    never counted twice: queued in an outbox under TikTok's dedup key, sent in batches of up to 1,000, rejections
+    dead-lettered with TikTok's message. Delivery drains the whole outbox, so a run also finishes earlier hours'
+    leftovers; re-running an hour sends nothing already accepted."""
+    settings = PostbackSettings.from_env()
+    engine = _engine(warehouse)
+    window = context.partition_time_window
+    mapping = settings.mapping(tiktok_api.uses_simulator)
+    mapped = map_and_enqueue(engine, window.start, window.end, mapping)
+    with tiktok_api.get_client() as client:
+        try:
+            report = deliver(engine, client, owner=context.run.run_id, is_owner_alive=_run_is_alive(context.instance))
+        except DeliveryError as error:
+            # A refused token or request will not fix itself on a retry.
+            raise dg.Failure(str(error), metadata=_run_metadata(mapped, None), allow_retries=False) from None
+    summary = delivery_summary(engine, window.start, window.end)
+    metadata = {**_summary_metadata(summary, mapping), **_run_metadata(mapped, report)}
+    metadata["dead_letters"] = _markdown(dead_letters(engine, window.start, window.end, limit=20).drop(columns=["dead_at"]))
+    context.log.info(f"Hour {context.partition_key}: {report.as_dict()}")
+    if report.problems:
+        # Recorded and safe; failing makes the outage visible and lets the retry policy try again.
+        raise dg.Failure(
+            "TikTok's Events API stayed unavailable for: " + "; ".join(report.problems)
+            + ". The events stay pending and go out on the next run.",
+            metadata=metadata,
+        )
+    return dg.MaterializeResult(
+        metadata=metadata,
+        check_results=[
+            _rejection_rate_check(summary, settings.max_rejection_rate),
+            _undelivered_check(engine, summary, settings.max_undelivered_hours),
+        ],
+    )
+
+
+def _summary_metadata(summary: pd.DataFrame, mapping: MappingConfig) -> dict[str, object]:
+    totals = {name: int(summary[name].sum()) for name in SUMMARY_COLUMNS[1:]}
+    return {
+        "by_tiktok_event": _markdown(summary),
+        **totals,
+        "rejection_rate": dg.MetadataValue.float(round(rejection_rate(summary), 6)),
+        "destinations": ", ".join(f"{source.value}: {destination.event_source_id}"
+                                  for source, destination in mapping.destinations.items()),
+    }
+
+
+def _run_metadata(mapped: MappedWindow, report: DeliveryReport | None) -> dict[str, object]:
+    metadata: dict[str, object] = {
+        "first_party_events": mapped.first_party_events,
+        "first_party_events_not_mapped": mapped.unmapped_events,
+        "newly_queued": mapped.enqueued.queued,
+        "already_queued": mapped.enqueued.already_queued,
+        "identity_values_dropped": dg.MetadataValue.json(mapped.pii_dropped),
+    }
+    if report is not None:
+        metadata["this_run"] = dg.MetadataValue.json(report.as_dict())
+    return metadata
+
+
+def _rejection_rate_check(summary: pd.DataFrame, threshold: float) -> dg.AssetCheckResult:
+    rate = rejection_rate(summary)
+    rejected = summary[summary["rejected"] > 0][["event", "rejected", "accepted"]]
+    return dg.AssetCheckResult(
+        check_name=REJECTION_RATE_CHECK,
+        passed=rate <= threshold,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=f"TikTok rejected {rate:.2%} of this hour's answered events (threshold {threshold:.2%})."
+        + (" See the dead_letters metadata for TikTok's messages." if not rejected.empty else ""),
+        metadata={"rejection_rate": dg.MetadataValue.float(round(rate, 6)), "threshold": threshold,
+                  "rejected_by_event": _markdown(rejected)},
+    )
+
+
+def _undelivered_check(engine: Engine, summary: pd.DataFrame, max_hours: float) -> dg.AssetCheckResult:
+    overdue = overdue_events(engine, _now() - timedelta(hours=max_hours))
+    given_up = int(summary["dead_lettered"].sum() - summary["rejected"].sum())
+    problems = []
+    if overdue.events:
+        problems.append(f"{overdue.events} event(s) queued more than {max_hours:g} h ago are still undelivered "
+                        f"(oldest queued {overdue.oldest_queued_at:%Y-%m-%d %H:%M} UTC); check TikTok's availability "
+                        "and the delivery runs' logs")
+    if given_up:
+        problems.append(f"{given_up} event(s) of this hour were dead-lettered unsent (older than TikTok accepts, or "
+                        "past the 48 h dedup window); deliver sooner after events happen")
+    return dg.AssetCheckResult(
+        check_name=UNDELIVERED_CHECK,
+        passed=not problems,
+        severity=dg.AssetCheckSeverity.WARN,
+        description="; ".join(problems) if problems else f"Nothing has waited more than {max_hours:g} h.",
+        metadata={"overdue_events": overdue.events, "overdue_by_state": dg.MetadataValue.json(overdue.by_state),
+                  "dead_lettered_unsent": given_up, "threshold_hours": max_hours},
+    )
+
+
+# ---------------------------------------------------------------- sensor
+
+
+@dg.sensor(
+    target=[tiktok_event_deliveries],
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Requests the delivery of every event hour that got new first-party events since the last tick "
+    "(by received_at); hours older than TikTok accepts are skipped.",
+)
+def new_first_party_events_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource) -> dg.SensorResult:
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    received_through = datetime.fromisoformat(cursor["received_through"]) if "received_through" in cursor else None
+    engine = _engine(warehouse)
+    hours = hours_received_since(engine, received_through - SENSOR_OVERLAP if received_through else None)
+    if not hours:
+        return dg.SensorResult(skip_reason="No first-party events received since the last tick.")
+    # TikTok refuses events older than 7 days: delivering those hours would only dead-letter them.
+    oldest_useful = _now().replace(tzinfo=None) - TIKTOK_MAX_EVENT_AGE - timedelta(hours=1)
+    run_requests, too_old, not_yet = [], 0, 0
+    for hour in hours:
+        key = hour.hour.strftime("%Y-%m-%d-%H:%M")
+        if hour.hour < oldest_useful:
+            too_old += 1
+        elif not event_hour_partitions.has_partition_key(key):
+            not_yet += 1
+        else:
+            run_requests.append(dg.RunRequest(partition_key=key, run_key=f"{key}|{hour.latest_received_at.isoformat()}"))
+    if too_old or not_yet:
+        context.log.info(f"Skipped {too_old} event hour(s) older than TikTok accepts and {not_yet} outside the partitions "
+                         "(before TIKTOK_HISTORY_START or in the future)")
+    newest = max(hour.latest_received_at for hour in hours)
+    if received_through is not None:
+        newest = max(newest, received_through)
+    return dg.SensorResult(run_requests=run_requests, cursor=json.dumps({"received_through": newest.isoformat()}))
+
+
+first_party_events_job = dg.define_asset_job("first_party_events_job", selection=[first_party_events])
+
+# Ten past each hour, load the hour that just ended (file drop, or the simulator's stream);
+# new_first_party_events_sensor then sends what arrived.
+first_party_events_schedule = dg.build_schedule_from_partitioned_job(
+    first_party_events_job, minute_of_hour=10, default_status=dg.DefaultScheduleStatus.RUNNING
+)

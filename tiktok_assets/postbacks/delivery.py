@@ -1,0 +1,466 @@
+"""Delivery: the outbox to TikTok's Events API, at least once and never counted twice (no Dagster import).
+
+Each batch goes through three steps:
+
+1. **Claim** (one transaction): up to 1,000 pending rows of one destination
+   become ``sending`` under a new ``batch_id``; ``attempts`` goes up and
+   ``first_attempt_at`` is set if unset. The batch is logged with its owner.
+2. **POST** outside any transaction. The client retries 40100 (throttled),
+   5xx and timeouts with backoff (:class:`~tiktok_assets.tiktok.client.TikTokClient`).
+3. **Record** (a second transaction, fenced by ``batch_id`` so a claim another
+   process took over is never overwritten): ``accepted``; or, when TikTok
+   rejects the batch (code 40002, message ``"Batch.N.<field>: <problem>"``),
+   event N is dead-lettered with TikTok's message and the others are sent
+   again as a new batch; or back to ``pending`` when retries ran out.
+
+A crash between 2 and 3 leaves rows ``sending``. A later delivery reclaims
+them once the claim is stale (its lease ran out, or its owner is known to be
+dead) and sends them again **with the same event_id**: TikTok keeps the first
+event with the same name and event_id within 48 hours, so the copy is
+dropped, never counted twice. Only inside that window, though: a row whose
+first attempt is 47 hours old or more is dead-lettered instead ("dedup window
+passed"), because a copy sent after 48 hours would count again if the first
+one did arrive. Events older than TikTok accepts (7 days) are dead-lettered
+without being sent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import socket
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from tiktok_assets.postbacks.errors import DeliveryError
+from tiktok_assets.postbacks.mapping import Destination
+from tiktok_assets.postbacks.payloads import MAX_EVENTS_PER_REQUEST, track_body
+from tiktok_assets.postbacks.store import (
+    ids_in,
+    postback_batches,
+    postback_dead_letters,
+    postback_outbox,
+    postback_payloads,
+    utc_naive,
+)
+from tiktok_assets.tiktok.client import TikTokClient
+from tiktok_assets.tiktok.errors import TikTokBadParameterError, TikTokError, TikTokRetriesExhausted
+from tiktok_assets.warehouse.engine import write_transaction
+
+log = logging.getLogger(__name__)
+
+TIKTOK_DEDUP_WINDOW = timedelta(hours=48)
+TIKTOK_MAX_EVENT_AGE = timedelta(days=7)
+DEDUP_WINDOW_DETAIL = "dedup window passed, not re-sent to avoid a duplicate"
+# TikTok names the offending event of a rejected batch first: "Batch.3.properties.value: Not a valid number".
+_BATCH_INDEX = re.compile(r"Batch\.(\d+)\b")
+# IN lists stay well under SQLite's 32,766 bound parameters.
+_ID_CHUNK = 10_000
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def default_owner() -> str:
+    """Who claims batches when the caller does not say: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    max_batch: int = MAX_EVENTS_PER_REQUEST
+    claim_lease: timedelta = timedelta(minutes=10)
+    """A ``sending`` claim older than this is taken to be dead. Longer than a send with every retry can take."""
+    resend_window: timedelta = timedelta(hours=47)
+    """Re-send only while the first attempt is younger than this: an hour of margin inside TikTok's 48 h dedup."""
+    max_event_age: Mapping[str, timedelta] = field(
+        default_factory=lambda: {"web": TIKTOK_MAX_EVENT_AGE, "app": TIKTOK_MAX_EVENT_AGE}
+    )
+    """The oldest event_time TikTok accepts, per event source."""
+    age_margin: timedelta = timedelta(minutes=15)
+    """Events this close to the age limit are not sent: they could age out in flight and fail the whole batch."""
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_batch <= MAX_EVENTS_PER_REQUEST:
+            raise ValueError(f"max_batch must be 1 to {MAX_EVENTS_PER_REQUEST} (the Events API limit), got {self.max_batch}")
+        if not timedelta(0) < self.resend_window < TIKTOK_DEDUP_WINDOW:
+            raise ValueError(f"resend_window must be inside TikTok's 48 h dedup window, got {self.resend_window}")
+
+
+@dataclass
+class DeliveryReport:
+    """What one :func:`deliver` call did (the whole outbox, every hour)."""
+
+    batches: int = 0
+    """Request bodies sent (a re-send after a rejection is a new batch)."""
+    requests: int = 0
+    """HTTP requests, client retries included."""
+    client_retries: int = 0
+    events_sent: int = 0
+    """Events carried by those batches (an event sent twice counts twice)."""
+    accepted: int = 0
+    rejected: int = 0
+    """Dead-lettered because TikTok refused them."""
+    not_sent: Counter[str] = field(default_factory=Counter)
+    """Dead-lettered without sending, by reason (``too_old``, ``dedup_window``)."""
+    reclaimed: int = 0
+    """Rows of stale claims (a crashed sender) put back in the queue."""
+    problems: list[str] = field(default_factory=list)
+    """Destinations delivery gave up on for now (TikTok unavailable); their events stay pending."""
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "batches": self.batches,
+            "requests": self.requests,
+            "client_retries": self.client_retries,
+            "events_sent": self.events_sent,
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "not_sent_too_old": self.not_sent["too_old"],
+            "not_sent_dedup_window": self.not_sent["dedup_window"],
+            "reclaimed": self.reclaimed,
+        }
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Rows claimed for one request, in queue order (TikTok's ``Batch.N`` is an index into them)."""
+
+    batch_id: int
+    destination: Destination
+    outbox_ids: tuple[int, ...]
+    data: tuple[dict[str, Any], ...]
+
+    def __len__(self) -> int:
+        return len(self.outbox_ids)
+
+
+def deliver(
+    engine: Engine,
+    client: TikTokClient,
+    *,
+    settings: DeliverySettings = DeliverySettings(),
+    owner: str | None = None,
+    is_owner_alive: Callable[[str], bool] | None = None,
+    clock: Clock = utc_now,
+) -> DeliveryReport:
+    """Send every pending outbox event, destination by destination, in batches of ``settings.max_batch``.
+
+    ``owner`` names this sender in the batch log (a Dagster run id, say);
+    ``is_owner_alive(owner)`` lets stale claims of a sender known to be dead be
+    reclaimed at once instead of after ``settings.claim_lease``.
+
+    Returns what was done. Raises :class:`DeliveryError` when TikTok refuses
+    the token or the request as a whole (nothing to retry); the events stay pending.
+    """
+    owner = owner or default_owner()
+    report = DeliveryReport()
+    report.reclaimed = reclaim_stale_claims(engine, owner=owner, is_owner_alive=is_owner_alive, lease=settings.claim_lease,
+                                            now=clock())
+    report.not_sent.update(expire_unsendable(engine, settings=settings, now=clock()))
+    for destination in pending_destinations(engine):
+        try:
+            while (claim := claim_batch(engine, destination, settings.max_batch, owner=owner, now=clock())) is not None:
+                _send(engine, client, claim, report, owner, clock)
+        except TikTokRetriesExhausted as error:
+            problem = f"{destination.event_source} {destination.event_source_id}: {error}"
+            log.warning("Events API delivery paused for %s; its events stay pending", problem)
+            report.problems.append(problem)
+    return report
+
+
+def pending_destinations(engine: Engine) -> list[Destination]:
+    outbox = postback_outbox
+    statement = (
+        sa.select(outbox.c.event_source, outbox.c.event_source_id, outbox.c.test_event_code)
+        .where(outbox.c.state == "pending")
+        .distinct()
+        .order_by(outbox.c.event_source, outbox.c.event_source_id)
+    )
+    with engine.connect() as connection:
+        return [Destination(*row) for row in connection.execute(statement).all()]
+
+
+def claim_batch(engine: Engine, destination: Destination, size: int, *, owner: str, now: datetime) -> Claim | None:
+    """Step 1: mark up to ``size`` pending rows of ``destination`` as sending, in one transaction; None when none are left."""
+    outbox = postback_outbox
+    stamp = utc_naive(now)
+    candidates = (
+        sa.select(outbox.c.outbox_id)
+        .where(
+            outbox.c.state == "pending",
+            outbox.c.event_source_id == destination.event_source_id,
+            outbox.c.event_source == destination.event_source,
+            outbox.c.test_event_code.is_not_distinct_from(destination.test_event_code),
+        )
+        .order_by(outbox.c.outbox_id)
+        .limit(size)
+    )
+    with write_transaction(engine) as connection:
+        if connection.dialect.name == "postgresql":
+            # Concurrent senders take disjoint rows instead of waiting on each other.
+            candidates = candidates.with_for_update(skip_locked=True)
+        ids = connection.execute(candidates).scalars().all()
+        if not ids:
+            return None
+        batch_id = _open_batch(connection, destination, len(ids), owner, stamp)
+        dialect = connection.dialect.name
+        connection.execute(
+            sa.update(outbox)
+            .where(ids_in(outbox.c.outbox_id, ids, dialect), outbox.c.state == "pending")
+            .values(
+                state="sending",
+                batch_id=batch_id,
+                attempts=outbox.c.attempts + 1,
+                first_attempt_at=sa.func.coalesce(outbox.c.first_attempt_at, stamp),
+                last_attempt_at=stamp,
+            )
+        )
+        rows = connection.execute(
+            sa.select(postback_payloads.c.outbox_id, postback_payloads.c.payload)
+            .where(ids_in(postback_payloads.c.outbox_id, ids, dialect))
+            .order_by(postback_payloads.c.outbox_id)
+        ).all()
+    # One parse for the whole batch: the stored items are JSON objects already.
+    data = json.loads("[" + ",".join(payload for _, payload in rows) + "]")
+    return Claim(batch_id, destination, tuple(outbox_id for outbox_id, _ in rows), tuple(data))
+
+
+def _open_batch(connection: Connection, destination: Destination, size: int, owner: str, stamp: datetime) -> int:
+    return connection.execute(
+        sa.insert(postback_batches)
+        .values(event_source=destination.event_source, event_source_id=destination.event_source_id, size=size,
+                owner=owner, sent_at=stamp, outcome="sending")
+        .returning(postback_batches.c.batch_id)
+    ).scalar_one()
+
+
+def _close_batch(connection: Connection, batch_id: int, outcome: str, now: datetime, *, requests: int,
+                 code: int | None = None, message: str | None = None, request_id: str | None = None) -> None:
+    batches = postback_batches
+    connection.execute(
+        sa.update(batches)
+        # A batch already marked abandoned by a reclaim stays so.
+        .where(batches.c.batch_id == batch_id, batches.c.outcome == "sending")
+        .values(outcome=outcome, finished_at=utc_naive(now), http_requests=requests, code=code, message=message,
+                request_id=request_id)
+    )
+
+
+def _in_batch(batch_id: int) -> sa.ColumnElement[bool]:
+    # The fence: rows a reclaim took over meanwhile are no longer 'sending' under this batch.
+    return sa.and_(postback_outbox.c.batch_id == batch_id, postback_outbox.c.state == "sending")
+
+
+def _send(engine: Engine, client: TikTokClient, claim: Claim, report: DeliveryReport, owner: str, clock: Clock) -> None:
+    """Steps 2 and 3 for one claim, and for what is left of it after each rejected event."""
+    outbox = postback_outbox
+    while len(claim):
+        requests_before, retries_before = client.stats.requests, client.stats.retries
+        outcome: dict[str, Any] | TikTokError
+        try:
+            outcome = client.track_events(track_body(claim.destination, list(claim.data)))
+        except TikTokError as error:
+            outcome = error
+        requests = client.stats.requests - requests_before
+        report.batches += 1
+        report.requests += requests
+        report.client_retries += client.stats.retries - retries_before
+        report.events_sent += len(claim)
+        # Each extra request carried the whole batch again: count it on every row.
+        extra_attempts = outbox.c.attempts + max(requests - 1, 0)
+        now = clock()
+        stamp = utc_naive(now)
+
+        if isinstance(outcome, dict):
+            with write_transaction(engine) as connection:
+                accepted = connection.execute(
+                    sa.update(outbox).where(_in_batch(claim.batch_id))
+                    .values(state="accepted", accepted_at=stamp, attempts=extra_attempts, last_error=None)
+                ).rowcount
+                _close_batch(connection, claim.batch_id, "accepted", now, requests=requests, code=0,
+                             message=outcome.get("message"), request_id=outcome.get("request_id"))
+            report.accepted += accepted
+            return
+
+        if isinstance(outcome, TikTokBadParameterError):
+            message = outcome.tiktok_message
+            index = rejected_index(message, len(claim))
+            with write_transaction(engine) as connection:
+                _close_batch(connection, claim.batch_id, "rejected", now, requests=requests, code=outcome.code,
+                             message=message, request_id=outcome.request_id)
+                connection.execute(sa.update(outbox).where(_in_batch(claim.batch_id)).values(attempts=extra_attempts))
+                rejected_ids = claim.outbox_ids if index is None else (claim.outbox_ids[index],)
+                report.rejected += _dead_letter(
+                    connection,
+                    sa.and_(_in_batch(claim.batch_id), outbox.c.outbox_id.in_(rejected_ids)),
+                    reason="rejected",
+                    detail=f"TikTok rejected it (code {outcome.code}): {message}" if index is not None
+                    else f"TikTok rejected the whole request (code {outcome.code}): {message}",
+                    now=now, code=outcome.code, message=message, batch_id=claim.batch_id, request_id=outcome.request_id,
+                )
+                if index is None:
+                    return
+                rejected_batch = claim.batch_id
+                claim = _rebatch_without(connection, claim, index, owner, stamp)
+            log.warning("Events API rejected event %d of batch %d for %s (%s); re-sending the other %d",
+                        index, rejected_batch, claim.destination.event_source_id, message, len(claim))
+            continue
+
+        # Not sent, or the answer never came: the rows go back to the queue with their attempt counted.
+        with write_transaction(engine) as connection:
+            _close_batch(connection, claim.batch_id, "failed", now, requests=requests,
+                         code=getattr(outcome, "code", None), message=str(outcome))
+            connection.execute(
+                sa.update(outbox).where(_in_batch(claim.batch_id))
+                .values(state="pending", attempts=extra_attempts, last_error=str(outcome))
+            )
+        if isinstance(outcome, TikTokRetriesExhausted):
+            raise outcome
+        raise DeliveryError(
+            f"Events API refused the request for {claim.destination.event_source} {claim.destination.event_source_id}: "
+            f"{outcome}. Nothing was lost: the events stay pending; fix the cause (token, permissions, base URL) and re-run."
+        ) from None
+
+
+def rejected_index(message: str, batch_size: int) -> int | None:
+    """The index TikTok's rejection message names (``"Batch.3.user.email: ..."`` → 3), None if it names none."""
+    match = _BATCH_INDEX.match(message.strip())
+    if match is None:
+        return None
+    index = int(match.group(1))
+    return index if index < batch_size else None
+
+
+def _rebatch_without(connection: Connection, claim: Claim, index: int, owner: str, stamp: datetime) -> Claim:
+    """The rest of a rejected batch, under a new batch id, ready to be sent again."""
+    outbox = postback_outbox
+    rest_ids = claim.outbox_ids[:index] + claim.outbox_ids[index + 1:]
+    rest_data = claim.data[:index] + claim.data[index + 1:]
+    if not rest_ids:
+        return Claim(claim.batch_id, claim.destination, (), ())
+    batch_id = _open_batch(connection, claim.destination, len(rest_ids), owner, stamp)
+    connection.execute(
+        sa.update(outbox).where(_in_batch(claim.batch_id))
+        .values(batch_id=batch_id, attempts=outbox.c.attempts + 1, last_attempt_at=stamp)
+    )
+    return Claim(batch_id, claim.destination, rest_ids, rest_data)
+
+
+def _dead_letter(
+    connection: Connection,
+    condition: sa.ColumnElement[bool],
+    *,
+    reason: str,
+    detail: str,
+    now: datetime,
+    code: int | None = None,
+    message: str | None = None,
+    batch_id: int | None = None,
+    request_id: str | None = None,
+) -> int:
+    """Move the outbox rows matching ``condition`` to state dead and copy them to the dead letters; returns how many."""
+    outbox, payloads = postback_outbox, postback_payloads
+    moved = connection.execute(
+        sa.update(outbox).where(condition).values(state="dead", dead_reason=reason, last_error=detail)
+        .returning(outbox.c.outbox_id)
+    ).scalars().all()
+    copied = ("outbox_id", "event_source", "event_source_id", "event", "event_id", "source_event_id", "event_time")
+    extra = {"reason": reason, "detail": detail, "code": code, "message": message, "batch_id": batch_id,
+             "request_id": request_id, "dead_at": utc_naive(now)}
+    columns = [*(outbox.c[name] for name in copied), payloads.c.payload,
+               *(sa.literal(value, postback_dead_letters.c[name].type).label(name) for name, value in extra.items())]
+    for chunk in _chunks(moved):
+        connection.execute(
+            sa.insert(postback_dead_letters).from_select(
+                [*copied, "payload", *extra],
+                sa.select(*columns).select_from(outbox.join(payloads, payloads.c.outbox_id == outbox.c.outbox_id))
+                .where(ids_in(outbox.c.outbox_id, chunk, connection.dialect.name)),
+            )
+        )
+    return len(moved)
+
+
+def reclaim_stale_claims(
+    engine: Engine, *, owner: str, is_owner_alive: Callable[[str], bool] | None, lease: timedelta, now: datetime
+) -> int:
+    """Put rows of dead claims back to pending (same event_id: TikTok drops the copy if the first send arrived)."""
+    batches = postback_batches
+    with engine.connect() as connection:
+        open_batches = connection.execute(
+            sa.select(batches.c.batch_id, batches.c.owner, batches.c.sent_at).where(batches.c.outcome == "sending")
+        ).all()
+    lease_cutoff = utc_naive(now) - lease
+    verdicts: dict[str, bool] = {}
+
+    def owner_dead(batch_owner: str) -> bool:
+        if is_owner_alive is None or batch_owner == owner:
+            return False
+        if batch_owner not in verdicts:
+            verdicts[batch_owner] = not is_owner_alive(batch_owner)
+        return verdicts[batch_owner]
+
+    stale = [batch_id for batch_id, batch_owner, sent_at in open_batches if sent_at <= lease_cutoff or owner_dead(batch_owner)]
+    if not stale:
+        return 0
+    reclaimed = 0
+    with write_transaction(engine) as connection:
+        for chunk in _chunks(stale):
+            reclaimed += connection.execute(
+                sa.update(postback_outbox)
+                .where(postback_outbox.c.state == "sending", postback_outbox.c.batch_id.in_(chunk))
+                .values(state="pending",
+                        last_error="claim abandoned (sender crashed or timed out): re-sent with the same event_id")
+            ).rowcount
+            connection.execute(
+                sa.update(batches).where(batches.c.batch_id.in_(chunk), batches.c.outcome == "sending")
+                .values(outcome="abandoned", finished_at=utc_naive(now))
+            )
+    log.warning("Reclaimed %d events of %d abandoned Events API batches; they are re-sent with their event_id",
+                reclaimed, len(stale))
+    return reclaimed
+
+
+def expire_unsendable(engine: Engine, *, settings: DeliverySettings, now: datetime) -> Counter[str]:
+    """Dead-letter pending rows that must not be sent: past the re-send window, or older than TikTok accepts."""
+    outbox = postback_outbox
+    stamp = utc_naive(now)
+    expired: Counter[str] = Counter()
+    with write_transaction(engine) as connection:
+        expired["dedup_window"] += _dead_letter(
+            connection,
+            sa.and_(outbox.c.state == "pending", outbox.c.first_attempt_at <= stamp - settings.resend_window),
+            reason="dedup_window",
+            detail=f"{DEDUP_WINDOW_DETAIL}: first sent over {_hours(settings.resend_window)} h ago, and TikTok "
+            "deduplicates for 48 h only; if the first send arrived, a copy now would count twice",
+            now=now,
+        )
+        for source, max_age in sorted(settings.max_event_age.items()):
+            expired["too_old"] += _dead_letter(
+                connection,
+                sa.and_(outbox.c.state == "pending", outbox.c.event_source == source,
+                        outbox.c.event_time < stamp - max_age + settings.age_margin),
+                reason="too_old",
+                detail=f"older than TikTok accepts ({_hours(max_age) // 24} days for {source} events): not sent",
+                now=now,
+            )
+    return +expired
+
+
+def _hours(span: timedelta) -> int:
+    return int(span.total_seconds() // 3600)
+
+
+def _chunks(ids: Sequence[int]) -> list[Sequence[int]]:
+    return [ids[start:start + _ID_CHUNK] for start in range(0, len(ids), _ID_CHUNK)]

@@ -1,0 +1,220 @@
+"""The outbox: mapped TikTok events waiting for delivery, and what became of them (no Dagster import).
+
+Enqueueing is idempotent: a row's key is what TikTok deduplicates on
+(event_source, event_source_id, event, event_id), stable across re-runs
+(:attr:`~tiktok_assets.postbacks.payloads.TikTokEvent.dedup_key`), and a key
+already queued is left alone whatever its state. Re-running the mapping for an
+hour therefore queues nothing new, and an accepted event is never queued again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from tiktok_assets.postbacks._bulk import gc_paused
+from tiktok_assets.postbacks.mapping import MappingConfig
+from tiktok_assets.postbacks.payloads import TikTokEvent, build_all_tiktok_events
+from tiktok_assets.postbacks.pii import PiiHasher
+from tiktok_assets.postbacks.store import (
+    column_types,
+    insert_ignoring,
+    postback_dead_letters,
+    postback_outbox,
+    postback_payloads,
+    read_events,
+    staged,
+    utc_naive,
+)
+from tiktok_assets.warehouse.engine import write_transaction
+
+OUTBOX_KEY = ("event_source_id", "event", "event_id", "event_source")
+UNDELIVERED_STATES = ("pending", "sending")
+# Compact, and non-ASCII kept as is: payloads are stored once and sent as they are.
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    """What one enqueue did."""
+
+    queued: int
+    """New outbox rows."""
+    already_queued: int
+    """TikTok events whose key was queued before (a re-run): left as they were."""
+
+
+@dataclass(frozen=True)
+class MappedWindow:
+    """What mapping and enqueueing one time window did."""
+
+    first_party_events: int
+    tiktok_events: int
+    enqueued: Enqueued
+    unmapped_events: int
+    """First-party events the mapping sends nowhere (e.g. app ``Session``, or a disabled source)."""
+    pii_dropped: dict[str, int] = field(default_factory=dict)
+    """Identity values that could not be normalised, by reason; dropped from the payload, never sent raw."""
+
+
+def outbox_frame(tiktok_events: Sequence[TikTokEvent], queued_at: datetime) -> pd.DataFrame:
+    """Outbox rows (state pending) for ``tiktok_events``; the payload is the JSON of each data item."""
+    count = len(tiktok_events)
+    with gc_paused():
+        destinations = [event.destination for event in tiktok_events]
+        frame = pd.DataFrame(
+            {
+                "event_source": np.array([destination.event_source for destination in destinations], dtype=object),
+                "event_source_id": np.array([destination.event_source_id for destination in destinations], dtype=object),
+                "test_event_code": np.array([destination.test_event_code for destination in destinations], dtype=object),
+                "event": np.array([event.event for event in tiktok_events], dtype=object),
+                "event_id": np.array([event.event_id for event in tiktok_events], dtype=object),
+                "source_event_id": np.array([event.source_event_id for event in tiktok_events], dtype=object),
+                "event_time": pd.to_datetime(
+                    np.fromiter((event.data["event_time"] for event in tiktok_events), dtype=np.int64, count=count), unit="s"
+                ),
+                "payload": np.array([_encode(event.data) for event in tiktok_events], dtype=object),
+            },
+            index=pd.RangeIndex(count),
+        )
+    frame["state"] = "pending"
+    frame["attempts"] = np.zeros(count, dtype=np.int64)
+    frame["first_queued_at"] = np.datetime64(utc_naive(queued_at), "us")
+    return frame
+
+
+def enqueue(engine: Engine, tiktok_events: Sequence[TikTokEvent], *, now: datetime | None = None) -> Enqueued:
+    """Queue ``tiktok_events`` for delivery; keys already in the outbox are skipped (``ON CONFLICT DO NOTHING``)."""
+    if not tiktok_events:
+        return Enqueued(0, 0)
+    frame = outbox_frame(tiktok_events, now or datetime.now(UTC))
+    outbox = postback_outbox
+    with write_transaction(engine) as connection, staged(connection, frame, column_types(outbox, postback_payloads)) as staging:
+        queued = insert_ignoring(connection, outbox, sa.select(*(staging.c[name] for name in frame.columns if name != "payload")),
+                                 OUTBOX_KEY)
+        # The payloads of the rows just queued, found by their key (rows queued before keep theirs).
+        same_key = sa.and_(*(outbox.c[name] == staging.c[name] for name in OUTBOX_KEY))
+        insert_ignoring(connection, postback_payloads,
+                        sa.select(outbox.c.outbox_id, staging.c.payload).select_from(staging.join(outbox, same_key)),
+                        ("outbox_id",))
+    return Enqueued(queued, len(frame) - queued)
+
+
+def map_and_enqueue(
+    engine: Engine, start: datetime, end: datetime, mapping: MappingConfig, *, now: datetime | None = None
+) -> MappedWindow:
+    """Read the first-party events of ``[start, end)``, map them to TikTok events (PII hashed) and queue them."""
+    events = read_events(engine, start, end)
+    hasher = PiiHasher(mapping.phone_default_region)
+    tiktok_events = build_all_tiktok_events(events, mapping, hasher)
+    enqueued = enqueue(engine, tiktok_events, now=now)
+    mapped = {(event.source_event_id, event.destination.event_source) for event in tiktok_events}
+    unmapped = sum((event.event_id, event.source.value) not in mapped for event in events)
+    return MappedWindow(
+        first_party_events=len(events),
+        tiktok_events=len(tiktok_events),
+        enqueued=enqueued,
+        unmapped_events=unmapped,
+        pii_dropped={str(reason): count for reason, count in sorted(hasher.rejections.items())},
+    )
+
+
+# ---------------------------------------------------------------- reading back
+
+SUMMARY_COLUMNS = ("event", "queued", "sent", "accepted", "rejected", "retried", "dead_lettered", "undelivered")
+
+
+def _count_where(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
+    return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+
+
+def delivery_summary(engine: Engine, start: datetime, end: datetime) -> pd.DataFrame:
+    """Per TikTok event name, for events with ``start <= event_time < end``: the delivery state now.
+
+    ``sent``: sent at least once; ``rejected``: TikTok refused them (dead-lettered
+    with its message); ``retried``: needed more than one request (client
+    retries, a re-send after a crash or after another event's rejection);
+    ``dead_lettered``: every dead letter, rejected or never sent (too old, or
+    its dedup window passed); ``undelivered``: pending or sending still.
+    """
+    outbox = postback_outbox
+    statement = (
+        sa.select(
+            outbox.c.event,
+            sa.func.count().label("queued"),
+            _count_where(outbox.c.attempts > 0).label("sent"),
+            _count_where(outbox.c.state == "accepted").label("accepted"),
+            _count_where(outbox.c.dead_reason == "rejected").label("rejected"),
+            _count_where(outbox.c.attempts > 1).label("retried"),
+            _count_where(outbox.c.state == "dead").label("dead_lettered"),
+            _count_where(outbox.c.state.in_(UNDELIVERED_STATES)).label("undelivered"),
+        )
+        .where(outbox.c.event_time >= utc_naive(start), outbox.c.event_time < utc_naive(end))
+        .group_by(outbox.c.event)
+        .order_by(outbox.c.event)
+    )
+    with engine.connect() as connection:
+        rows = connection.execute(statement).all()
+    frame = pd.DataFrame.from_records(rows, columns=list(SUMMARY_COLUMNS))
+    counts = list(SUMMARY_COLUMNS[1:])
+    frame[counts] = frame[counts].astype("int64")
+    return frame
+
+
+def rejection_rate(summary: pd.DataFrame) -> float:
+    """Rejected / (accepted + rejected): the share of what TikTok answered for that it refused; 0 when nothing was answered."""
+    answered = int(summary["accepted"].sum() + summary["rejected"].sum())
+    return float(summary["rejected"].sum()) / answered if answered else 0.0
+
+
+@dataclass(frozen=True)
+class Overdue:
+    """Events still undelivered (pending or sending) that were queued before a cutoff."""
+
+    events: int
+    oldest_queued_at: datetime | None
+    by_state: dict[str, int]
+
+
+def overdue_events(engine: Engine, queued_before: datetime) -> Overdue:
+    """Undelivered events queued before ``queued_before``, across the whole outbox."""
+    outbox = postback_outbox
+    # One query per state: "state = 'pending'" is what lets SQLite read the small
+    # partial index of rows in flight instead of scanning every accepted row.
+    statement = sa.union_all(*(
+        sa.select(sa.literal(state).label("state"), sa.func.count().label("events"),
+                  sa.func.min(outbox.c.first_queued_at).label("oldest"))
+        .where(outbox.c.state == state, outbox.c.first_queued_at < utc_naive(queued_before))
+        for state in UNDELIVERED_STATES
+    ))
+    with engine.connect() as connection:
+        rows = [row for row in connection.execute(statement).all() if row.events]
+    oldest = min((row.oldest for row in rows), default=None)
+    return Overdue(sum(row.events for row in rows), oldest, {row.state: int(row.events) for row in rows})
+
+
+def dead_letters(engine: Engine, start: datetime, end: datetime, *, limit: int = 50) -> pd.DataFrame:
+    """The latest dead letters of events with ``start <= event_time < end``: key, reason, TikTok's code and message.
+
+    No payload: it holds hashed identity only, but a table for people has no use for it.
+    """
+    table = postback_dead_letters
+    statement = (
+        sa.select(table.c.event, table.c.event_id, table.c.event_source_id, table.c.reason, table.c.code,
+                  table.c.message, table.c.detail, table.c.dead_at)
+        .where(table.c.event_time >= utc_naive(start), table.c.event_time < utc_naive(end))
+        .order_by(table.c.dead_letter_id.desc())
+        .limit(limit)
+    )
+    with engine.connect() as connection:
+        rows = connection.execute(statement).all()
+    return pd.DataFrame.from_records(
+        rows, columns=["event", "event_id", "event_source_id", "reason", "code", "message", "detail", "dead_at"]
+    )

@@ -1,0 +1,164 @@
+"""The Dagster layer: the hourly delivery asset against the simulator on loopback and a SQLite warehouse, its checks, the sensor."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import pytest
+
+from tiktok_assets.defs.postbacks import (
+    REJECTION_RATE_CHECK,
+    SIMULATOR_APP_ID,
+    SIMULATOR_PIXEL_ID,
+    UNDELIVERED_CHECK,
+    PostbackSettings,
+    new_first_party_events_sensor,
+    tiktok_event_deliveries,
+)
+from tiktok_assets.defs.resources import TikTokApiResource, WarehouseResource
+from tiktok_assets.postbacks.events import EventSource, FirstPartyEvent, Identity
+from tiktok_assets.postbacks.store import store_events
+from tiktok_assets_tests.postbacks.helpers import APP_ID, PIXEL, accepted_keys
+
+# The asset runs on the wall clock (TikTok's 7-day limit, the outbox's ages): so does this test.
+NOW = datetime.now(UTC)
+HOUR = NOW.replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
+
+
+def key_of(hour: datetime) -> str:
+    return hour.strftime("%Y-%m-%d-%H:%M")
+
+
+def event(event_id: str, name: str, hour: datetime, minute: int, source: EventSource = EventSource.WEB, **fields) -> FirstPartyEvent:
+    if source is EventSource.WEB:
+        fields.setdefault("page_url", "https://shop.example.com/")
+    return FirstPartyEvent(event_id, source, name, hour + timedelta(minutes=minute), **fields)
+
+
+def orders_and_views(hour: datetime) -> list[FirstPartyEvent]:
+    buyer = Identity(email="Mia.Kim@Example.com", phone="+1 212 555 0188")
+    return [
+        event("o1", "Placed Order", hour, 10, identity=buyer, value=20.0, currency="USD", is_new_customer=True),
+        event("o2", "Placed Order", hour, 20, identity=buyer, value=30.0, currency="USD", is_new_customer=False),
+        event("p1", "$page_load", hour, 5),
+        event("p2", "$page_load", hour, 6),
+        event("s1", "Session", hour, 7, source=EventSource.APP),  # not sent by default
+        event("c1", "Add to cart", hour, 8, source=EventSource.APP),
+    ]
+
+
+@pytest.fixture
+def warehouse(tmp_path) -> WarehouseResource:
+    return WarehouseResource(url=f"sqlite:///{tmp_path / 'warehouse.sqlite'}")
+
+
+@pytest.fixture
+def on_loopback(loopback_simulator, monkeypatch):
+    simulator, base_url = loopback_simulator
+    simulator.clock.set(NOW)
+    monkeypatch.setenv("TIKTOK_PIXEL_ID", PIXEL)
+    monkeypatch.setenv("TIKTOK_EVENTS_APP_ID", APP_ID)
+    for name in ("TIKTOK_EVENT_MAPPING", "TIKTOK_POSTBACK_MAX_REJECTION_RATE", "TIKTOK_POSTBACK_MAX_UNDELIVERED_HOURS"):
+        monkeypatch.delenv(name, raising=False)
+    return simulator, TikTokApiResource(base_url=base_url)
+
+
+def materialize(hour: datetime, api: TikTokApiResource, warehouse: WarehouseResource, instance: dg.DagsterInstance):
+    result = dg.materialize([tiktok_event_deliveries], partition_key=key_of(hour), instance=instance,
+                            resources={"tiktok_api": api, "warehouse": warehouse})
+    (materialization,) = result.asset_materializations_for_node("tiktok_event_deliveries")
+    checks = {evaluation.check_name: evaluation for evaluation in result.get_asset_check_evaluations()}
+    return materialization.metadata, checks
+
+
+def test_an_hour_is_delivered_reported_per_event_name_and_a_rerun_sends_nothing(on_loopback, warehouse):
+    simulator, api = on_loopback
+    store_events(warehouse.get_engine(), orders_and_views(HOUR), received_at=NOW)
+
+    with dg.instance_for_test() as instance:
+        metadata, checks = materialize(HOUR, api, warehouse, instance)
+        requests_after_first = dict(simulator.events.requests)
+        again, _ = materialize(HOUR, api, warehouse, instance)
+
+    table = metadata["by_tiktok_event"].value
+    for line in ("| AddToCart           |        1 |      1 |          1 |",
+                 "| NewCustomerPurchase |        1 |      1 |          1 |",
+                 "| PageView            |        2 |      2 |          2 |",
+                 "| Purchase            |        2 |      2 |          2 |"):
+        assert line in table
+    assert [metadata[name].value for name in ("queued", "sent", "accepted", "rejected", "retried", "dead_lettered", "undelivered")] == [6, 6, 6, 0, 0, 0, 0]
+    assert (metadata["first_party_events"].value, metadata["first_party_events_not_mapped"].value) == (6, 1)
+    assert sorted(accepted_keys(simulator)) == sorted([
+        (PIXEL, "Purchase", "o1"), (PIXEL, "NewCustomerPurchase", "o1:NewCustomerPurchase"), (PIXEL, "Purchase", "o2"),
+        (PIXEL, "PageView", "p1"), (PIXEL, "PageView", "p2"), (APP_ID, "AddToCart", "c1"),
+    ])
+    assert checks[REJECTION_RATE_CHECK].passed and checks[UNDELIVERED_CHECK].passed
+    # Re-running the partition queues and sends nothing.
+    assert (again["newly_queued"].value, again["already_queued"].value, again["accepted"].value) == (0, 6, 6)
+    assert again["this_run"].value["events_sent"] == 0
+    assert dict(simulator.events.requests) == requests_after_first == {PIXEL: 1, APP_ID: 1}
+
+
+def test_rejections_fail_the_rate_check_and_unsent_old_events_warn(on_loopback, warehouse):
+    simulator, api = on_loopback
+    old_hour = HOUR - timedelta(days=8)
+    store_events(warehouse.get_engine(), [*orders_and_views(HOUR), event("old", "$page_load", old_hour, 1)], received_at=NOW)
+    # TikTok's clock an hour behind the events: each is "more than 5 minutes in the future" and rejected.
+    simulator.clock.set(HOUR - timedelta(hours=1))
+
+    with dg.instance_for_test() as instance:
+        rejected, rejected_checks = materialize(HOUR, api, warehouse, instance)
+        stale, stale_checks = materialize(old_hour, api, warehouse, instance)
+
+    assert (rejected["rejected"].value, rejected["accepted"].value, rejected["rejection_rate"].value) == (6, 0, 1.0)
+    assert "Must not be more than 5 minutes in the future" in rejected["dead_letters"].value
+    rate_check = rejected_checks[REJECTION_RATE_CHECK]
+    assert not rate_check.passed and rate_check.severity == dg.AssetCheckSeverity.ERROR
+    assert rate_check.metadata["rejection_rate"].value == 1.0
+    # The 8-day-old event is given up unsent: a warning, not a rejection.
+    assert (stale["dead_lettered"].value, stale["rejected"].value, stale["sent"].value) == (1, 0, 0)
+    undelivered = stale_checks[UNDELIVERED_CHECK]
+    assert not undelivered.passed and undelivered.severity == dg.AssetCheckSeverity.WARN
+    assert undelivered.metadata["dead_lettered_unsent"].value == 1
+    assert stale_checks[REJECTION_RATE_CHECK].passed
+
+
+def test_the_sensor_requests_each_hour_with_new_events_once(warehouse):
+    engine = warehouse.get_engine()
+    earlier = HOUR - timedelta(hours=1)
+    store_events(engine, [event("a", "$page_load", HOUR, 1), event("b", "$page_load", earlier, 2),
+                          event("ancient", "$page_load", HOUR - timedelta(days=9), 3)], received_at=NOW - timedelta(minutes=30))
+
+    def tick(cursor: str | None) -> dg.SensorResult:
+        return new_first_party_events_sensor(dg.build_sensor_context(cursor=cursor, resources={"warehouse": warehouse}))
+
+    first = tick(None)
+    quiet = tick(first.cursor)
+    store_events(engine, [event("c", "$page_load", HOUR, 30)], received_at=NOW)
+    later = tick(quiet.cursor)
+
+    # The 9-day-old hour is skipped: TikTok would refuse its events.
+    assert sorted(request.partition_key for request in first.run_requests) == [key_of(earlier), key_of(HOUR)]
+    assert json.loads(first.cursor) == {"received_through": (NOW - timedelta(minutes=30)).replace(tzinfo=None).isoformat()}
+    # The next tick re-reads its overlap: the same hours under the same run keys, which Dagster runs once.
+    assert {request.run_key for request in quiet.run_requests} <= {request.run_key for request in first.run_requests}
+    seen = {request.run_key for request in first.run_requests}
+    assert [request.partition_key for request in later.run_requests if request.run_key not in seen] == [key_of(HOUR)]
+
+
+def test_destination_ids_come_from_the_env_then_the_mapping_file_then_the_simulator(tmp_path):
+    mapping_file = tmp_path / "mapping.yaml"
+    mapping_file.write_text("destinations:\n  web:\n    pixel_id: CFROMYAML\n")
+
+    def ids(settings: PostbackSettings, uses_simulator: bool = True) -> tuple[str, str]:
+        destinations = settings.mapping(uses_simulator).destinations
+        return destinations[EventSource.WEB].event_source_id, destinations[EventSource.APP].event_source_id
+
+    assert ids(PostbackSettings()) == (SIMULATOR_PIXEL_ID, SIMULATOR_APP_ID)
+    assert ids(PostbackSettings(mapping_path=str(mapping_file))) == ("CFROMYAML", SIMULATOR_APP_ID)
+    assert ids(PostbackSettings(mapping_path=str(mapping_file), pixel_id="CFROMENV", app_id="7111")) == ("CFROMENV", "7111")
+    # On the real API nothing is made up: a missing id is an error naming the setting.
+    with pytest.raises(dg.Failure, match="destinations.web.pixel_id"):
+        PostbackSettings().mapping(uses_simulator=False)

@@ -1,0 +1,106 @@
+"""Loading first-party events: a drop directory of JSONL/CSV files, and the first_party_events asset in both its modes."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import pytest
+
+from tiktok_assets.defs.postbacks import first_party_events
+from tiktok_assets.defs.resources import TikTokApiResource, WarehouseResource
+from tiktok_assets.postbacks.intake import ingest_drop_directory
+from tiktok_assets.postbacks.store import read_events
+from tiktok_assets_tests.conftest import SIM_NOW
+
+HOUR = datetime(2026, 11, 20, 10, tzinfo=UTC)
+
+
+def line(event_id: str, **fields: object) -> str:
+    record = {"event_id": event_id, "source": "web", "event_name": "$page_load", "event_time": "2026-11-20T10:15:00Z",
+              "page_url": "https://shop.example.com/", **fields}
+    return json.dumps(record)
+
+
+def write_drop(directory) -> None:
+    directory.mkdir(exist_ok=True)
+    (directory / "a_orders.jsonl").write_text("\n".join([
+        line("j1"), line("j2", email="Zoe@Example.com"), line("j3"),
+        '{"event_id": "broken", ',  # not JSON
+        line("j4", email="not-an-email"),
+    ]) + "\n")
+    (directory / "b_orders.csv").write_text(
+        "event_id,source,event_name,event_time,page_url,value,currency\n"
+        "c1,web,Placed Order,2026-11-20T10:20:00Z,https://shop.example.com/thanks,12.5,usd\n"
+        "c2,web,Placed Order,2026-11-20T10:21:00Z,,12.5,USD\n"  # web event without page_url
+    )
+    (directory / "c_broken.csv").write_text("event_id,source,event_name\nx,web,Searched\n")  # no event_time column
+    (directory / "notes.txt").write_text("not an event file")
+    (directory / "d_upload.jsonl.part").write_text(line("p1"))  # still being written
+
+
+def test_a_drop_directory_is_loaded_and_its_files_moved(engine, tmp_path):
+    drop = tmp_path / "drop"
+    write_drop(drop)
+
+    ingest = ingest_drop_directory(engine, drop, received_at=SIM_NOW)
+
+    assert (ingest.inserted, ingest.already_stored, ingest.bad_lines) == (4, 0, 3)
+    assert [(load.name, load.inserted, len(load.rejects), load.error is not None) for load in ingest.files] == [
+        ("a_orders.jsonl", 3, 2, False), ("b_orders.csv", 1, 1, False), ("c_broken.csv", 0, 0, True)]
+    assert "missing required column(s) event_time" in ingest.files[2].error
+    reasons = ingest.reject_reasons()
+    assert sum(reasons.values()) == 3
+    assert any(reason.startswith("field 'email': is not an email address") for reason in reasons)
+    assert any(reason.startswith("field 'page_url': is required for web events") for reason in reasons)
+    assert any(reason.startswith("not valid JSON") for reason in reasons)
+    assert sorted(path.name for path in (drop / "processed").iterdir()) == ["a_orders.jsonl", "b_orders.csv"]
+    assert [path.name for path in (drop / "rejected").iterdir()] == ["c_broken.csv"]
+    assert sorted(path.name for path in drop.iterdir() if path.is_file()) == ["d_upload.jsonl.part", "notes.txt"]
+    assert [event.event_id for event in read_events(engine, HOUR, HOUR + timedelta(hours=1))] == ["j1", "j2", "j3", "c1"]
+
+    # The same file dropped again stores nothing twice and keeps both copies.
+    (drop / "a_orders.jsonl").write_text(line("j1") + "\n")
+    again = ingest_drop_directory(engine, drop, received_at=SIM_NOW + timedelta(minutes=5))
+    assert (again.inserted, again.already_stored) == (0, 1)
+    assert len(list((drop / "processed").iterdir())) == 3
+
+
+def test_the_asset_loads_the_drop_directory_and_counts_bad_lines(tmp_path, monkeypatch):
+    drop = tmp_path / "drop"
+    write_drop(drop)
+    monkeypatch.setenv("TIKTOK_EVENTS_DROP_DIR", str(drop))
+    warehouse = WarehouseResource(url=f"sqlite:///{tmp_path / 'warehouse.sqlite'}")
+
+    result = dg.materialize([first_party_events], partition_key="2026-11-20-10:00",
+                            resources={"tiktok_api": TikTokApiResource(), "warehouse": warehouse})
+
+    metadata = result.asset_materializations_for_node("first_party_events")[0].metadata
+    assert (metadata["files"].value, metadata["events_inserted"].value, metadata["bad_lines"].value) == (3, 4, 3)
+    assert "is not an email address" in metadata["bad_line_reasons"].value
+    assert "Zoe@Example.com" not in str({name: value.value for name, value in metadata.items()})
+
+
+def test_without_a_drop_directory_the_simulator_demo_stream_fills_the_hour_once(tmp_path, monkeypatch):
+    monkeypatch.delenv("TIKTOK_EVENTS_DROP_DIR", raising=False)
+    warehouse = WarehouseResource(url=f"sqlite:///{tmp_path / 'warehouse.sqlite'}")
+    resources = {"tiktok_api": TikTokApiResource(), "warehouse": warehouse}
+
+    first = dg.materialize([first_party_events], partition_key="2026-11-20-10:00", resources=resources)
+    second = dg.materialize([first_party_events], partition_key="2026-11-20-10:00", resources=resources)
+
+    loaded = read_events(warehouse.get_engine(), HOUR, HOUR + timedelta(hours=1))
+    before, after = (result.asset_materializations_for_node("first_party_events")[0].metadata for result in (first, second))
+    assert before["events_inserted"].value == len(loaded) > 0
+    assert (after["events_inserted"].value, after["events_already_stored"].value) == (0, len(loaded))
+    assert {event.event_time.replace(minute=0, second=0, microsecond=0) for event in loaded} == {HOUR}
+
+
+def test_with_a_real_token_and_no_drop_directory_nothing_is_invented(tmp_path, monkeypatch):
+    monkeypatch.delenv("TIKTOK_EVENTS_DROP_DIR", raising=False)
+    warehouse = WarehouseResource(url=f"sqlite:///{tmp_path / 'warehouse.sqlite'}")
+
+    with pytest.raises(dg.Failure, match="set TIKTOK_EVENTS_DROP_DIR"):
+        dg.materialize([first_party_events], partition_key="2026-11-20-10:00",
+                       resources={"tiktok_api": TikTokApiResource(access_token="real-token"), "warehouse": warehouse})

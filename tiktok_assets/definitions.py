@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from tiktok_assets.defs import automation, ops, postbacks, spend
+from tiktok_assets.defs import automation, metrics, ops, postbacks, spend
 from tiktok_assets.defs.resources import (
     TikTokApiResource,
     WarehouseResource,
@@ -20,6 +20,8 @@ def build_definitions(tiktok_api: TikTokApiResource, warehouse: WarehouseResourc
             spend.ad_stats_daily,
             spend.ad_stats_hourly,
             spend.revision_drift,
+            *metrics.METRICS_ASSETS,
+            *metrics.REPORT_ASSETS,
             postbacks.first_party_events,
             postbacks.tiktok_event_deliveries,
         ],

@@ -5,6 +5,7 @@ Runs go through the instance like any UI-launched run, so the UI shows them.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
@@ -55,14 +56,19 @@ def materialize_recent(
     # One single-run backfill: every advertiser, every day of the range.
     run(stats_keys, tags=all_advertisers_range_tags(advertisers, start, end))
     log(f"stats imported for {start}..{end}")
-    if event_hours:
+    if event_hours and os.environ.get("TIKTOK_ACCESS_TOKEN") and not os.environ.get("TIKTOK_EVENTS_DROP_DIR"):
+        # Demo events are the simulator's; a real account's come from a drop directory.
+        log("first-party events skipped: a TikTok token is set and TIKTOK_EVENTS_DROP_DIR is not")
+    elif event_hours:
         # First-party events of the last hours, mapped and sent to the Events API.
         hours = _recent_hours(event_hours)
         for hour in hours:
             run([dg.AssetKey("first_party_events"), dg.AssetKey("tiktok_event_deliveries")], partition_key=hour)
         log(f"first-party events loaded and delivered for {len(hours)} hour(s)")
     if with_reports:
-        report_keys = [key for key in defs.resolve_asset_graph().get_all_asset_keys() if key.path[0].endswith(("_metrics_daily", "_report"))]
-        if report_keys:
-            log(f"derived assets: {len(report_keys)}")
+        from tiktok_assets.defs.metrics import METRICS_ASSET_KEYS
+
+        run(list(METRICS_ASSET_KEYS), tags=all_advertisers_range_tags(advertisers, start, end))
+        run([dg.AssetKey(name) for name in ("overview_report", "channels_report", "app_report")])
+        log(f"metrics at every level and the overview, channels and app reports derived for {start}..{end}")
     return f"imported {len(advertisers)} advertisers, {start}..{end}"

@@ -33,11 +33,15 @@ def test_definitions_wire_the_spend_import_schedules_and_sensors() -> None:
 
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
     assert {"tiktok_advertisers", "campaign_history", "adgroup_history", "ad_history", "ad_stats_daily",
-            "ad_stats_hourly", "revision_drift"} <= keys
+            "ad_stats_hourly", "revision_drift", "first_party_events", "tiktok_event_deliveries",
+            "overview_report", "channels_report", "app_report"} <= keys
+    for level in ("ad", "adgroup", "campaign", "advertiser"):
+        assert {f"{level}_metrics_daily", f"{level}_metrics_hourly"} <= keys
     schedules = {schedule.name for schedule in defs.schedules or []}
     assert {"hourly_sync_schedule", "daily_entities_schedule", "daily_settle_schedule"} <= schedules
     sensors = {sensor.name for sensor in defs.sensors or []}
-    assert {"advertiser_discovery_sensor", "tiktok_automation"} <= sensors
+    assert {"advertiser_discovery_sensor", "tiktok_automation", "run_failures_sensor",
+            "new_first_party_events_sensor"} <= sensors
     daily = defs.resolve_assets_def("ad_stats_daily")
     assert daily.backfill_policy == dg.BackfillPolicy.single_run()
     assert daily.op.pool == "tiktok_api"

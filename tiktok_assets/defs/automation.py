@@ -38,6 +38,19 @@ def change_only_eager(lookback: timedelta) -> dg.AutomationCondition:
     )
 
 
+def upstream_data_changed() -> dg.AutomationCondition:
+    """For unpartitioned summaries of partitioned data: run when any upstream partition's data version changed.
+
+    ``change_only_eager`` would never fire here: its "no dependency missing" part sees the
+    years of history partitions nobody imported.
+    """
+    return (
+        dg.AutomationCondition.any_deps_match(dg.AutomationCondition.data_version_changed()).since_last_handled()
+        & ~dg.AutomationCondition.any_deps_in_progress()
+        & ~dg.AutomationCondition.in_progress()
+    ).with_label("upstream data changed")
+
+
 def advertiser_zones(engine: sa.Engine, advertiser_ids: list[str]) -> dict[str, str]:
     from tiktok_assets.warehouse.tables import advertisers
 

@@ -12,13 +12,13 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import islice
 from typing import TypeVar
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import dagster as dg
 import numpy as np
 import pandas as pd
 
-from tiktok_assets.defs.automation import change_only_eager
+from tiktok_assets.defs.automation import upstream_data_changed
 from tiktok_assets.defs.resources import TikTokApiResource, WarehouseResource
 from tiktok_assets.partitions import (
     ADVERTISER_PARTITIONS_NAME,
@@ -449,7 +449,7 @@ def ad_stats_hourly(
     group_name=SPEND_GROUP,
     kinds={"sql"},
     deps=[ad_stats_daily],
-    automation_condition=change_only_eager(timedelta(days=30)),
+    automation_condition=upstream_data_changed(),
 )
 def revision_drift(warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Per advertiser and day: spend, conversions and purchase value at the first pull vs now, the change

@@ -174,8 +174,9 @@ def test_the_ui_shows_the_demo_assets_partitions_metadata_and_checks(demo_ui: De
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.set_default_timeout(UI_TIMEOUT_MS)
         try:
-            # (a) The global asset graph lists both stats assets.
-            page.goto(f"{demo_ui.base_url}/asset-groups")
+            # (a) The spend group's asset graph lists both stats assets (the global graph
+            # collapses each group into one node once there are several groups).
+            page.goto(f"{demo_ui.base_url}/locations/tiktok_assets/asset-groups/tiktok_spend/lineage")
             _dismiss_community_prompt(page)
             for asset in ("ad_stats_daily", "ad_stats_hourly"):
                 expect(page.get_by_text(asset, exact=True).first).to_be_visible()

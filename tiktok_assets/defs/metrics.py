@@ -1,0 +1,478 @@
+"""Metrics and report assets: ad / ad group / campaign / advertiser metrics, hourly and daily, and three reports.
+
+Metrics follow the stats partition by partition: one multi-asset per grain
+computes all four levels in one pass (one warehouse read per advertiser and
+slice of days), replaces the partitions' rows, and reports one
+materialization per level and partition with a data version fingerprinting
+what was written. Automation recomputes a metrics partition only when its
+stats partition got a new data version, and the reports only when a metrics
+partition did.
+"""
+
+
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import dagster as dg
+import pandas as pd
+from sqlalchemy.engine import Engine
+
+from tiktok_assets.defs.automation import change_only_eager, upstream_data_changed
+from tiktok_assets.defs.resources import WarehouseResource
+from tiktok_assets.defs.spend import DATA_VERSION_TAG, ad_stats_daily, ad_stats_hourly
+from tiktok_assets.metrics import render
+from tiktok_assets.metrics.attribution import attribute_first_party
+from tiktok_assets.metrics.derive import CURRENCY, FIRST_PARTY_REVENUE, TIKTOK_REVENUE, aggregate, with_metrics
+from tiktok_assets.metrics.entities import EntityHistory
+from tiktok_assets.metrics.rollup import GRAINS, LEVELS, metrics_at_level, metrics_for_levels
+from tiktok_assets.metrics.schemas import (
+    validate_metrics,
+    validate_metrics_plausibility,
+    validate_report,
+)
+from tiktok_assets.metrics.store import (
+    REPORT_LEVELS,
+    PartitionSummary,
+    latest_stat_date,
+    read_entity_history,
+    read_first_party_events,
+    replace_metrics_partitions,
+    replace_report,
+)
+from tiktok_assets.partitions import advertiser_date_key, advertiser_date_partitions, split_advertiser_date_key
+from tiktok_assets.warehouse import read_stats
+
+METRICS_GROUP = "tiktok_metrics"
+METRICS_KINDS = {"pandas", "sql"}
+# TikTok's longest attribution window (28-day click) plus the partitions' two
+# days of end offset: older days cannot be revised, so automation need not look further.
+SETTLE_LOOKBACK = timedelta(days=30)
+# Days of stats computed and written per transaction: bounds memory in a year-long backfill.
+SLICE_DAYS = 31
+REPORT_WINDOW_DAYS = 30
+STATS_ASSET = {"daily": ad_stats_daily, "hourly": ad_stats_hourly}
+STATS_TABLE = {"daily": "ad_stats_daily", "hourly": "ad_stats_hourly"}
+
+METRICS_SCHEMA_CHECK = "metrics_schema_valid"
+METRICS_PLAUSIBILITY_CHECK = "metrics_plausible"
+REPORT_SCHEMA_CHECK = "report_schema_valid"
+REPORT_PLAUSIBILITY_CHECK = "report_plausible"
+
+_LEVEL_WORDS = {"ad": "ad", "adgroup": "ad group", "campaign": "campaign", "advertiser": "advertiser"}
+_FAILURE_PREVIEW_ROWS = 20
+
+
+def metrics_asset_key(level: str, grain: str) -> dg.AssetKey:
+    return dg.AssetKey(f"{level}_metrics_{grain}")
+
+
+METRICS_ASSET_KEYS = [metrics_asset_key(level, grain) for grain in GRAINS for level in LEVELS]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def _metrics_description(level: str, grain: str) -> str:
+    per = "local day" if grain == "daily" else "hour (UTC start, with the local hour)"
+    return (
+        f"Per {_LEVEL_WORDS[level]}, currency and {per}: spend, impressions, clicks, conversions, installs, "
+        "purchases and TikTok-attributed purchase value, first-party orders and revenue, and the ratio metrics "
+        "(CTR, CPC, CPM, CPA, ROAS, IPM, CPI, click-to-install, conversion rate) as ratios of sums, NULL on a zero "
+        "denominator. Names are those in force at the stat's time. Table "
+        f"``{level}_metrics_{grain}``; recomputed only when the partition's stats changed."
+    )
+
+
+def _metrics_specs(grain: str) -> list[dg.AssetSpec]:
+    return [
+        dg.AssetSpec(
+            metrics_asset_key(level, grain),
+            deps=[STATS_ASSET[grain]],
+            description=_metrics_description(level, grain),
+            group_name=METRICS_GROUP,
+            kinds=METRICS_KINDS,
+            # Materializations are yielded per partition instead of outputs.
+            skippable=True,
+            automation_condition=change_only_eager(SETTLE_LOOKBACK),
+        )
+        for level in LEVELS
+    ]
+
+
+def _metrics_check_specs(grain: str) -> list[dg.AssetCheckSpec]:
+    specs = []
+    for level in LEVELS:
+        key = metrics_asset_key(level, grain)
+        specs.append(dg.AssetCheckSpec(
+            METRICS_SCHEMA_CHECK, asset=key, blocking=True,
+            description="pandera schema of the rows this run wrote: ids and currency present, one row per key, "
+            "non-negative bases and costs, clicks within impressions, CTR in [0, 1].",
+        ))
+        specs.append(dg.AssetCheckSpec(
+            METRICS_PLAUSIBILITY_CHECK, asset=key,
+            description="Warns on more installs than clicks (click-to-install above 1): possible with view-through "
+            "installs on small ads, suspicious on large ones.",
+        ))
+    return specs
+
+
+def _dates_by_advertiser(partition_keys: Sequence[str]) -> dict[str, list[date]]:
+    grouped: dict[str, set[date]] = defaultdict(set)
+    for key in partition_keys:
+        advertiser_id, stat_date = split_advertiser_date_key(key)
+        grouped[advertiser_id].add(stat_date)
+    return {advertiser_id: sorted(days) for advertiser_id, days in grouped.items()}
+
+
+def _date_slices(dates_by_advertiser: dict[str, list[date]]) -> list[list[date]]:
+    """The run's distinct dates in slices of at most SLICE_DAYS days: first-party events are read once a slice."""
+    days = sorted({day for dates in dates_by_advertiser.values() for day in dates})
+    slices: list[list[date]] = []
+    for day in days:
+        if slices and (day - slices[-1][0]).days < SLICE_DAYS:
+            slices[-1].append(day)
+        else:
+            slices.append([day])
+    return slices
+
+
+def first_party_for(engine: Engine, history: EntityHistory, grain: str, days: list[date]) -> pd.DataFrame | None:
+    """First-party orders and revenue on ``days`` for every advertiser, at ``grain``; None without events table.
+
+    Attribution sees the whole entity history: an order with only a ttclid
+    goes to the advertiser only when exactly one is in scope.
+    """
+    events = read_first_party_events(engine, days[0], days[-1])
+    if events is None:
+        return None
+    attributed = attribute_first_party(events, history, grain=grain)
+    return attributed[attributed["stat_date"].isin(set(days))].reset_index(drop=True)
+
+
+@dataclass
+class _CheckFindings:
+    """Failure cases of one check over a whole run, collected slice by slice."""
+
+    frames: list[pd.DataFrame]
+
+    def add(self, failures: pd.DataFrame, where: str) -> None:
+        if not failures.empty:
+            self.frames.append(failures.assign(partitions=where))
+
+    def result(self, asset_key: dg.AssetKey, check_name: str, severity: dg.AssetCheckSeverity,
+               passed_text: str, failed_text: str) -> dg.AssetCheckResult:
+        failures = pd.concat(self.frames, ignore_index=True) if self.frames else pd.DataFrame()
+        metadata: dict[str, object] = {"failure_cases": len(failures)}
+        if not failures.empty:
+            shown = [column for column in ("partitions", "column", "check", "failure_case") if column in failures]
+            metadata["failures"] = dg.MetadataValue.md(
+                failures[shown].head(_FAILURE_PREVIEW_ROWS).astype(str).to_markdown(index=False))
+        return dg.AssetCheckResult(
+            asset_key=asset_key, check_name=check_name, passed=failures.empty, severity=severity,
+            description=passed_text if failures.empty else f"{len(failures)} failure case(s): {failed_text}",
+            metadata=metadata,
+        )
+
+
+def _revenue_columns_completed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Both revenue sources filled in where the rollup leaves gaps.
+
+    Without a first_party_events table the rollup adds no two-source columns:
+    first-party ones stay NULL (unknown, not zero), but TikTok's revenue and
+    ROAS are known all the same.
+    """
+    if TIKTOK_REVENUE not in frame.columns:
+        return frame.assign(**{TIKTOK_REVENUE: frame["purchase_value"], "tiktok_roas": frame["roas"]})
+    return _first_party_gaps_filled(frame)
+
+
+def _first_party_gaps_filled(frame: pd.DataFrame) -> pd.DataFrame:
+    """First-party revenue 0, not NaN, on rows without orders.
+
+    A group that is a single input row keeps the NaN the stats row got when
+    first-party rows were appended (derive's copy shortcut for one-row
+    groups); the ratios were computed with it as 0 already.
+    """
+    if FIRST_PARTY_REVENUE in frame.columns and frame[FIRST_PARTY_REVENUE].hasnans:
+        return frame.assign(**{FIRST_PARTY_REVENUE: frame[FIRST_PARTY_REVENUE].fillna(0.0)})
+    return frame
+
+
+def _partition_metadata(level: str, advertiser_id: str, summary: PartitionSummary) -> dict[str, object]:
+    metadata: dict[str, object] = {
+        "advertiser_id": advertiser_id,
+        "stat_date": summary.stat_date.isoformat(),
+        "level": level,
+        "rows": summary.rows,
+    }
+    for row in summary.totals.itertuples(index=False):
+        # Money is never added across currencies: one set of totals per currency.
+        suffix = "" if len(summary.totals) == 1 else f"_{row.currency}"
+        metadata[f"currency{suffix}"] = row.currency
+        for column in ("spend", "purchase_value", "first_party_revenue"):
+            value = getattr(row, column, None)
+            if value is not None and pd.notna(value):
+                metadata[f"{column}{suffix}"] = dg.MetadataValue.float(round(float(value), 6))
+        for column in ("impressions", "clicks", "conversions", "installs"):
+            metadata[f"{column}{suffix}"] = int(getattr(row, column))
+    return metadata
+
+
+def materialize_metrics(context: dg.AssetExecutionContext, warehouse: WarehouseResource, grain: str
+                        ) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult]:
+    """Compute the selected levels of ``grain`` for the run's partitions, write them, report each partition."""
+    engine = warehouse.get_engine()
+    levels = [level for level in LEVELS if metrics_asset_key(level, grain) in context.selected_asset_keys]
+    history = read_entity_history(engine)
+    dates_by_advertiser = _dates_by_advertiser(list(context.partition_keys))
+    schema_findings = {level: _CheckFindings([]) for level in levels}
+    plausibility_findings = {level: _CheckFindings([]) for level in levels}
+    total = sum(len(dates) for dates in dates_by_advertiser.values())
+    done = 0
+    for days in _date_slices(dates_by_advertiser):
+        first_party = first_party_for(engine, history, grain, days)
+        for advertiser_id, advertiser_dates in sorted(dates_by_advertiser.items()):
+            selected = set(advertiser_dates)
+            dates = [day for day in days if day in selected]
+            if not dates:
+                continue
+            stats = read_stats(engine, STATS_TABLE[grain], advertiser_id, dates[0], dates[-1])
+            stats = stats[stats["stat_date"].isin(selected)]
+            own_orders = None if first_party is None else first_party[
+                (first_party["advertiser_id"] == advertiser_id) & first_party["stat_date"].isin(selected)]
+            results = metrics_for_levels(stats, levels, [grain], history, own_orders)
+            frames = {level: _revenue_columns_completed(results[(level, grain)]) for level in levels}
+            where = f"{advertiser_id} {dates[0]}..{dates[-1]}"
+            for level, frame in frames.items():
+                schema_findings[level].add(validate_metrics(frame, level, grain)[1], where)
+                plausibility_findings[level].add(validate_metrics_plausibility(frame)[1], where)
+            written = replace_metrics_partitions(engine, grain, advertiser_id, dates, frames, _now())
+            for level, summaries in written.items():
+                for summary in summaries.values():
+                    yield dg.AssetMaterialization(
+                        asset_key=metrics_asset_key(level, grain),
+                        partition=advertiser_date_key(advertiser_id, summary.stat_date),
+                        tags={DATA_VERSION_TAG: summary.data_version},
+                        metadata=_partition_metadata(level, advertiser_id, summary),
+                    )
+            done += len(dates)
+            context.log.info(f"{grain} metrics: {done}/{total} partitions written (advertiser {advertiser_id}, "
+                             f"{dates[0]}..{dates[-1]}, levels {', '.join(levels)})")
+    selected_checks = context.selected_asset_check_keys
+    for level in levels:
+        key = metrics_asset_key(level, grain)
+        if dg.AssetCheckKey(key, METRICS_SCHEMA_CHECK) in selected_checks:
+            yield schema_findings[level].result(
+                key, METRICS_SCHEMA_CHECK, dg.AssetCheckSeverity.ERROR, "Every row this run wrote fits the schema.",
+                "negative or missing values, duplicate keys or CTR outside [0, 1]; look at the stats partitions named "
+                "in 'failures' (ad_stats tables) before trusting these metrics.")
+        if dg.AssetCheckKey(key, METRICS_PLAUSIBILITY_CHECK) in selected_checks:
+            yield plausibility_findings[level].result(
+                key, METRICS_PLAUSIBILITY_CHECK, dg.AssetCheckSeverity.WARN, "No row has more installs than clicks.",
+                "rows with more installs than clicks; check the app's attribution settings in TikTok Ads Manager "
+                "if it happens on ads with many clicks.")
+
+
+def _metrics_multi_asset(grain: str) -> dg.AssetsDefinition:
+    @dg.multi_asset(
+        name=f"metrics_{grain}",
+        specs=_metrics_specs(grain),
+        check_specs=_metrics_check_specs(grain),
+        partitions_def=advertiser_date_partitions,
+        # A year of partitions recomputes in one run, one materialization per partition.
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        can_subset=True,
+    )
+    def _metrics(context: dg.AssetExecutionContext, warehouse: WarehouseResource
+                 ) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult]:
+        yield from materialize_metrics(context, warehouse, grain)
+
+    return _metrics
+
+
+metrics_daily = _metrics_multi_asset("daily")
+metrics_hourly = _metrics_multi_asset("hourly")
+
+
+# ---------------------------------------------------------------- reports
+
+
+def report_automation_condition() -> dg.AutomationCondition:
+    """Rebuild an unpartitioned report when any partition of a metrics asset it reads got a new data version."""
+    return upstream_data_changed()
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    """The last REPORT_WINDOW_DAYS of daily stats for every advertiser, with names and first-party orders."""
+
+    start: date
+    end: date
+    stats: pd.DataFrame
+    history: EntityHistory
+    first_party: pd.DataFrame | None
+
+    @property
+    def window(self) -> str:
+        return f"{self.start.isoformat()} .. {self.end.isoformat()}"
+
+    def advertiser_daily(self) -> pd.DataFrame:
+        return metrics_at_level(self.stats, "advertiser", "daily", self.history, self.first_party)
+
+
+def read_report_inputs(engine: Engine) -> ReportInputs | None:
+    """Inputs of the reports; the window ends at the latest local date with stats (None before any import)."""
+    end = latest_stat_date(engine)
+    if end is None:
+        return None
+    start = end - timedelta(days=REPORT_WINDOW_DAYS - 1)
+    history = read_entity_history(engine)
+    days = [start + timedelta(days=offset) for offset in range(REPORT_WINDOW_DAYS)]
+    return ReportInputs(start, end, read_stats(engine, "ad_stats_daily", None, start, end), history,
+                        first_party_for(engine, history, "daily", days))
+
+
+def _totals_per_currency(advertiser_daily: pd.DataFrame) -> pd.DataFrame:
+    totals = with_metrics(aggregate(advertiser_daily, by=[]))
+    shown = [column for column in (CURRENCY, "spend", "impressions", "clicks", "conversions", "installs",
+                                   "purchases", "purchase_value", "roas", "first_party_revenue", "first_party_roas",
+                                   "revenue_discrepancy", "ctr", "cpa", "cpi") if column in totals.columns]
+    return totals[shown].sort_values(CURRENCY).reset_index(drop=True)
+
+
+def _report_result(report: str, inputs: ReportInputs | None, frame: pd.DataFrame, preview: pd.DataFrame,
+                   preview_columns: list[str], checks: list[dg.AssetCheckResult], engine: Engine
+                   ) -> dg.MaterializeResult:
+    rows = replace_report(engine, report, frame, _now())
+    if inputs is None:
+        return dg.MaterializeResult(
+            metadata={"rows": 0, "note": "No daily stats in the warehouse yet: import spend first."},
+            check_results=checks,
+        )
+    advertiser_daily = inputs.advertiser_daily()
+    totals = _totals_per_currency(advertiser_daily)
+    metadata: dict[str, object] = {
+        "rows": rows,
+        "window": inputs.window,
+        "report": dg.MetadataValue.md(render.markdown_table(preview, preview_columns)),
+        "chart": dg.MetadataValue.md(render.png_markdown(
+            render.trend_chart_png(advertiser_daily, title=f"Ad spend and ROAS, last {REPORT_WINDOW_DAYS} days"),
+            alt=f"{report} report: ad spend and ROAS per day")),
+        "totals_per_currency": dg.MetadataValue.md(render.markdown_table(totals)),
+    }
+    for row in totals.itertuples(index=False):
+        metadata[f"spend_{row.currency}"] = dg.MetadataValue.float(round(float(row.spend), 2))
+    return dg.MaterializeResult(metadata=metadata, check_results=checks)
+
+
+def _report_checks(asset: str, failures: pd.DataFrame, plausibility: pd.DataFrame | None = None
+                   ) -> list[dg.AssetCheckResult]:
+    checks = [_CheckFindings([failures]).result(
+        dg.AssetKey(asset), REPORT_SCHEMA_CHECK, dg.AssetCheckSeverity.ERROR, "The report fits its schema.",
+        "the report breaks its schema (negative money, duplicate rows, missing ids); the metrics checks say where.")]
+    if plausibility is not None:
+        checks.append(_CheckFindings([plausibility]).result(
+            dg.AssetKey(asset), REPORT_PLAUSIBILITY_CHECK, dg.AssetCheckSeverity.WARN,
+            "No row has more installs than clicks.", "rows with more installs than clicks."))
+    return checks
+
+
+def _report_check_spec(asset: str, name: str = REPORT_SCHEMA_CHECK) -> dg.AssetCheckSpec:
+    descriptions = {
+        REPORT_SCHEMA_CHECK: "pandera schema of the report: keys unique and present, money and counts non-negative.",
+        REPORT_PLAUSIBILITY_CHECK: "Warns on more installs than clicks (click-to-install above 1).",
+    }
+    return dg.AssetCheckSpec(name, asset=asset, description=descriptions[name])
+
+
+REPORT_COMMON = {
+    "group_name": METRICS_GROUP,
+    "kinds": METRICS_KINDS,
+    "automation_condition": report_automation_condition(),
+}
+
+
+def _by_level(builder: Callable[[ReportInputs, str], pd.DataFrame], inputs: ReportInputs, report: str
+              ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The report at campaign, ad group and ad level in one frame (column ``level``), and its schema failures."""
+    frames, failures = [], []
+    for level in REPORT_LEVELS:
+        frame = _first_party_gaps_filled(builder(inputs, level))
+        failures.append(validate_report(frame, report, level)[1].assign(level=level))
+        frames.append(frame.assign(level=level))
+    return pd.concat(frames, ignore_index=True), pd.concat(failures, ignore_index=True)
+
+
+@dg.asset(**REPORT_COMMON, deps=[metrics_asset_key("advertiser", "daily")],
+          check_specs=[_report_check_spec("overview_report")])
+def overview_report(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Per advertiser and day over the last 30 days: ad spend, ROAS, CTR, CPA, CPC, CPM, conversions, clicks,
+    impressions, and first-party orders, revenue, ROAS and the TikTok-vs-first-party discrepancy (Converge's
+    overview). Per currency; table ``overview_report``."""
+    engine = warehouse.get_engine()
+    inputs = read_report_inputs(engine)
+    if inputs is None:
+        frame, failures = pd.DataFrame(columns=list(render.OVERVIEW_COLUMNS)), pd.DataFrame()
+    else:
+        frame = _first_party_gaps_filled(render.overview_report(inputs.stats, inputs.history, inputs.first_party))
+        failures = validate_report(frame, "overview")[1]
+    newest_first = frame.sort_values(["stat_date", "spend"], ascending=[False, False], kind="stable")
+    columns = [column for column in ("advertiser_name", "stat_date", "spend", "roas", "first_party_roas",
+                                     "revenue_discrepancy", "ctr", "cpa", "cpc", "cpm", "conversions", "clicks",
+                                     "impressions") if column in frame.columns]
+    return _report_result("overview", inputs, frame, newest_first, columns, _report_checks("overview_report", failures),
+                          engine)
+
+
+@dg.asset(**REPORT_COMMON, deps=[metrics_asset_key(level, "daily") for level in REPORT_LEVELS],
+          check_specs=[_report_check_spec("channels_report")])
+def channels_report(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Per campaign, ad group and ad over the last 30 days: ad spend, purchases, revenue (TikTok-attributed and
+    first-party), ROAS and CPA, biggest spend first (Converge's channels report). Per currency; table
+    ``channels_report`` with a ``level`` column."""
+    engine = warehouse.get_engine()
+    inputs = read_report_inputs(engine)
+    if inputs is None:
+        frame, failures = pd.DataFrame(columns=["level", *render.CHANNELS_MEASURES]), pd.DataFrame()
+    else:
+        frame, failures = _by_level(
+            lambda given, level: render.channels_report(given.stats, level, given.history, given.first_party),
+            inputs, "channels")
+    campaigns = frame[frame["level"] == "campaign"]
+    columns = [column for column in ("advertiser_name", "campaign_name", "spend", "purchases", "purchase_value",
+                                     "roas", "cpa", "first_party_revenue", "first_party_roas", "revenue_discrepancy")
+               if column in frame.columns]
+    return _report_result("channels", inputs, frame, campaigns, columns, _report_checks("channels_report", failures),
+                          engine)
+
+
+@dg.asset(**REPORT_COMMON, deps=[metrics_asset_key(level, "daily") for level in REPORT_LEVELS],
+          check_specs=[_report_check_spec("app_report"), _report_check_spec("app_report", REPORT_PLAUSIBILITY_CHECK)])
+def app_report(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Per campaign, ad group and ad over the last 30 days: installs, CPI, IPM and click-to-install rate, with
+    spend, impressions and clicks, most installs first (Appstack's app view). Per currency; table ``app_report``
+    with a ``level`` column."""
+    engine = warehouse.get_engine()
+    inputs = read_report_inputs(engine)
+    if inputs is None:
+        frame, failures = pd.DataFrame(columns=["level", *render.APP_MEASURES]), pd.DataFrame()
+    else:
+        frame, failures = _by_level(
+            lambda given, level: render.app_report(given.stats, level, given.history), inputs, "app")
+    plausibility = validate_metrics_plausibility(frame)[1] if not frame.empty else pd.DataFrame()
+    campaigns = frame[frame["level"] == "campaign"]
+    columns = [column for column in ("advertiser_name", "campaign_name", "installs", "cpi", "ipm",
+                                     "click_to_install_rate", "spend", "clicks", "impressions")
+               if column in frame.columns]
+    return _report_result("app", inputs, frame, campaigns, columns,
+                          _report_checks("app_report", failures, plausibility), engine)
+
+
+METRICS_ASSETS = [metrics_daily, metrics_hourly]
+REPORT_ASSETS = [overview_report, channels_report, app_report]

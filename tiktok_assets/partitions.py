@@ -9,9 +9,10 @@ import dagster as dg
 
 ADVERTISER_PARTITIONS_NAME = "tiktok_advertisers"
 DATE_DIMENSION = "date"
-# Dagster orders multi-partition keys by dimension name: "date" < "tiktok_advertiser"
-# makes keys date-major ("2026-11-20|7012..."), so "every advertiser over a date
-# range" is one contiguous key range and therefore one single-run backfill.
+# Keys read "2026-11-20|7012..." (Dagster orders dimensions by name). Dagster
+# reads a key range of these partitions as a rectangle, date range × advertiser
+# range (in the dynamic partitions' order), so "every advertiser over a date
+# range" is one range and therefore one single-run backfill.
 ADVERTISER_DIMENSION = "tiktok_advertiser"
 
 
@@ -41,7 +42,7 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 def all_advertisers_range_tags(advertiser_ids: list[str], start: date, end: date) -> dict[str, str]:
-    """Run tags selecting every advertiser from ``start`` to ``end``: one contiguous range in date-major order.
+    """Run tags selecting every advertiser from ``start`` to ``end``: one rectangular key range.
 
     ``advertiser_ids`` must be in the dynamic partitions' own order (as
     ``instance.get_dynamic_partitions`` returns them).

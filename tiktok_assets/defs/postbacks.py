@@ -7,7 +7,7 @@ Settings come from the environment:
 
 =======================================  ==========================================================
 ``TIKTOK_EVENTS_DROP_DIR``               directory of ``.jsonl``/``.csv`` event files to load
-``TIKTOK_EVENT_MAPPING``                 mapping YAML laid over the defaults (``docs/postbacks.md``)
+``TIKTOK_EVENT_MAPPING``                 mapping YAML laid over the defaults (``README.md, "Conversion postbacks"``)
 ``TIKTOK_PIXEL_ID``                      the TikTok Pixel ID web events go to
 ``TIKTOK_EVENTS_APP_ID``                 the TikTok App ID (Events Manager) app events go to
 ``TIKTOK_POSTBACK_MAX_REJECTION_RATE``   rejection-rate check threshold, default 0.02
@@ -162,7 +162,7 @@ def first_party_events(
         raise dg.Failure(
             "No TIKTOK_EVENTS_DROP_DIR is set, and demo events are only generated on the simulator: set "
             "TIKTOK_EVENTS_DROP_DIR to the directory your store exports event files to, or load events with "
-            "tiktok_assets.postbacks.store.store_events (docs/postbacks.md)."
+            "tiktok_assets.postbacks.store.store_events (README.md, section Conversion postbacks)."
         )
     window = context.partition_time_window
     ads = current_ads(engine)

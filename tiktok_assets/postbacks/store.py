@@ -273,7 +273,7 @@ def events_table_frame(events: Iterable[FirstPartyEvent], received_at: datetime)
 def store_events(engine: Engine, events: Iterable[FirstPartyEvent], *, received_at: datetime | None = None) -> StoredEvents:
     """Append first-party events to ``first_party_events``; an event already there is left as it was.
 
-    This is the Python API for loading events (see ``docs/postbacks.md``);
+    This is the Python API for loading events (see ``README.md, "Conversion postbacks"``);
     events come from :func:`~tiktok_assets.postbacks.events.parse_event`,
     :func:`~tiktok_assets.postbacks.events.read_jsonl` / ``read_csv`` or your own code.
     """

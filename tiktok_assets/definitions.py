@@ -25,6 +25,7 @@ def build_definitions(tiktok_api: TikTokApiResource, warehouse: WarehouseResourc
             postbacks.first_party_events,
             postbacks.tiktok_event_deliveries,
         ],
+        asset_checks=spend.QUALITY_CHECKS,
         schedules=[
             automation.hourly_sync_schedule,
             automation.daily_entities_schedule,

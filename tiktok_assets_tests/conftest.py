@@ -78,3 +78,18 @@ def warehouse_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
     return request.getfixturevalue("postgres_schema_url")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_dagster_defs_state():
+    """Give every test a clean "current defs state storage" (a Dagster context variable).
+
+    A Dagster instance entered as a context manager publishes its defs-state
+    storage in a ContextVar; one left entered by an earlier test on the same
+    xdist worker outlives its instance, and the next Definitions to resolve
+    fails with "Attempted to resolve undefined DagsterInstance weakref".
+    """
+    from dagster._core.storage.defs_state.base import set_defs_state_storage
+
+    with set_defs_state_storage(None):
+        yield

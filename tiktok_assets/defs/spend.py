@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import islice
 from typing import TypeVar
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 import numpy as np
@@ -42,6 +42,7 @@ from tiktok_assets.spend.revisions import (
     revisions_since,
 )
 from tiktok_assets.spend.settle import SKIP_SETTLED_TAG, local_today, repull_dates, settle_days_from_env
+from tiktok_assets.spend.quality import hourly_daily_mismatches, last_pull, untracked_spend
 from tiktok_assets.spend.schemas import schema_failures
 from tiktok_assets.tiktok.client import TikTokClient
 from tiktok_assets.warehouse import PartitionWrite, partition_drift, upsert_advertisers, write_entity_snapshot, write_stats_partitions
@@ -268,6 +269,9 @@ def _materialize_stats(
                 writes = write_stats_partitions(
                     engine, table, {(advertiser_id, day): frame for day, frame in frames.items()}, _now()
                 )
+                # The API work so far in this run (requests, pages, retries, throttling),
+                # so a partition's metadata says what its import cost.
+                api_so_far = {f"run_api_{name}": count for name, count in client.stats.as_dict().items()}
                 for written in writes.values():
                     written_refs.append(PartitionRef(advertiser_id, written.stat_date))
                     done += 1
@@ -275,7 +279,7 @@ def _materialize_stats(
                         asset_key=context.asset_key,
                         partition=advertiser_date_key(advertiser_id, written.stat_date),
                         tags={DATA_VERSION_TAG: written.data_version},
-                        metadata=_partition_metadata(profile, written.stat_date, written),
+                        metadata={**_partition_metadata(profile, written.stat_date, written), **api_so_far},
                     )
                 context.log.info(
                     f"{table}: {done}/{total_partitions} partitions written "
@@ -477,3 +481,63 @@ def revision_drift(warehouse: WarehouseResource) -> dg.MaterializeResult:
             ),
         }
     )
+
+
+HOURLY_FRESHNESS_HOURS = 2
+QUALITY_LOOKBACK_DAYS = 7
+
+
+@dg.asset_check(asset=ad_stats_hourly, description=(
+    "Hourly rows add up to the daily rows (spend to the cent, clicks exactly) per advertiser and day, last 7 days."))
+def hourly_matches_daily(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    since = date.today() - timedelta(days=QUALITY_LOOKBACK_DAYS)
+    mismatches = hourly_daily_mismatches(warehouse.get_engine(), since)
+    return dg.AssetCheckResult(
+        passed=mismatches.empty,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "advertiser_days_off": len(mismatches),
+            "mismatches": dg.MetadataValue.md(mismatches.head(20).astype(str).to_markdown(index=False)
+                                              if len(mismatches) else "_none_"),
+        },
+    )
+
+
+@dg.asset_check(asset=ad_stats_hourly, description=(
+    "Hourly stats were pulled within the last 2 hours (the hourly sync runs every hour)."))
+def hourly_stats_fresh(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    pulled = last_pull(warehouse.get_engine(), "ad_stats_hourly")
+    age_hours = None if pulled is None else (_now() - pulled).total_seconds() / 3600
+    return dg.AssetCheckResult(
+        passed=age_hours is not None and age_hours <= HOURLY_FRESHNESS_HOURS,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"last_pull_utc": str(pulled) if pulled else "never",
+                  "age_hours": dg.MetadataValue.float(round(age_hours, 2)) if age_hours is not None else -1.0},
+    )
+
+
+@dg.asset_check(asset="ad_history", description=(
+    "Spend on ads whose landing URL lacks tracking parameters (cvg_adid / ttclid / UTM), last 7 days: "
+    "first-party attribution cannot see their clicks. Tag every ad."))
+def tracking_parameter_coverage(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    since = date.today() - timedelta(days=QUALITY_LOOKBACK_DAYS)
+    untracked = untracked_spend(warehouse.get_engine(), since)
+    by_currency = untracked.groupby("currency")["share_of_currency_spend"].sum() if len(untracked) else pd.Series()
+    return dg.AssetCheckResult(
+        passed=untracked.empty,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(f"{len(untracked)} ad(s) spend without tracking parameters: "
+                     + ", ".join(f"{row.ad_name} ({row.ad_id})" for row in untracked.head(10).itertuples())
+                     if len(untracked) else "Every ad with spend carries tracking parameters."),
+        metadata={
+            "untracked_ads": len(untracked),
+            "untracked_ad_ids": dg.MetadataValue.json(sorted(untracked["ad_id"].astype(str).tolist())),
+            "untracked_share_by_currency": dg.MetadataValue.json(
+                {currency: round(float(share), 4) for currency, share in by_currency.items()}),
+            "ads": dg.MetadataValue.md(untracked.head(20).to_markdown(index=False, floatfmt=".2f")
+                                       if len(untracked) else "_none_"),
+        },
+    )
+
+
+QUALITY_CHECKS = [hourly_matches_daily, hourly_stats_fresh, tracking_parameter_coverage]

@@ -1,0 +1,67 @@
+"""Data-quality rules over the warehouse (no Dagster import): reconciliation, freshness, tracking coverage."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pandas as pd
+import sqlalchemy as sa
+
+
+def _frame(engine: sa.Engine, sql: str, **params: object) -> pd.DataFrame:
+    with engine.connect() as connection:
+        frame = pd.DataFrame(connection.execute(sa.text(sql), params).mappings().all())
+    for column in frame.columns:
+        if len(frame) and frame[column].map(type).astype(str).str.contains("Decimal").any():
+            frame[column] = frame[column].astype(float)
+    return frame
+
+
+def hourly_daily_mismatches(engine: sa.Engine, since: date, tolerance: float = 0.01) -> pd.DataFrame:
+    """Advertiser-days whose hourly spend or clicks do not add up to the daily row (beyond ``tolerance``).
+
+    Both grains come from the same TikTok numbers, so a gap means one grain was
+    pulled before a revision and the other after it, or rows went missing.
+    """
+    daily = _frame(engine, "select advertiser_id, stat_date, sum(spend) as daily_spend, sum(clicks) as daily_clicks "
+                           "from ad_stats_daily where stat_date >= :since group by advertiser_id, stat_date",
+                   since=since)
+    hourly = _frame(engine, "select advertiser_id, stat_date, sum(spend) as hourly_spend, sum(clicks) as hourly_clicks "
+                            "from ad_stats_hourly where stat_date >= :since group by advertiser_id, stat_date",
+                    since=since)
+    columns = ["advertiser_id", "stat_date", "daily_spend", "hourly_spend", "daily_clicks", "hourly_clicks"]
+    if daily.empty or hourly.empty:
+        return pd.DataFrame(columns=columns)
+    for frame in (daily, hourly):
+        frame["stat_date"] = pd.to_datetime(frame["stat_date"]).dt.date
+    joined = daily.merge(hourly, on=["advertiser_id", "stat_date"], how="inner")
+    off = ((joined["daily_spend"] - joined["hourly_spend"]).abs() > tolerance) | (
+        joined["daily_clicks"] != joined["hourly_clicks"]
+    )
+    return joined.loc[off, columns].reset_index(drop=True)
+
+
+def last_pull(engine: sa.Engine, table_name: str) -> datetime | None:
+    frame = _frame(engine, "select max(pulled_at) as pulled_at from partition_pulls where table_name = :t",
+                   t=table_name)
+    value = frame["pulled_at"].iloc[0] if not frame.empty else None
+    return None if value is None or pd.isna(value) else pd.Timestamp(value).to_pydatetime()
+
+
+def untracked_spend(engine: sa.Engine, since: date) -> pd.DataFrame:
+    """Spend since ``since`` on ads whose current landing URL carries no tracking parameters.
+
+    One row per such ad with its spend and its currency's share of spend; first-party
+    attribution (and Converge-style tracking) cannot see these ads' clicks.
+    """
+    spend = _frame(engine, "select advertiser_id, ad_id, currency, sum(spend) as spend from ad_stats_daily "
+                           "where stat_date >= :since group by advertiser_id, ad_id, currency", since=since)
+    ads = _frame(engine, "select ad_id, ad_name, landing_page_url, has_tracking from ad_history where valid_to is null")
+    columns = ["advertiser_id", "ad_id", "ad_name", "currency", "spend", "share_of_currency_spend", "landing_page_url"]
+    if spend.empty or ads.empty:
+        return pd.DataFrame(columns=columns)
+    totals = spend.groupby("currency")["spend"].transform("sum")
+    spend["share_of_currency_spend"] = spend["spend"] / totals.where(totals > 0)
+    joined = spend.merge(ads, on="ad_id", how="inner")
+    untracked = joined[~joined["has_tracking"].astype(bool) & (joined["spend"] > 0)]
+    return untracked[columns].sort_values("spend", ascending=False).reset_index(drop=True)

@@ -63,6 +63,9 @@ def advertiser_zones(engine: sa.Engine, advertiser_ids: list[str]) -> dict[str, 
     return {row.advertiser_id: row.display_timezone or row.timezone or "UTC" for row in rows}
 
 
+NO_ADVERTISERS_YET = dg.SkipReason("No advertisers discovered yet: the advertiser discovery sensor adds them.")
+
+
 def _scheduled_utc(context: dg.ScheduleEvaluationContext) -> datetime:
     moment = context.scheduled_execution_time or datetime.now(UTC)
     return moment.astimezone(UTC)
@@ -75,7 +78,7 @@ def hourly_sync_schedule(context: dg.ScheduleEvaluationContext, warehouse: Wareh
                          ) -> Iterator[dg.RunRequest | dg.SkipReason]:
     advertiser_ids = context.instance.get_dynamic_partitions(ADVERTISER_PARTITIONS_NAME)
     if not advertiser_ids:
-        yield dg.SkipReason("No advertisers discovered yet: the advertiser discovery sensor adds them.")
+        yield NO_ADVERTISERS_YET
         return
     now = _scheduled_utc(context)
     zones = advertiser_zones(warehouse.get_engine(), advertiser_ids)
@@ -95,7 +98,7 @@ def hourly_sync_schedule(context: dg.ScheduleEvaluationContext, warehouse: Wareh
 def daily_entities_schedule(context: dg.ScheduleEvaluationContext) -> Iterator[dg.RunRequest | dg.SkipReason]:
     advertiser_ids = context.instance.get_dynamic_partitions(ADVERTISER_PARTITIONS_NAME)
     if not advertiser_ids:
-        yield dg.SkipReason("No advertisers discovered yet: the advertiser discovery sensor adds them.")
+        yield NO_ADVERTISERS_YET
         return
     day = _scheduled_utc(context).date()
     for advertiser_id in advertiser_ids:
@@ -111,7 +114,7 @@ def daily_settle_schedule(context: dg.ScheduleEvaluationContext, warehouse: Ware
                           ) -> Iterator[dg.RunRequest | dg.SkipReason]:
     advertiser_ids = context.instance.get_dynamic_partitions(ADVERTISER_PARTITIONS_NAME)
     if not advertiser_ids:
-        yield dg.SkipReason("No advertisers discovered yet: the advertiser discovery sensor adds them.")
+        yield NO_ADVERTISERS_YET
         return
     now = _scheduled_utc(context)
     settle_days = settle_days_from_env()

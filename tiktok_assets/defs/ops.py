@@ -27,7 +27,7 @@ from sqlalchemy.engine import Engine
 
 from tiktok_assets.defs.resources import TikTokApiResource, WarehouseResource
 from tiktok_assets.partitions import RANGE_END_TAG, RANGE_START_TAG
-from tiktok_assets.warehouse import write_transaction
+from tiktok_assets.warehouse import naive_utc, write_transaction
 from tiktok_assets.warehouse.tables import metadata
 
 PARTITION_TAG = "dagster/partition"
@@ -144,7 +144,7 @@ def run_failure_record(
     return RunFailureRecord(
         run_id=run.run_id,
         job_name=run.job_name,
-        failed_at=_naive_utc(failed_at),
+        failed_at=naive_utc(failed_at),
         failure_reason=reason.value if reason is not None else None,
         partition_key=tags.get(PARTITION_TAG),
         partition_range_start=tags.get(RANGE_START_TAG),
@@ -154,12 +154,8 @@ def run_failure_record(
         error_class=summary.error_class,
         error_message=scrub_secrets(summary.message, secrets)[:MAX_ERROR_MESSAGE_CHARS],
         tags=scrub_secrets(json.dumps(dict(sorted(tags.items()))), secrets),
-        recorded_at=_naive_utc(datetime.now(UTC)),
+        recorded_at=naive_utc(datetime.now(UTC)),
     )
-
-
-def _naive_utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def record_run_failure(engine: Engine, record: RunFailureRecord) -> None:

@@ -7,14 +7,7 @@ from datetime import date, datetime
 import pandas as pd
 import sqlalchemy as sa
 
-
-def _frame(engine: sa.Engine, sql: str, **params: object) -> pd.DataFrame:
-    with engine.connect() as connection:
-        frame = pd.DataFrame(connection.execute(sa.text(sql), params).mappings().all())
-    for column in frame.columns:
-        if len(frame) and frame[column].map(type).astype(str).str.contains("Decimal").any():
-            frame[column] = frame[column].astype(float)
-    return frame
+from tiktok_assets.warehouse import query_frame
 
 
 def hourly_daily_mismatches(engine: sa.Engine, since: date, tolerance: float = 0.01) -> pd.DataFrame:
@@ -23,10 +16,10 @@ def hourly_daily_mismatches(engine: sa.Engine, since: date, tolerance: float = 0
     Both grains come from the same TikTok numbers, so a gap means one grain was
     pulled before a revision and the other after it, or rows went missing.
     """
-    daily = _frame(engine, "select advertiser_id, stat_date, sum(spend) as daily_spend, sum(clicks) as daily_clicks "
+    daily = query_frame(engine, "select advertiser_id, stat_date, sum(spend) as daily_spend, sum(clicks) as daily_clicks "
                            "from ad_stats_daily where stat_date >= :since group by advertiser_id, stat_date",
                    since=since)
-    hourly = _frame(engine, "select advertiser_id, stat_date, sum(spend) as hourly_spend, sum(clicks) as hourly_clicks "
+    hourly = query_frame(engine, "select advertiser_id, stat_date, sum(spend) as hourly_spend, sum(clicks) as hourly_clicks "
                             "from ad_stats_hourly where stat_date >= :since group by advertiser_id, stat_date",
                     since=since)
     columns = ["advertiser_id", "stat_date", "daily_spend", "hourly_spend", "daily_clicks", "hourly_clicks"]
@@ -42,7 +35,7 @@ def hourly_daily_mismatches(engine: sa.Engine, since: date, tolerance: float = 0
 
 
 def last_pull(engine: sa.Engine, table_name: str) -> datetime | None:
-    frame = _frame(engine, "select max(pulled_at) as pulled_at from partition_pulls where table_name = :t",
+    frame = query_frame(engine, "select max(pulled_at) as pulled_at from partition_pulls where table_name = :t",
                    t=table_name)
     value = frame["pulled_at"].iloc[0] if not frame.empty else None
     return None if value is None or pd.isna(value) else pd.Timestamp(value).to_pydatetime()
@@ -54,9 +47,9 @@ def untracked_spend(engine: sa.Engine, since: date) -> pd.DataFrame:
     One row per such ad with its spend and its currency's share of spend; first-party
     attribution (and Converge-style tracking) cannot see these ads' clicks.
     """
-    spend = _frame(engine, "select advertiser_id, ad_id, currency, sum(spend) as spend from ad_stats_daily "
+    spend = query_frame(engine, "select advertiser_id, ad_id, currency, sum(spend) as spend from ad_stats_daily "
                            "where stat_date >= :since group by advertiser_id, ad_id, currency", since=since)
-    ads = _frame(engine, "select ad_id, ad_name, landing_page_url, has_tracking from ad_history where valid_to is null")
+    ads = query_frame(engine, "select ad_id, ad_name, landing_page_url, has_tracking from ad_history where valid_to is null")
     columns = ["advertiser_id", "ad_id", "ad_name", "currency", "spend", "share_of_currency_spend", "landing_page_url"]
     if spend.empty or ads.empty:
         return pd.DataFrame(columns=columns)

@@ -241,18 +241,6 @@ class TikTokClient:
                             self.retry.max_attempts - 1, delay)
                 self._sleep(delay)
 
-    def paged(self, path: str, params: Mapping[str, Any], *, advertiser_id: str | None = None,
-              page_size: int = MAX_PAGE_SIZE, max_restarts: int = 3) -> Iterator[list[dict[str, Any]]]:
-        """Yield each page's ``data.list``.
-
-        If ``page_info`` changes between pages (rows appeared or vanished while
-        we paged) the pages already read may be stale, so the paging restarts
-        from page 1; a caller that buffers pages must therefore accept restarts:
-        use :meth:`all_pages` unless streaming matters.
-        """
-        for page_list in self._paged_consistent(path, params, advertiser_id, page_size, max_restarts):
-            yield page_list
-
     def all_pages(self, path: str, params: Mapping[str, Any], *, advertiser_id: str | None = None,
                   page_size: int = MAX_PAGE_SIZE, max_restarts: int = 3) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
@@ -379,7 +367,8 @@ class TikTokClient:
                 "end_date": chunk_end.isoformat(),
             }
             try:
-                pages = self.all_pages_grouped("/report/integrated/get/", params, advertiser_id, page_size)
+                pages = list(self._paged_consistent("/report/integrated/get/", params, advertiser_id, page_size,
+                                                    max_restarts=3))
             except TikTokQueryTooLargeError:
                 if chunk_start == chunk_end:
                     raise
@@ -389,10 +378,6 @@ class TikTokClient:
                 pending.append((chunk_start, middle))
                 continue
             yield from pages
-
-    def all_pages_grouped(self, path: str, params: Mapping[str, Any], advertiser_id: str | None,
-                          page_size: int) -> list[list[dict[str, Any]]]:
-        return list(self._paged_consistent(path, params, advertiser_id, page_size, max_restarts=3))
 
     def report(self, advertiser_id: str, **kwargs: Any) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []

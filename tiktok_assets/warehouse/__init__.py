@@ -24,6 +24,7 @@ from tiktok_assets.warehouse.landing_url import parse_landing_page_url
 from tiktok_assets.warehouse.reads import (
     partition_data_version,
     partition_drift,
+    query_frame,
     read_partition_pulls,
     read_revisions,
     read_stats,
@@ -49,6 +50,7 @@ __all__ = [
     "parse_landing_page_url",
     "partition_data_version",
     "partition_drift",
+    "query_frame",
     "read_partition_pulls",
     "read_revisions",
     "read_stats",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -232,3 +233,17 @@ def _dates(values: Sequence[object]) -> pd.Series:
     """Dates as ``datetime.date`` from dates or ISO text (SQLite keeps dates as text)."""
     return _by_distinct_value(tuple(values), lambda distinct: pd.Index(
         pd.to_datetime(distinct, format="ISO8601").date, dtype=object))
+
+
+def query_frame(engine: Engine, sql: str, **params: object) -> pd.DataFrame:
+    """The rows of a hand-written SQL query (aggregates, checks) as a frame.
+
+    PostgreSQL's NUMERIC comes back from a text query as ``Decimal``; such
+    columns become floats so both databases give the same frame.
+    """
+    with engine.connect() as connection:
+        frame = pd.DataFrame(connection.execute(sa.text(sql), params).mappings().all())
+    for column in frame.columns:
+        if len(frame) and isinstance(frame[column].iloc[0], Decimal):
+            frame[column] = frame[column].astype(float)
+    return frame

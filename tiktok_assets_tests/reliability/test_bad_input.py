@@ -5,7 +5,7 @@ partitions and dates, first-party events."""
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 import dagster as dg
 import httpx
@@ -13,14 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tiktok_assets.simulator import DEFAULT_ACCESS_TOKEN
 from tiktok_assets.tiktok.client import RetryPolicy, TikTokClient, date_chunks
 from tiktok_assets.tiktok.errors import (
     TikTokAuthenticationError,
     TikTokBadParameterError,
     TikTokError,
     TikTokPermissionError,
-    TikTokTransportError,
 )
 from tiktok_assets.tiktok.reports import ReportParseError, parse_report_rows
 from tiktok_assets.warehouse import WarehouseConfigError, WarehouseInputError, make_engine, write_stats_partition

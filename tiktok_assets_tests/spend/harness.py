@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 
 import dagster as dg
 import pandas as pd
-import sqlalchemy as sa
 
 from tiktok_assets.definitions import build_definitions
 from tiktok_assets.defs.resources import TikTokApiResource, WarehouseResource
 from tiktok_assets.partitions import ADVERTISER_PARTITIONS_NAME, all_advertisers_range_tags
-from tiktok_assets.warehouse import make_engine
+from tiktok_assets.warehouse import make_engine, query_frame
 
 STATS = [dg.AssetKey("ad_stats_daily"), dg.AssetKey("ad_stats_hourly")]
 ENTITIES = [dg.AssetKey(f"{kind}_history") for kind in ("campaign", "adgroup", "ad")]
@@ -45,13 +43,7 @@ class SpendHarness:
         return self.run(STATS, tags=tags)
 
     def query(self, sql: str, **params) -> pd.DataFrame:  # noqa: ANN003
-        with self.engine.connect() as connection:
-            frame = pd.DataFrame(connection.execute(sa.text(sql), params).mappings().all())
-        # PostgreSQL NUMERIC arrives as Decimal through a text query: compare as floats.
-        for column in frame.columns:
-            if len(frame) and isinstance(frame[column].iloc[0], Decimal):
-                frame[column] = frame[column].astype(float)
-        return frame
+        return query_frame(self.engine, sql, **params)
 
     def count(self, table: str) -> int:
         return int(self.query(f"select count(*) as n from {table}")["n"].iloc[0])

@@ -10,9 +10,9 @@ recomputes exactly the partitions whose numbers changed.
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, date, datetime
 from itertools import islice
 from typing import TypeVar
-from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 import numpy as np
@@ -33,6 +33,12 @@ from tiktok_assets.spend.pull import (
     fetch_daily_stats,
     fetch_hourly_stats,
 )
+from tiktok_assets.spend.quality import (
+    hourly_daily_mismatches,
+    last_pull,
+    recent_window_start,
+    untracked_spend,
+)
 from tiktok_assets.spend.revisions import (
     PartitionRef,
     large_spend_revisions,
@@ -41,11 +47,21 @@ from tiktok_assets.spend.revisions import (
     revision_alert_share_from_env,
     revisions_since,
 )
-from tiktok_assets.spend.settle import SKIP_SETTLED_TAG, local_today, repull_dates, settle_days_from_env
-from tiktok_assets.spend.quality import hourly_daily_mismatches, last_pull, untracked_spend
 from tiktok_assets.spend.schemas import schema_failures
+from tiktok_assets.spend.settle import (
+    SKIP_SETTLED_TAG,
+    local_today,
+    repull_dates,
+    settle_days_from_env,
+)
 from tiktok_assets.tiktok.client import TikTokClient
-from tiktok_assets.warehouse import PartitionWrite, partition_drift, upsert_advertisers, write_entity_snapshot, write_stats_partitions
+from tiktok_assets.warehouse import (
+    PartitionWrite,
+    partition_drift,
+    upsert_advertisers,
+    write_entity_snapshot,
+    write_stats_partitions,
+)
 
 # Every asset that calls TikTok runs in this pool; its limit (dagster.yaml)
 # keeps parallel runs and backfills under TikTok's rate limit.
@@ -488,14 +504,17 @@ QUALITY_LOOKBACK_DAYS = 7
 
 
 @dg.asset_check(asset=ad_stats_hourly, description=(
-    "Hourly rows add up to the daily rows (spend to the cent, clicks exactly) per advertiser and day, last 7 days."))
+    "Hourly rows add up to the daily rows (spend to the cent, clicks exactly) per advertiser and day, "
+    "over the last 7 days of data held."))
 def hourly_matches_daily(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    since = date.today() - timedelta(days=QUALITY_LOOKBACK_DAYS)
-    mismatches = hourly_daily_mismatches(warehouse.get_engine(), since)
+    engine = warehouse.get_engine()
+    since = recent_window_start(engine, "ad_stats_daily", QUALITY_LOOKBACK_DAYS)
+    mismatches = hourly_daily_mismatches(engine, since) if since else pd.DataFrame()
     return dg.AssetCheckResult(
         passed=mismatches.empty,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={
+            "since": str(since) if since else "no daily stats yet",
             "advertiser_days_off": len(mismatches),
             "mismatches": dg.MetadataValue.md(mismatches.head(20).astype(str).to_markdown(index=False)
                                               if len(mismatches) else "_none_"),
@@ -517,11 +536,12 @@ def hourly_stats_fresh(warehouse: WarehouseResource) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(asset="ad_history", description=(
-    "Spend on ads whose landing URL lacks tracking parameters (cvg_adid / ttclid / UTM), last 7 days: "
-    "first-party attribution cannot see their clicks. Tag every ad."))
+    "Spend on ads whose landing URL lacks tracking parameters (cvg_adid / ttclid / UTM), over the last 7 days "
+    "of data held: first-party attribution cannot see their clicks. Tag every ad."))
 def tracking_parameter_coverage(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    since = date.today() - timedelta(days=QUALITY_LOOKBACK_DAYS)
-    untracked = untracked_spend(warehouse.get_engine(), since)
+    engine = warehouse.get_engine()
+    since = recent_window_start(engine, "ad_stats_daily", QUALITY_LOOKBACK_DAYS)
+    untracked = untracked_spend(engine, since) if since else pd.DataFrame(columns=["ad_id", "currency"])
     by_currency = untracked.groupby("currency")["share_of_currency_spend"].sum() if len(untracked) else pd.Series()
     return dg.AssetCheckResult(
         passed=untracked.empty,
@@ -530,6 +550,7 @@ def tracking_parameter_coverage(warehouse: WarehouseResource) -> dg.AssetCheckRe
                      + ", ".join(f"{row.ad_name} ({row.ad_id})" for row in untracked.head(10).itertuples())
                      if len(untracked) else "Every ad with spend carries tracking parameters."),
         metadata={
+            "since": str(since) if since else "no daily stats yet",
             "untracked_ads": len(untracked),
             "untracked_ad_ids": dg.MetadataValue.json(sorted(untracked["ad_id"].astype(str).tolist())),
             "untracked_share_by_currency": dg.MetadataValue.json(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pandas as pd
 import sqlalchemy as sa
@@ -32,6 +32,22 @@ def hourly_daily_mismatches(engine: sa.Engine, since: date, tolerance: float = 0
         joined["daily_clicks"] != joined["hourly_clicks"]
     )
     return joined.loc[off, columns].reset_index(drop=True)
+
+
+def recent_window_start(engine: sa.Engine, table_name: str, days: int) -> date | None:
+    """First date of the last ``days`` days of data ``table_name`` holds (None when it holds none).
+
+    Anchored at the newest date held, not at today: a pipeline that fell
+    behind still gets its latest data checked (and the freshness check says it
+    fell behind).
+    """
+    if table_name not in ("ad_stats_daily", "ad_stats_hourly"):
+        raise ValueError(f"recent_window_start: unknown stats table {table_name!r}")
+    frame = query_frame(engine, f"select max(stat_date) as newest from {table_name}")
+    newest = frame["newest"].iloc[0] if not frame.empty else None
+    if newest is None or pd.isna(newest):
+        return None
+    return pd.Timestamp(newest).date() - timedelta(days=days - 1)
 
 
 def last_pull(engine: sa.Engine, table_name: str) -> datetime | None:

@@ -7,7 +7,11 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 
 from tiktok_assets.defs.resources import WarehouseResource
-from tiktok_assets.defs.spend import hourly_matches_daily, hourly_stats_fresh, tracking_parameter_coverage
+from tiktok_assets.defs.spend import (
+    hourly_matches_daily,
+    hourly_stats_fresh,
+    tracking_parameter_coverage,
+)
 from tiktok_assets_tests.spend.harness import SpendHarness
 
 TRACKING_KEYS = ("cvg_adid=", "ttclid=", "utm_source=")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -49,7 +50,7 @@ def synthetic_events(wanted: int, end: datetime) -> list[Any]:
     return generate_events(ads, start, end, seed=11, config=config)
 
 
-def run(warehouse: str, events: list[Any], now: datetime) -> dict[str, Any]:
+def run(warehouse: str, events: list[Any], now: datetime, workers: int) -> dict[str, Any]:
     from tiktok_assets.postbacks.delivery import deliver
     from tiktok_assets.postbacks.mapping import load_mapping
     from tiktok_assets.postbacks.outbox import map_and_enqueue
@@ -67,7 +68,7 @@ def run(warehouse: str, events: list[Any], now: datetime) -> dict[str, Any]:
         mapping = load_mapping(pixel_id=PIXEL_ID, app_id=APP_ID)
         window_start = now - timedelta(hours=25)
         with Stopwatch() as mapped_watch:
-            mapped = map_and_enqueue(engine, window_start, now, mapping, now=now)
+            mapped = map_and_enqueue(engine, window_start, now, mapping, now=now, workers=workers)
         with engine.connect() as connection:
             per_source = {
                 (row.event_source, row.event_source_id): row.n
@@ -87,6 +88,7 @@ def run(warehouse: str, events: list[Any], now: datetime) -> dict[str, Any]:
     end_to_end = mapped_watch.wall + delivery.wall
     return {
         "warehouse": warehouse,
+        "map_workers": workers,
         "first_party_events": len(events),
         "tiktok_events": tiktok_events,
         "queued": mapped.enqueued.queued,
@@ -112,6 +114,8 @@ def run(warehouse: str, events: list[Any], now: datetime) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000, help="about this many first-party events")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="processes mapping slices of 50,000 events (default: one per CPU)")
     add_warehouse_argument(parser)
     args = parser.parse_args()
     now = datetime.now(UTC).replace(microsecond=0)
@@ -120,7 +124,7 @@ def main() -> None:
     print(f"synthetic stream: {len(events):,} first-party events in {making.wall:.1f} s (not counted)")
     runs = []
     for warehouse in warehouses_of(args.warehouse):
-        figures = run(warehouse, events, now)
+        figures = run(warehouse, events, now, args.workers)
         runs.append(figures)
         print(f"postbacks {warehouse:8s}: {figures['first_party_events']:,} first-party → {figures['tiktok_events']:,} "
               f"TikTok events; map+hash+enqueue {figures['map_hash_enqueue_s']:.1f} s, deliver {figures['deliver_s']:.1f} s "

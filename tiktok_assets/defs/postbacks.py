@@ -66,6 +66,7 @@ class PostbackSettings:
     app_id: str | None = None
     max_rejection_rate: float = 0.02
     max_undelivered_hours: float = 6.0
+    map_workers: int = 1
 
     @classmethod
     def from_env(cls) -> "PostbackSettings":
@@ -77,6 +78,8 @@ class PostbackSettings:
             app_id=os.environ.get("TIKTOK_EVENTS_APP_ID") or None,
             max_rejection_rate=_env_number("TIKTOK_POSTBACK_MAX_REJECTION_RATE", 0.02),
             max_undelivered_hours=_env_number("TIKTOK_POSTBACK_MAX_UNDELIVERED_HOURS", 6.0),
+            # Only hours holding more than one slice (50,000 events) use more than one process.
+            map_workers=_env_count("TIKTOK_POSTBACK_MAP_WORKERS", min(os.cpu_count() or 1, 4)),
         )
 
     def mapping(self, uses_simulator: bool) -> MappingConfig:
@@ -103,6 +106,15 @@ def _env_number(name: str, default: float) -> float:
         return float(text)
     except ValueError:
         raise dg.Failure(f"{name}={text!r} is not a number; set it like {default}") from None
+
+
+def _env_count(name: str, default: int) -> int:
+    text = os.environ.get(name)
+    if not text:
+        return default
+    if not text.strip().isdigit() or int(text) < 1:
+        raise dg.Failure(f"{name}={text!r} is not a whole number of at least 1; set it like {default}")
+    return int(text)
 
 
 def _engine(warehouse: WarehouseResource) -> Engine:
@@ -229,7 +241,7 @@ def tiktok_event_deliveries(
     engine = _engine(warehouse)
     window = context.partition_time_window
     mapping = settings.mapping(tiktok_api.uses_simulator)
-    mapped = map_and_enqueue(engine, window.start, window.end, mapping)
+    mapped = map_and_enqueue(engine, window.start, window.end, mapping, workers=settings.map_workers)
     with tiktok_api.get_client() as client:
         try:
             report = deliver(engine, client, owner=context.run.run_id, is_owner_alive=_run_is_alive(context.instance))

@@ -9,12 +9,16 @@ hour therefore queues nothing new, and an accepted event is never queued again.
 
 from __future__ import annotations
 
-import json
+import multiprocessing
+from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import pairwise
 
 import numpy as np
+import orjson
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -28,17 +32,24 @@ from tiktok_assets.postbacks.store import (
     insert_ignoring,
     postback_dead_letters,
     postback_outbox,
+    first_party_events,
     postback_payloads,
     read_events,
     staged,
     utc_naive,
 )
-from tiktok_assets.warehouse.engine import write_transaction
+from tiktok_assets.warehouse.engine import make_engine, threads_share_the_database, write_transaction
 
 OUTBOX_KEY = ("event_source_id", "event", "event_id", "event_source")
 UNDELIVERED_STATES = ("pending", "sending")
-# Compact, and non-ASCII kept as is: payloads are stored once and sent as they are.
-_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+# A window is mapped this many first-party events at a time: memory stays flat
+# whatever the window holds (about 1.5 KB of Python objects per event in flight).
+EVENTS_PER_SLICE = 50_000
+
+
+def _encode(data: dict) -> str:
+    # Compact, and non-ASCII kept as is: payloads are stored once and sent as they are.
+    return orjson.dumps(data).decode()
 
 
 @dataclass(frozen=True)
@@ -108,9 +119,85 @@ def enqueue(engine: Engine, tiktok_events: Sequence[TikTokEvent], *, now: dateti
 
 
 def map_and_enqueue(
-    engine: Engine, start: datetime, end: datetime, mapping: MappingConfig, *, now: datetime | None = None
+    engine: Engine,
+    start: datetime,
+    end: datetime,
+    mapping: MappingConfig,
+    *,
+    now: datetime | None = None,
+    workers: int = 1,
+    events_per_slice: int = EVENTS_PER_SLICE,
 ) -> MappedWindow:
-    """Read the first-party events of ``[start, end)``, map them to TikTok events (PII hashed) and queue them."""
+    """Read the first-party events of ``[start, end)``, map them to TikTok events (PII hashed) and queue them.
+
+    The window is cut into slices of about ``events_per_slice`` events (by
+    event time), each read, mapped and queued in its own transaction:
+    enqueueing is idempotent, so a failure part-way leaves whole slices queued
+    and a re-run queues the rest. With ``workers`` above 1 and more than one
+    slice, that many processes map slices at once (mapping and hashing are
+    pure Python: threads would not run them in parallel). The processes are
+    spawned, so a script calling this with ``workers`` > 1 must do so under
+    ``if __name__ == "__main__":``; a Dagster run can.
+    """
+    now = now or datetime.now(UTC)
+    if events_per_slice < 1:
+        raise ValueError(f"events_per_slice must be at least 1, got {events_per_slice}")
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    slices = event_time_slices(engine, start, end, events_per_slice)
+    wanted = workers
+    # Each process opens its own connection: an in-memory SQLite database would be a new, empty one.
+    processes = min(wanted, len(slices)) if threads_share_the_database(engine) else 1
+    if processes <= 1:
+        results = [_map_slice(engine, slice_start, slice_end, mapping, now) for slice_start, slice_end in slices]
+    else:
+        # spawn, not fork: the caller (a Dagster run) has threads, and a forked child would inherit their locks.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
+            futures = [pool.submit(_map_slice_in_worker, engine.url, slice_start, slice_end, mapping, now)
+                       for slice_start, slice_end in slices]
+            results = [future.result() for future in futures]
+    return _combined(results)
+
+
+def event_time_slices(engine: Engine, start: datetime, end: datetime, events_per_slice: int
+                      ) -> list[tuple[datetime, datetime]]:
+    """``[start, end)`` cut at every ``events_per_slice``-th event's time (naive UTC); one slice for a small window.
+
+    Events sharing a cut's time all fall in the later slice, so a slice may
+    hold a few more than ``events_per_slice``; no event is in two slices.
+    """
+    table = first_party_events
+    window = sa.and_(table.c.event_time >= utc_naive(start), table.c.event_time < utc_naive(end))
+    with engine.connect() as connection:
+        count = connection.execute(sa.select(sa.func.count()).where(window)).scalar_one()
+        cuts: list[datetime] = []
+        if count > events_per_slice:
+            numbered = (
+                sa.select(table.c.event_time, sa.func.row_number().over(order_by=table.c.event_time).label("position"))
+                .where(window)
+                .subquery()
+            )
+            cuts = connection.execute(
+                sa.select(numbered.c.event_time)
+                .where(numbered.c.position > 1, (numbered.c.position - 1) % events_per_slice == 0)
+                .order_by(numbered.c.event_time)
+            ).scalars().all()
+    edges = [utc_naive(start), *sorted(set(cuts)), utc_naive(end)]
+    return [(left, right) for left, right in pairwise(edges) if left < right]
+
+
+def _map_slice(engine: Engine, start: datetime, end: datetime, mapping: MappingConfig, now: datetime) -> MappedWindow:
+    # The collector stays off for the whole slice, not only while objects are
+    # built: switched back on with the slice's objects alive, its next full
+    # pass walks every one of them (a third of a second per 50,000 events,
+    # measured). They hold no cycles; reference counting frees them on return.
+    with gc_paused():
+        return _map_slice_objects(engine, start, end, mapping, now)
+
+
+def _map_slice_objects(engine: Engine, start: datetime, end: datetime, mapping: MappingConfig,
+                       now: datetime) -> MappedWindow:
     events = read_events(engine, start, end)
     hasher = PiiHasher(mapping.phone_default_region)
     tiktok_events = build_all_tiktok_events(events, mapping, hasher)
@@ -123,6 +210,33 @@ def map_and_enqueue(
         enqueued=enqueued,
         unmapped_events=unmapped,
         pii_dropped={str(reason): count for reason, count in sorted(hasher.rejections.items())},
+    )
+
+
+_worker_engines: dict[str, Engine] = {}
+
+
+def _map_slice_in_worker(url: sa.URL, start: datetime, end: datetime, mapping: MappingConfig,
+                         now: datetime) -> MappedWindow:
+    # One engine per worker process, reused by every slice it maps.
+    key = url.render_as_string(hide_password=False)
+    engine = _worker_engines.get(key)
+    if engine is None:
+        engine = _worker_engines[key] = make_engine(url)
+    return _map_slice(engine, start, end, mapping, now)
+
+
+def _combined(results: Sequence[MappedWindow]) -> MappedWindow:
+    dropped: Counter[str] = Counter()
+    for result in results:
+        dropped.update(result.pii_dropped)
+    return MappedWindow(
+        first_party_events=sum(result.first_party_events for result in results),
+        tiktok_events=sum(result.tiktok_events for result in results),
+        enqueued=Enqueued(sum(result.enqueued.queued for result in results),
+                          sum(result.enqueued.already_queued for result in results)),
+        unmapped_events=sum(result.unmapped_events for result in results),
+        pii_dropped=dict(sorted(dropped.items())),
     )
 
 

@@ -253,6 +253,9 @@ def _materialize_stats(
         slices: list[tuple[AdvertiserProfile, pd.DataFrame, list[date]]] = []
         for advertiser_id, dates in sorted(dates_by_advertiser.items()):
             profile = profiles[advertiser_id]
+            dates = _without_future(context, profile, dates)
+            if not dates:
+                continue
             if skip_settled:
                 dates = _without_settled(context, engine, table, profile, dates)
                 if not dates:
@@ -344,6 +347,24 @@ def _slice_schema_failures(table: str, advertiser_id: str, frames: dict[date, pd
         for row in rows
     ]
     return failures
+
+
+def _without_future(context: dg.AssetExecutionContext, profile: AdvertiserProfile, dates: list[date]) -> list[date]:
+    """The requested dates that have begun in the advertiser's zone.
+
+    One hourly-sync run spans every advertiser's today, so near midnight UTC a
+    zone east of UTC asks for a date that has not begun yet in a zone west of
+    it. TikTok serves nothing for it, and writing that empty partition would
+    record a pull of a day that has not happened; it is skipped instead.
+    """
+    today = local_today(profile.timezone, datetime.now(UTC))
+    kept = [day for day in dates if day <= today]
+    if len(kept) < len(dates):
+        context.log.info(
+            f"Advertiser {profile.advertiser_id}: skipped {len(dates) - len(kept)} date(s) after its local today "
+            f"{today} ({profile.timezone}): nothing to import yet."
+        )
+    return kept
 
 
 def _without_settled(context: dg.AssetExecutionContext, engine, table: str, profile: AdvertiserProfile,  # noqa: ANN001

@@ -356,11 +356,7 @@ def report_rows_json(frame: pd.DataFrame, id_dimension: str, time_dimension: str
 
 def event_track(request: Request) -> dict[str, Any]:
     try:
-        body = json.loads(request.body or b"null")
-    except ValueError:
-        raise bad_parameter("Request body is not valid JSON.") from None
-    try:
-        request.events.track(body)
+        request.events.track_json(request.body)
     except EventValidationError as error:
         raise bad_parameter(str(error)) from None
     return {}

@@ -13,6 +13,11 @@ Each batch goes through three steps:
    event N is dead-lettered with TikTok's message and the others are sent
    again as a new batch; or back to ``pending`` when retries ran out.
 
+Several senders (``DeliverySettings.concurrency``, threads) run these steps at
+once, each on its own claim: while one waits for TikTok, the others claim and
+record. The request body is the stored payload text joined as it is, never
+parsed and encoded again.
+
 A crash between 2 and 3 leaves rows ``sending``. A later delivery reclaims
 them once the claim is stale (its lease ran out, or its owner is known to be
 dead) and sends them again **with the same event_id**: TikTok keeps the first
@@ -26,13 +31,15 @@ without being sent.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
 import socket
-from collections import Counter
+import threading
+from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -51,9 +58,9 @@ from tiktok_assets.postbacks.store import (
     postback_payloads,
     utc_naive,
 )
-from tiktok_assets.tiktok.client import TikTokClient
+from tiktok_assets.tiktok.client import RequestStats, TikTokClient
 from tiktok_assets.tiktok.errors import TikTokBadParameterError, TikTokError, TikTokRetriesExhausted
-from tiktok_assets.warehouse.engine import write_transaction
+from tiktok_assets.warehouse.engine import threads_share_the_database, write_transaction
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +97,15 @@ class DeliverySettings:
     """The oldest event_time TikTok accepts, per event source."""
     age_margin: timedelta = timedelta(minutes=15)
     """Events this close to the age limit are not sent: they could age out in flight and fail the whole batch."""
+    concurrency: int = 4
+    """Batches in flight at once: while some wait for TikTok, others are claimed and recorded. 1 sends one
+    batch at a time. The client's qps limit still holds across all of them."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_batch <= MAX_EVENTS_PER_REQUEST:
             raise ValueError(f"max_batch must be 1 to {MAX_EVENTS_PER_REQUEST} (the Events API limit), got {self.max_batch}")
+        if self.concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1 (requests in flight), got {self.concurrency}")
         if not timedelta(0) < self.resend_window < TIKTOK_DEDUP_WINDOW:
             raise ValueError(f"resend_window must be inside TikTok's 48 h dedup window, got {self.resend_window}")
 
@@ -140,10 +152,31 @@ class Claim:
     batch_id: int
     destination: Destination
     outbox_ids: tuple[int, ...]
-    data: tuple[dict[str, Any], ...]
+    payloads: tuple[str, ...]
+    """The stored data items, JSON text: sent as they are."""
 
     def __len__(self) -> int:
         return len(self.outbox_ids)
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What the POST of one claim came to: TikTok's envelope or the error, and the HTTP requests it took."""
+
+    claim: Claim
+    outcome: dict[str, Any] | TikTokError
+    requests: int
+    retries: int
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What recording one answer did."""
+
+    accepted: int = 0
+    rejected: int = 0
+    rest: Claim | None = None
+    """The rest of a batch TikTok rejected one event of, under a new batch id, to be sent again."""
 
 
 def deliver(
@@ -155,7 +188,8 @@ def deliver(
     is_owner_alive: Callable[[str], bool] | None = None,
     clock: Clock = utc_now,
 ) -> DeliveryReport:
-    """Send every pending outbox event, destination by destination, in batches of ``settings.max_batch``.
+    """Send every pending outbox event, destination by destination, in batches of ``settings.max_batch``,
+    with up to ``settings.concurrency`` batches in flight.
 
     ``owner`` names this sender in the batch log (a Dagster run id, say);
     ``is_owner_alive(owner)`` lets stale claims of a sender known to be dead be
@@ -169,15 +203,136 @@ def deliver(
     report.reclaimed = reclaim_stale_claims(engine, owner=owner, is_owner_alive=is_owner_alive, lease=settings.claim_lease,
                                             now=clock())
     report.not_sent.update(expire_unsendable(engine, settings=settings, now=clock()))
-    for destination in pending_destinations(engine):
-        try:
-            while (claim := claim_batch(engine, destination, settings.max_batch, owner=owner, now=clock())) is not None:
-                _send(engine, client, claim, report, owner, clock)
-        except TikTokRetriesExhausted as error:
-            problem = f"{destination.event_source} {destination.event_source_id}: {error}"
-            log.warning("Events API delivery paused for %s; its events stay pending", problem)
-            report.problems.append(problem)
+    senders = _Senders(engine, client, pending_destinations(engine), settings, report, owner, clock)
+    # In-memory SQLite is one database per connection, so per thread: its senders must share this thread.
+    threads = settings.concurrency if threads_share_the_database(engine) else 1
+    if threads == 1:
+        senders.run()
+    else:
+        with ThreadPoolExecutor(threads, thread_name_prefix="events-api-sender") as pool:
+            running = [pool.submit(senders.run) for _ in range(threads)]
+            try:
+                for sender in running:
+                    sender.result()
+            except BaseException:
+                # Interrupted (a terminated run, Ctrl-C): claim no more, let the batches in flight be recorded.
+                senders.stop()
+                raise
+    senders.raise_failure()
     return report
+
+
+class _Senders:
+    """The senders of one :func:`deliver` call: each claims its own batch, POSTs it, records the answer, and again.
+
+    While one sender waits for TikTok, the others claim and record, so requests
+    overlap with the database work. No row is claimed twice: on PostgreSQL,
+    ``FOR UPDATE SKIP LOCKED`` gives each claimer other rows; on SQLite, one
+    writer at a time (``BEGIN IMMEDIATE``). Between processes that is all there
+    is; inside this one, SQLite writers also queue on a lock here, woken the
+    moment it is free instead of by SQLite's busy handler, which sleeps up to
+    100 ms between tries. Each sender holds one connection at a time and no
+    lock while it waits for TikTok, so none waits on another in a circle.
+
+    A destination whose retries ran out is paused (its batches in flight are
+    still recorded). Any other error stops all claims; the batches in flight
+    finish and are recorded, then :meth:`raise_failure` raises the first error.
+    """
+
+    def __init__(self, engine: Engine, client: TikTokClient, destinations: Sequence[Destination],
+                 settings: DeliverySettings, report: DeliveryReport, owner: str, clock: Clock) -> None:
+        self._engine = engine
+        self._client = client
+        self._settings = settings
+        self._owner = owner
+        self._clock = clock
+        self._lock = threading.Lock()
+        """Guards what follows: the destinations still to claim from, the report, the pauses, the first failure."""
+        self._destinations = deque(destinations)
+        self._report = report
+        self._paused: set[Destination] = set()
+        self._claimed_up_to: dict[Destination, int] = {}
+        """The last outbox_id claimed per destination: the next claim starts after it (see :func:`claim_batch`)."""
+        self._failure: Exception | None = None
+        self._writing: AbstractContextManager[object] = (
+            threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
+        )
+
+    def run(self) -> None:
+        """One sender, until nothing is left to claim or something failed."""
+        try:
+            while (claim := self._next_claim()) is not None:
+                while claim is not None:
+                    claim = self._send(claim)
+        except Exception as error:  # noqa: BLE001 - raised by raise_failure() once every sender has stopped
+            self._fail(error)
+
+    def raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+    def stop(self) -> None:
+        with self._lock:
+            self._destinations.clear()
+
+    def _next_claim(self) -> Claim | None:
+        while True:
+            with self._writing:
+                with self._lock:
+                    if self._failure is not None or not self._destinations:
+                        return None
+                    destination = self._destinations[0]
+                    after = self._claimed_up_to.get(destination, 0)
+                claim = claim_batch(self._engine, destination, self._settings.max_batch, owner=self._owner,
+                                    now=self._clock(), after=after)
+                with self._lock:
+                    if claim is not None:
+                        self._claimed_up_to[destination] = max(self._claimed_up_to.get(destination, 0),
+                                                               claim.outbox_ids[-1])
+                        return claim
+                    if self._destinations and self._destinations[0] == destination:
+                        self._destinations.popleft()
+
+    def _send(self, claim: Claim) -> Claim | None:
+        """POST one claim and record the answer; returns what is left of it to send again."""
+        sent = post_claim(self._client, claim)
+        with self._lock:
+            _count_sent(self._report, sent)
+        outcome = sent.outcome
+        # Stop claiming first: once recorded, the rows are pending again and no sender should take them this run.
+        if isinstance(outcome, TikTokRetriesExhausted):
+            self._pause(claim.destination, outcome)
+        elif isinstance(outcome, TikTokError) and not isinstance(outcome, TikTokBadParameterError):
+            self._fail(_refused(claim.destination, outcome))
+        with self._writing:
+            recorded = record_outcome(self._engine, sent, self._owner, self._clock)
+        with self._lock:
+            self._report.accepted += recorded.accepted
+            self._report.rejected += recorded.rejected
+        return recorded.rest
+
+    def _pause(self, destination: Destination, error: TikTokRetriesExhausted) -> None:
+        """Claim no more for ``destination`` (TikTok is unavailable for it); its events stay pending for the next run."""
+        with self._lock:
+            if destination in self._paused:
+                return  # another of its batches in flight ran out of retries too
+            self._paused.add(destination)
+            if destination in self._destinations:
+                self._destinations.remove(destination)
+            problem = f"{destination.event_source} {destination.event_source_id}: {error}"
+            self._report.problems.append(problem)
+        log.warning("Events API delivery paused for %s; its events stay pending", problem)
+
+    def _fail(self, error: Exception) -> None:
+        with self._lock:
+            self._failure = self._failure or error
+
+
+def _count_sent(report: DeliveryReport, sent: Sent) -> None:
+    report.batches += 1
+    report.requests += sent.requests
+    report.client_retries += sent.retries
+    report.events_sent += len(sent.claim)
 
 
 def pending_destinations(engine: Engine) -> list[Destination]:
@@ -192,14 +347,25 @@ def pending_destinations(engine: Engine) -> list[Destination]:
         return [Destination(*row) for row in connection.execute(statement).all()]
 
 
-def claim_batch(engine: Engine, destination: Destination, size: int, *, owner: str, now: datetime) -> Claim | None:
-    """Step 1: mark up to ``size`` pending rows of ``destination`` as sending, in one transaction; None when none are left."""
+def claim_batch(engine: Engine, destination: Destination, size: int, *, owner: str, now: datetime,
+                after: int = 0) -> Claim | None:
+    """Step 1: mark up to ``size`` pending rows of ``destination`` as sending, in one transaction; None when none are left.
+
+    ``after``: only rows with a larger outbox_id. One delivery passes the last id
+    it claimed, so each claim starts where the last one ended instead of walking
+    past every row already sent: PostgreSQL, its statistics taken while the
+    outbox was all pending, scans the primary key in order, and without this
+    bound each claim would cost as much as all the claims before it. Rows that
+    go back to pending during a run stay for the next run (their destination
+    is paused then anyway).
+    """
     outbox = postback_outbox
     stamp = utc_naive(now)
     candidates = (
         sa.select(outbox.c.outbox_id)
         .where(
             outbox.c.state == "pending",
+            outbox.c.outbox_id > after,
             outbox.c.event_source_id == destination.event_source_id,
             outbox.c.event_source == destination.event_source,
             outbox.c.test_event_code.is_not_distinct_from(destination.test_event_code),
@@ -209,16 +375,17 @@ def claim_batch(engine: Engine, destination: Destination, size: int, *, owner: s
     )
     with write_transaction(engine) as connection:
         if connection.dialect.name == "postgresql":
-            # Concurrent senders take disjoint rows instead of waiting on each other.
-            candidates = candidates.with_for_update(skip_locked=True)
-        ids = connection.execute(candidates).scalars().all()
-        if not ids:
-            return None
-        batch_id = _open_batch(connection, destination, len(ids), owner, stamp)
-        dialect = connection.dialect.name
-        connection.execute(
+            # Concurrent senders take disjoint rows instead of waiting on each other. As an array the
+            # subquery runs once; as IN (subquery) PostgreSQL may run it again and take more than `size` rows.
+            chosen = outbox.c.outbox_id == sa.any_(sa.func.array(candidates.with_for_update(skip_locked=True)
+                                                                  .scalar_subquery()))
+        else:
+            chosen = outbox.c.outbox_id.in_(candidates)
+        batch_id = _open_batch(connection, destination, size, owner, stamp)
+        # One statement: the ids never leave the database.
+        claimed = connection.execute(
             sa.update(outbox)
-            .where(ids_in(outbox.c.outbox_id, ids, dialect), outbox.c.state == "pending")
+            .where(chosen, outbox.c.state == "pending")
             .values(
                 state="sending",
                 batch_id=batch_id,
@@ -226,15 +393,22 @@ def claim_batch(engine: Engine, destination: Destination, size: int, *, owner: s
                 first_attempt_at=sa.func.coalesce(outbox.c.first_attempt_at, stamp),
                 last_attempt_at=stamp,
             )
-        )
+        ).rowcount
+        if claimed < size:
+            batches = postback_batches
+            # The last batch of a destination is smaller; none at all means no batch either.
+            connection.execute(sa.delete(batches).where(batches.c.batch_id == batch_id) if claimed == 0
+                               else sa.update(batches).where(batches.c.batch_id == batch_id).values(size=claimed))
+            if claimed == 0:
+                return None
+        # The rows this claim took, with their payloads, in queue order.
         rows = connection.execute(
-            sa.select(postback_payloads.c.outbox_id, postback_payloads.c.payload)
-            .where(ids_in(postback_payloads.c.outbox_id, ids, dialect))
-            .order_by(postback_payloads.c.outbox_id)
+            sa.select(outbox.c.outbox_id, postback_payloads.c.payload)
+            .join_from(outbox, postback_payloads, postback_payloads.c.outbox_id == outbox.c.outbox_id)
+            .where(_in_batch(batch_id))
+            .order_by(outbox.c.outbox_id)
         ).all()
-    # One parse for the whole batch: the stored items are JSON objects already.
-    data = json.loads("[" + ",".join(payload for _, payload in rows) + "]")
-    return Claim(batch_id, destination, tuple(outbox_id for outbox_id, _ in rows), tuple(data))
+    return Claim(batch_id, destination, tuple(outbox_id for outbox_id, _ in rows), tuple(payload for _, payload in rows))
 
 
 def _open_batch(connection: Connection, destination: Destination, size: int, owner: str, stamp: datetime) -> int:
@@ -263,75 +437,78 @@ def _in_batch(batch_id: int) -> sa.ColumnElement[bool]:
     return sa.and_(postback_outbox.c.batch_id == batch_id, postback_outbox.c.state == "sending")
 
 
-def _send(engine: Engine, client: TikTokClient, claim: Claim, report: DeliveryReport, owner: str, clock: Clock) -> None:
-    """Steps 2 and 3 for one claim, and for what is left of it after each rejected event."""
+def post_claim(client: TikTokClient, claim: Claim) -> Sent:
+    """Step 2, on a sender thread: POST the claim's stored payloads as they are (no database work here)."""
+    tally = RequestStats()
+    outcome: dict[str, Any] | TikTokError
+    try:
+        outcome = client.track_encoded_events(track_body(claim.destination, []), claim.payloads, tally=tally)
+    except TikTokError as error:
+        outcome = error
+    return Sent(claim, outcome, tally.requests, tally.retries)
+
+
+def record_outcome(engine: Engine, sent: Sent, owner: str, clock: Clock) -> Recorded:
+    """Step 3 for one POST, in one transaction: accepted; rejected events dead-lettered and the rest of the
+    batch claimed again; or, when the request failed, the rows back to pending."""
     outbox = postback_outbox
-    while len(claim):
-        requests_before, retries_before = client.stats.requests, client.stats.retries
-        outcome: dict[str, Any] | TikTokError
-        try:
-            outcome = client.track_events(track_body(claim.destination, list(claim.data)))
-        except TikTokError as error:
-            outcome = error
-        requests = client.stats.requests - requests_before
-        report.batches += 1
-        report.requests += requests
-        report.client_retries += client.stats.retries - retries_before
-        report.events_sent += len(claim)
-        # Each extra request carried the whole batch again: count it on every row.
-        extra_attempts = outbox.c.attempts + max(requests - 1, 0)
-        now = clock()
-        stamp = utc_naive(now)
+    claim, outcome, requests = sent.claim, sent.outcome, sent.requests
+    # Each extra request carried the whole batch again: count it on every row.
+    extra_attempts = outbox.c.attempts + max(requests - 1, 0)
+    now = clock()
+    stamp = utc_naive(now)
 
-        if isinstance(outcome, dict):
-            with write_transaction(engine) as connection:
-                accepted = connection.execute(
-                    sa.update(outbox).where(_in_batch(claim.batch_id))
-                    .values(state="accepted", accepted_at=stamp, attempts=extra_attempts, last_error=None)
-                ).rowcount
-                _close_batch(connection, claim.batch_id, "accepted", now, requests=requests, code=0,
-                             message=outcome.get("message"), request_id=outcome.get("request_id"))
-            report.accepted += accepted
-            return
-
-        if isinstance(outcome, TikTokBadParameterError):
-            message = outcome.tiktok_message
-            index = rejected_index(message, len(claim))
-            with write_transaction(engine) as connection:
-                _close_batch(connection, claim.batch_id, "rejected", now, requests=requests, code=outcome.code,
-                             message=message, request_id=outcome.request_id)
-                connection.execute(sa.update(outbox).where(_in_batch(claim.batch_id)).values(attempts=extra_attempts))
-                rejected_ids = claim.outbox_ids if index is None else (claim.outbox_ids[index],)
-                report.rejected += _dead_letter(
-                    connection,
-                    sa.and_(_in_batch(claim.batch_id), outbox.c.outbox_id.in_(rejected_ids)),
-                    reason="rejected",
-                    detail=f"TikTok rejected it (code {outcome.code}): {message}" if index is not None
-                    else f"TikTok rejected the whole request (code {outcome.code}): {message}",
-                    now=now, code=outcome.code, message=message, batch_id=claim.batch_id, request_id=outcome.request_id,
-                )
-                if index is None:
-                    return
-                rejected_batch = claim.batch_id
-                claim = _rebatch_without(connection, claim, index, owner, stamp)
-            log.warning("Events API rejected event %d of batch %d for %s (%s); re-sending the other %d",
-                        index, rejected_batch, claim.destination.event_source_id, message, len(claim))
-            continue
-
-        # Not sent, or the answer never came: the rows go back to the queue with their attempt counted.
+    if isinstance(outcome, dict):
         with write_transaction(engine) as connection:
-            _close_batch(connection, claim.batch_id, "failed", now, requests=requests,
-                         code=getattr(outcome, "code", None), message=str(outcome))
-            connection.execute(
+            accepted = connection.execute(
                 sa.update(outbox).where(_in_batch(claim.batch_id))
-                .values(state="pending", attempts=extra_attempts, last_error=str(outcome))
+                .values(state="accepted", accepted_at=stamp, attempts=extra_attempts, last_error=None)
+            ).rowcount
+            _close_batch(connection, claim.batch_id, "accepted", now, requests=requests, code=0,
+                         message=outcome.get("message"), request_id=outcome.get("request_id"))
+        return Recorded(accepted=accepted)
+
+    if isinstance(outcome, TikTokBadParameterError):
+        message = outcome.tiktok_message
+        index = rejected_index(message, len(claim))
+        with write_transaction(engine) as connection:
+            _close_batch(connection, claim.batch_id, "rejected", now, requests=requests, code=outcome.code,
+                         message=message, request_id=outcome.request_id)
+            connection.execute(sa.update(outbox).where(_in_batch(claim.batch_id)).values(attempts=extra_attempts))
+            rejected_ids = claim.outbox_ids if index is None else (claim.outbox_ids[index],)
+            rejected = _dead_letter(
+                connection,
+                sa.and_(_in_batch(claim.batch_id), outbox.c.outbox_id.in_(rejected_ids)),
+                reason="rejected",
+                detail=f"TikTok rejected it (code {outcome.code}): {message}" if index is not None
+                else f"TikTok rejected the whole request (code {outcome.code}): {message}",
+                now=now, code=outcome.code, message=message, batch_id=claim.batch_id, request_id=outcome.request_id,
             )
-        if isinstance(outcome, TikTokRetriesExhausted):
-            raise outcome
-        raise DeliveryError(
-            f"Events API refused the request for {claim.destination.event_source} {claim.destination.event_source_id}: "
-            f"{outcome}. Nothing was lost: the events stay pending; fix the cause (token, permissions, base URL) and re-run."
-        ) from None
+            if index is None:
+                return Recorded(rejected=rejected)
+            rest = _rebatch_without(connection, claim, index, owner, stamp)
+        if not len(rest):
+            return Recorded(rejected=rejected)
+        log.warning("Events API rejected event %d of batch %d for %s (%s); re-sending the other %d",
+                    index, claim.batch_id, claim.destination.event_source_id, message, len(rest))
+        return Recorded(rejected=rejected, rest=rest)
+
+    # Not sent, or the answer never came: the rows go back to the queue with their attempt counted.
+    with write_transaction(engine) as connection:
+        _close_batch(connection, claim.batch_id, "failed", now, requests=requests,
+                     code=getattr(outcome, "code", None), message=str(outcome))
+        connection.execute(
+            sa.update(outbox).where(_in_batch(claim.batch_id))
+            .values(state="pending", attempts=extra_attempts, last_error=str(outcome))
+        )
+    return Recorded()
+
+
+def _refused(destination: Destination, error: TikTokError) -> DeliveryError:
+    return DeliveryError(
+        f"Events API refused the request for {destination.event_source} {destination.event_source_id}: "
+        f"{error}. Nothing was lost: the events stay pending; fix the cause (token, permissions, base URL) and re-run."
+    )
 
 
 def rejected_index(message: str, batch_size: int) -> int | None:
@@ -347,7 +524,7 @@ def _rebatch_without(connection: Connection, claim: Claim, index: int, owner: st
     """The rest of a rejected batch, under a new batch id, ready to be sent again."""
     outbox = postback_outbox
     rest_ids = claim.outbox_ids[:index] + claim.outbox_ids[index + 1:]
-    rest_data = claim.data[:index] + claim.data[index + 1:]
+    rest_payloads = claim.payloads[:index] + claim.payloads[index + 1:]
     if not rest_ids:
         return Claim(claim.batch_id, claim.destination, (), ())
     batch_id = _open_batch(connection, claim.destination, len(rest_ids), owner, stamp)
@@ -355,7 +532,7 @@ def _rebatch_without(connection: Connection, claim: Claim, index: int, owner: st
         sa.update(outbox).where(_in_batch(claim.batch_id))
         .values(batch_id=batch_id, attempts=outbox.c.attempts + 1, last_attempt_at=stamp)
     )
-    return Claim(batch_id, claim.destination, rest_ids, rest_data)
+    return Claim(batch_id, claim.destination, rest_ids, rest_payloads)
 
 
 def _dead_letter(

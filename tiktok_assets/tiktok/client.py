@@ -54,6 +54,18 @@ ID_DIMENSION: dict[str, str] = {
 TIME_DIMENSION: dict[str, str] = {"day": "stat_time_day", "hour": "stat_time_hour"}
 
 
+@dataclass(frozen=True)
+class EncodedJson:
+    """A request body that is JSON already: sent as these bytes, not encoded again."""
+
+    content: bytes
+
+
+# What httpx's json= produces: compact, UTF-8, no NaN.
+_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+_JSON_CONTENT = {"Content-Type": "application/json"}
+
+
 @dataclass
 class RequestStats:
     """What the client did, for materialization metadata."""
@@ -183,14 +195,21 @@ class TikTokClient:
 
     # -- transport ------------------------------------------------------------------
 
+    def _count(self, tally: RequestStats | None, **counts: int) -> None:
+        self.stats.add(**counts)
+        if tally is not None:
+            tally.add(**counts)
+
     def _send_once(self, method: str, path: str, params: Mapping[str, Any] | None, body: Any,
-                   advertiser_id: str | None) -> dict[str, Any]:
+                   advertiser_id: str | None, tally: RequestStats | None = None) -> dict[str, Any]:
         endpoint = f"{API_PREFIX}{path}"
         self._limiter.acquire()
-        self.stats.add(requests=1)
+        self._count(tally, requests=1)
         try:
             if method == "GET":
                 response = self._http.get(endpoint, params=_encode_params(params or {}))
+            elif isinstance(body, EncodedJson):
+                response = self._http.post(endpoint, content=body.content, headers=_JSON_CONTENT)
             else:
                 response = self._http.post(endpoint, json=body)
         except httpx.TimeoutException as exc:
@@ -221,22 +240,28 @@ class TikTokClient:
         return payload
 
     def request(self, method: Literal["GET", "POST"], path: str, *, params: Mapping[str, Any] | None = None,
-                body: Any = None, advertiser_id: str | None = None) -> dict[str, Any]:
-        """One API call with retries; returns the envelope of a ``code == 0`` answer."""
+                body: Any = None, advertiser_id: str | None = None, tally: RequestStats | None = None
+                ) -> dict[str, Any]:
+        """One API call with retries; returns the envelope of a ``code == 0`` answer.
+
+        ``body`` is encoded as JSON, or sent as it is if it is :class:`EncodedJson`.
+        ``tally`` counts this call's requests and retries too: ``self.stats`` is
+        shared by every thread using the client, so its deltas are not one call's.
+        """
         attempt = 0
         while True:
             attempt += 1
             try:
-                return self._send_once(method, path, params, body, advertiser_id)
+                return self._send_once(method, path, params, body, advertiser_id, tally)
             except TikTokError as error:
                 if not error.retryable:
                     raise
                 if getattr(error, "code", None) in (40100, 40016, 40101, 40102):
-                    self.stats.add(throttled=1)
+                    self._count(tally, throttled=1)
                 if attempt >= self.retry.max_attempts:
                     raise TikTokRetriesExhausted(f"{API_PREFIX}{path}", attempt, error) from None
                 delay = self.retry.delay(attempt, self._rng)
-                self.stats.add(retries=1)
+                self._count(tally, retries=1)
                 log.warning("TikTok %s%s: %s; retry %d/%d in %.2fs", API_PREFIX, path, error, attempt,
                             self.retry.max_attempts - 1, delay)
                 self._sleep(delay)
@@ -393,9 +418,36 @@ class TikTokClient:
         caller can dead-letter the batch.
         """
         data = body.get("data") or []
-        if len(data) > MAX_PAGE_SIZE:
-            raise ValueError(f"An Events API batch holds at most {MAX_PAGE_SIZE} events, got {len(data)}")
+        _check_batch_size(len(data))
         return self.request("POST", "/event/track/", body=body)
+
+    def track_encoded_events(self, body: Mapping[str, Any], data: Sequence[str], *,
+                             tally: RequestStats | None = None) -> dict[str, Any]:
+        """:meth:`track_events` for data items that are JSON text already (the outbox stores them so).
+
+        The items are joined into ``body``'s ``data`` as they are, neither parsed
+        nor re-encoded: the request carries exactly the stored bytes. ``body``
+        holds the rest of the request (``event_source``...); a ``data`` key in it
+        is replaced. Same retries and errors as :meth:`track_events`.
+        """
+        _check_batch_size(len(data))
+        return self.request("POST", "/event/track/", body=encoded_track_body(body, data), tally=tally)
+
+
+def _check_batch_size(events: int) -> None:
+    if events > MAX_PAGE_SIZE:
+        raise ValueError(f"An Events API batch holds at most {MAX_PAGE_SIZE} events, got {events}")
+
+
+def encoded_track_body(body: Mapping[str, Any], data: Sequence[str]) -> EncodedJson:
+    """``body`` with ``data`` (JSON texts of objects) as its ``data`` list, encoded as httpx would encode it."""
+    for item in data:
+        # One misplaced byte in one stored item would make TikTok refuse the whole batch: fail here, loudly.
+        if not (item.startswith("{") and item.endswith("}")):
+            raise ValueError(f"Events API data items must be JSON objects, got {item[:40]!r}...")
+    head = _encode_json({key: value for key, value in body.items() if key != "data"})
+    separator = "," if len(head) > 2 else ""
+    return EncodedJson(f'{head[:-1]}{separator}"data":[{",".join(data)}]}}'.encode())
 
 
 def _encode_params(params: Mapping[str, Any]) -> dict[str, str]:

@@ -64,8 +64,8 @@ def test_a_smaller_batch_size_is_honoured_in_order(engine, mapping, simulator):
     map_and_enqueue(engine, HOUR_START, HOUR_END, mapping, now=SIM_NOW)
 
     with sim_client(simulator) as client:
-        deliver(engine, client, settings=DeliverySettings(max_batch=3), clock=at(SIM_NOW))
+        deliver(engine, client, settings=DeliverySettings(max_batch=3, concurrency=1), clock=at(SIM_NOW))
 
     assert simulator.events.requests == {PIXEL: 3}  # 3 + 3 + 1
-    # Queue order is event time order: the simulator got them oldest first.
+    # Queue order is event time order: one batch at a time, the simulator got them oldest first.
     assert [event_id for _, _, event_id in accepted_keys(simulator)] == [f"w{index}" for index in range(7)]

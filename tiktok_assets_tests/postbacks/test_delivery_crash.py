@@ -26,21 +26,26 @@ REPO = Path(__file__).resolve().parents[2]
 WORKER = """
 import sys
 from datetime import datetime
-from tiktok_assets.postbacks.delivery import deliver
+from tiktok_assets.postbacks.delivery import DeliverySettings, deliver
 from tiktok_assets.simulator import DEFAULT_ACCESS_TOKEN
 from tiktok_assets.tiktok.client import TikTokClient
 from tiktok_assets.warehouse import make_engine
 
-url, base_url, now = sys.argv[1], sys.argv[2], datetime.fromisoformat(sys.argv[3])
+url, base_url, now, concurrency = sys.argv[1], sys.argv[2], datetime.fromisoformat(sys.argv[3]), int(sys.argv[4])
 with TikTokClient(DEFAULT_ACCESS_TOKEN, base_url, qps=None, timeout=60) as client:
-    deliver(make_engine(url), client, owner="worker-1", clock=lambda: now)
+    deliver(make_engine(url), client, settings=DeliverySettings(concurrency=concurrency), owner="worker-1",
+            clock=lambda: now)
 print("the worker finished: it should have been killed")
 """
 EVENTS = 2500
 
 
-def run_worker_killed_at_request(simulator, base_url: str, warehouse_url: str, nth: int) -> subprocess.CompletedProcess:
-    """Run a delivery in a subprocess; the simulator kills it after processing its ``nth`` track request."""
+def run_worker_killed_at_request(simulator, base_url: str, warehouse_url: str, nth: int,
+                                 concurrency: int = 1) -> subprocess.CompletedProcess:
+    """Run a delivery in a subprocess; the simulator kills it after processing its ``nth`` track request.
+
+    One batch in flight by default, so what TikTok had when the worker died is known exactly.
+    """
     original = simulator.handle
     worker: list[subprocess.Popen] = []
     seen = 0
@@ -60,7 +65,7 @@ def run_worker_killed_at_request(simulator, base_url: str, warehouse_url: str, n
     simulator.handle = handle
     try:
         process = subprocess.Popen(
-            [sys.executable, "-c", WORKER, warehouse_url, base_url, SIM_NOW.isoformat()],
+            [sys.executable, "-c", WORKER, warehouse_url, base_url, SIM_NOW.isoformat(), str(concurrency)],
             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         worker.append(process)
@@ -136,3 +141,28 @@ def test_killed_on_the_first_batch_a_dead_owner_is_reclaimed_at_once(engine, map
     assert states(engine) == {"accepted": EVENTS}
     assert_each_accepted_exactly_once(simulator, expected_ids)
     assert simulator.events.duplicates_dropped == 1000
+
+
+def test_killed_with_batches_in_flight_nothing_is_lost_or_counted_twice(engine, mapping, warehouse_url, loopback_simulator):
+    simulator, base_url = loopback_simulator
+    expected_ids = queue(engine, mapping)
+
+    crashed = run_worker_killed_at_request(simulator, base_url, warehouse_url, nth=2, concurrency=4)
+
+    assert crashed.returncode == -9, crashed.stderr
+    arrived = {event_id for _, _, event_id in accepted_keys(simulator)}
+    with engine.connect() as connection:
+        recorded = dict(connection.execute(sa.select(postback_outbox.c.event_id, postback_outbox.c.state)).all())
+    accepted_before = {event_id for event_id, state in recorded.items() if state == "accepted"}
+    assert accepted_before <= arrived  # recorded accepted only what TikTok has
+    assert len(arrived) >= 1500  # two requests were processed (any two of 1000, 1000, 500), maybe a third
+    assert "sending" in recorded.values()  # the killed worker's claims in flight
+
+    with sim_client(simulator, base_url) as client:
+        report = deliver(engine, client, owner="worker-2", clock=at(SIM_NOW + timedelta(minutes=11)))
+
+    assert report.reclaimed == sum(state == "sending" for state in recorded.values())
+    assert states(engine) == {"accepted": EVENTS}
+    assert_each_accepted_exactly_once(simulator, expected_ids)
+    # Claims that had reached TikTok were sent again and dropped as duplicates; nothing else was.
+    assert simulator.events.duplicates_dropped == len(arrived - accepted_before)

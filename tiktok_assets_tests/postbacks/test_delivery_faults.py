@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from tiktok_assets.postbacks.delivery import deliver
+from tiktok_assets.postbacks.delivery import DeliverySettings, deliver
 from tiktok_assets.postbacks.outbox import delivery_summary, map_and_enqueue
 from tiktok_assets.postbacks.store import postback_batches, postback_outbox, store_events
 from tiktok_assets.tiktok.client import RetryPolicy
@@ -27,7 +27,8 @@ def test_throttling_gateway_errors_resets_and_timeouts_are_retried_without_doubl
         simulator.faults.inject(kind, 1, path_contains=TRACK)
 
     with sim_client(simulator, retry=RetryPolicy(max_attempts=5, base_delay=0.001)) as client:
-        report = deliver(engine, client, clock=at(SIM_NOW))
+        # One batch in flight: the faults go to whichever request comes first.
+        report = deliver(engine, client, settings=DeliverySettings(concurrency=1), clock=at(SIM_NOW))
 
     assert simulator.request_counts[TRACK_PATH] == 5 + 1  # batch 1: four faults then success; batch 2: once
     assert (report.batches, report.requests, report.client_retries, report.accepted) == (2, 6, 4, 1500)

@@ -21,6 +21,7 @@ import numpy as np
 import orjson
 import pandas as pd
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 
 from tiktok_assets.postbacks._bulk import gc_paused
@@ -107,15 +108,46 @@ def enqueue(engine: Engine, tiktok_events: Sequence[TikTokEvent], *, now: dateti
         return Enqueued(0, 0)
     frame = outbox_frame(tiktok_events, now or datetime.now(UTC))
     outbox = postback_outbox
+    columns = [name for name in frame.columns if name != "payload"]
     with write_transaction(engine) as connection, staged(connection, frame, column_types(outbox, postback_payloads)) as staging:
-        queued = insert_ignoring(connection, outbox, sa.select(*(staging.c[name] for name in frame.columns if name != "payload")),
-                                 OUTBOX_KEY)
-        # The payloads of the rows just queued, found by their key (rows queued before keep theirs).
-        same_key = sa.and_(*(outbox.c[name] == staging.c[name] for name in OUTBOX_KEY))
-        insert_ignoring(connection, postback_payloads,
-                        sa.select(outbox.c.outbox_id, staging.c.payload).select_from(staging.join(outbox, same_key)),
-                        ("outbox_id",))
+        if connection.dialect.name == "postgresql":
+            queued = _enqueue_returning(connection, staging, columns)
+        else:
+            queued = insert_ignoring(connection, outbox, sa.select(*(staging.c[name] for name in columns)), OUTBOX_KEY)
+            # The payloads of the rows just queued, found by their key (rows queued before keep theirs).
+            same_key = sa.and_(*(outbox.c[name] == staging.c[name] for name in OUTBOX_KEY))
+            insert_ignoring(connection, postback_payloads,
+                            sa.select(outbox.c.outbox_id, staging.c.payload).select_from(staging.join(outbox, same_key)),
+                            ("outbox_id",))
     return Enqueued(queued, len(frame) - queued)
+
+
+def _enqueue_returning(connection: sa.Connection, staging: sa.Table, columns: list[str]) -> int:
+    """Outbox rows and their payloads in one statement; returns the rows queued.
+
+    The payloads join the ids the insert returns, not the whole outbox: found
+    by key in the outbox instead, PostgreSQL hash-joined every row ever
+    queued (half a second per 50,000 new events against 200,000 old ones,
+    growing with the history).
+    """
+    outbox = postback_outbox
+    queued_rows = (
+        postgresql.insert(outbox)
+        .from_select(columns, sa.select(*(staging.c[name] for name in columns)))
+        .on_conflict_do_nothing(index_elements=list(OUTBOX_KEY))
+        .returning(outbox.c.outbox_id, *(outbox.c[name] for name in OUTBOX_KEY))
+        .cte("queued_rows")
+    )
+    same_key = sa.and_(*(queued_rows.c[name] == staging.c[name] for name in OUTBOX_KEY))
+    payloads = (
+        postgresql.insert(postback_payloads)
+        .from_select(["outbox_id", "payload"],
+                     sa.select(queued_rows.c.outbox_id, staging.c.payload).select_from(queued_rows.join(staging, same_key)))
+        # A key twice in one batch is queued once; its payload too.
+        .on_conflict_do_nothing(index_elements=["outbox_id"])
+        .add_cte(queued_rows)
+    )
+    return connection.execute(payloads.execution_options(preserve_rowcount=True)).rowcount
 
 
 def map_and_enqueue(
@@ -157,7 +189,15 @@ def map_and_enqueue(
             futures = [pool.submit(_map_slice_in_worker, engine.url, slice_start, slice_end, mapping, now)
                        for slice_start, slice_end in slices]
             results = [future.result() for future in futures]
-    return _combined(results)
+    combined = _combined(results)
+    if combined.enqueued.queued and engine.dialect.name == "postgresql":
+        # Delivery claims right after this. With statistics from before the
+        # enqueue, PostgreSQL scans the whole pending index for every claim of
+        # 1,000 (20 ms instead of 13 ms measured); autovacuum would catch up
+        # only later. ANALYZE samples a fixed number of rows: cheap at any size.
+        with engine.begin() as connection:
+            connection.exec_driver_sql(f"ANALYZE {postback_outbox.name}")
+    return combined
 
 
 def event_time_slices(engine: Engine, start: datetime, end: datetime, events_per_slice: int

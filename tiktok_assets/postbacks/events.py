@@ -57,7 +57,7 @@ from typing import IO, Any, NamedTuple, NoReturn
 import numpy as np
 import pandas as pd
 
-from tiktok_assets.postbacks._bulk import gc_paused
+from tiktok_assets.garbage_collector import gc_paused
 from tiktok_assets.postbacks.errors import EventFileError, EventValidationError
 from tiktok_assets.postbacks.pii import already_hashed
 

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 
-from tiktok_assets.postbacks._bulk import gc_paused
+from tiktok_assets.garbage_collector import gc_paused
 from tiktok_assets.postbacks.mapping import MappingConfig
 from tiktok_assets.postbacks.payloads import TikTokEvent, build_all_tiktok_events
 from tiktok_assets.postbacks.pii import PiiHasher

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
 
-from tiktok_assets.postbacks._bulk import gc_paused
+from tiktok_assets.garbage_collector import gc_paused
 from tiktok_assets.postbacks.errors import PayloadError
 from tiktok_assets.postbacks.events import NO_IDENTITY, EventSource, FirstPartyEvent, Product
 from tiktok_assets.postbacks.mapping import ContentIdMode, Destination, MappingConfig

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from tiktok_assets.postbacks._bulk import gc_paused
+from tiktok_assets.garbage_collector import gc_paused
 from tiktok_assets.postbacks.events import ClickParams, EventSource, FirstPartyEvent, Identity, Product
 
 

@@ -32,7 +32,7 @@ from typing import Any, cast
 
 import orjson
 
-from tiktok_assets.postbacks._bulk import gc_paused
+from tiktok_assets.garbage_collector import gc_paused
 from tiktok_assets.simulator.clock import SimClock
 
 EVENT_SOURCES = ("web", "app", "offline", "crm")

@@ -1,4 +1,4 @@
-"""Bulk helpers shared by the postbacks modules."""
+"""Pausing the cyclic garbage collector while bulk code builds many small objects (postbacks, simulator)."""
 
 from __future__ import annotations
 

@@ -160,8 +160,34 @@ class Stopwatch:
 
 
 def peak_rss_mib() -> float:
-    # ru_maxrss is KiB on Linux: the process's high-water mark since start.
+    """This process's peak resident memory since start, or since the last ``reset_peak_rss``."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    # ru_maxrss is KiB on Linux and never resets.
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def children_peak_rss_mib() -> float:
+    """The largest peak resident memory of any finished child process (e.g. a map worker)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def release_memory_and_reset_peak_rss() -> None:
+    """Hand freed memory back to the OS, then start a new high-water mark (Linux), so a
+    figure measured next is not the bench's own set-up (e.g. a million generated events)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
 
 
 def machine() -> dict[str, Any]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,7 +25,9 @@ import sqlalchemy as sa
 from bench._common import (
     Stopwatch,
     add_warehouse_argument,
+    children_peak_rss_mib,
     peak_rss_mib,
+    release_memory_and_reset_peak_rss,
     rate,
     simulator_process,
     temporary_warehouse,
@@ -50,21 +53,31 @@ def synthetic_events(wanted: int, end: datetime) -> list[Any]:
     return generate_events(ads, start, end, seed=11, config=config)
 
 
-def run(warehouse: str, events: list[Any], now: datetime, workers: int) -> dict[str, Any]:
+def store(url: str, events: list[Any], now: datetime) -> dict[str, Any]:
+    """Load the events into a fresh warehouse (timed apart: intake is not part of end to end)."""
+    from tiktok_assets.postbacks.store import ensure_postback_tables, store_events
+    from tiktok_assets.warehouse import make_engine
+
+    engine = make_engine(url)
+    ensure_postback_tables(engine)
+    with Stopwatch() as intake:
+        store_events(engine, events, received_at=now)
+    engine.dispose()
+    return {"intake_s": round(intake.wall, 2), "intake_events_per_s": round(rate(len(events), intake.wall))}
+
+
+def run(warehouse: str, url: str, first_party_events: int, now: datetime, workers: int) -> dict[str, Any]:
     from tiktok_assets.postbacks.delivery import deliver
     from tiktok_assets.postbacks.mapping import load_mapping
     from tiktok_assets.postbacks.outbox import map_and_enqueue
-    from tiktok_assets.postbacks.store import ensure_postback_tables, postback_outbox, store_events
+    from tiktok_assets.postbacks.store import postback_outbox
     from tiktok_assets.simulator import DEFAULT_ACCESS_TOKEN
     from tiktok_assets.tiktok.client import TikTokClient
     from tiktok_assets.warehouse import make_engine
 
     # The simulator runs in its own process: its validation of a million events is TikTok's work, not ours.
-    with simulator_process(2, n_advertisers=1, now=now) as sim, temporary_warehouse(warehouse) as url:
+    with simulator_process(2, n_advertisers=1, now=now) as sim:
         engine = make_engine(url)
-        ensure_postback_tables(engine)
-        with Stopwatch() as intake:
-            store_events(engine, events, received_at=now)
         mapping = load_mapping(pixel_id=PIXEL_ID, app_id=APP_ID)
         window_start = now - timedelta(hours=25)
         with Stopwatch() as mapped_watch:
@@ -89,17 +102,15 @@ def run(warehouse: str, events: list[Any], now: datetime, workers: int) -> dict[
     return {
         "warehouse": warehouse,
         "map_workers": workers,
-        "first_party_events": len(events),
+        "first_party_events": first_party_events,
         "tiktok_events": tiktok_events,
         "queued": mapped.enqueued.queued,
-        "intake_s": round(intake.wall, 2),
-        "intake_events_per_s": round(rate(len(events), intake.wall)),
         "map_hash_enqueue_s": round(mapped_watch.wall, 2),
         "map_hash_enqueue_cpu_s": round(mapped_watch.cpu, 2),
         "deliver_s": round(delivery.wall, 2),
         "deliver_cpu_s": round(delivery.cpu, 2),
         "end_to_end_s": round(end_to_end, 2),
-        "first_party_events_per_s": round(rate(len(events), end_to_end)),
+        "first_party_events_per_s": round(rate(first_party_events, end_to_end)),
         "tiktok_events_per_s": round(rate(tiktok_events, end_to_end)),
         "target_events_per_s": TARGET_EVENTS_PER_S,
         "delivery_report": report.as_dict(),
@@ -107,7 +118,9 @@ def run(warehouse: str, events: list[Any], now: datetime, workers: int) -> dict[
         "expected_requests_per_source": expected_requests,
         "expected_requests": sum(expected_requests.values()),
         "accepted_by_simulator": accepted,
+        # The pipeline's own memory: the bench's generated events were released before it started.
         "peak_rss_mib": round(peak_rss_mib(), 1),
+        "map_worker_peak_rss_mib": round(children_peak_rss_mib(), 1),
     }
 
 
@@ -123,15 +136,22 @@ def main() -> None:
         events = synthetic_events(args.events, now)
     print(f"synthetic stream: {len(events):,} first-party events in {making.wall:.1f} s (not counted)")
     runs = []
-    for warehouse in warehouses_of(args.warehouse):
-        figures = run(warehouse, events, now, args.workers)
-        runs.append(figures)
+    with ExitStack() as stack:
+        urls = {warehouse: stack.enter_context(temporary_warehouse(warehouse)) for warehouse in warehouses_of(args.warehouse)}
+        intakes = {warehouse: store(url, events, now) for warehouse, url in urls.items()}
+        count = len(events)
+        del events
+        for warehouse, url in urls.items():
+            release_memory_and_reset_peak_rss()
+            figures = {**run(warehouse, url, count, now, args.workers), **intakes[warehouse]}
+            runs.append(figures)
         print(f"postbacks {warehouse:8s}: {figures['first_party_events']:,} first-party → {figures['tiktok_events']:,} "
               f"TikTok events; map+hash+enqueue {figures['map_hash_enqueue_s']:.1f} s, deliver {figures['deliver_s']:.1f} s "
               f"= {figures['first_party_events_per_s']:,} first-party events/s ({figures['tiktok_events_per_s']:,} TikTok "
               f"events/s; target {TARGET_EVENTS_PER_S:,}); requests {figures['track_requests']:,} "
               f"(expected ceil(n/1000) per source: {figures['expected_requests']:,}); intake "
-              f"{figures['intake_events_per_s']:,} events/s; peak RSS {figures['peak_rss_mib']:,.0f} MiB", flush=True)
+              f"{figures['intake_events_per_s']:,} events/s; peak RSS {figures['peak_rss_mib']:,.0f} MiB "
+              f"(largest map worker {figures['map_worker_peak_rss_mib']:,.0f} MiB)", flush=True)
     write_results("postbacks", {"events_requested": args.events, "runs": runs})
 
 

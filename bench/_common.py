@@ -171,11 +171,6 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def children_peak_rss_mib() -> float:
-    """The largest peak resident memory of any finished child process (e.g. a map worker)."""
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-
-
 def release_memory_and_reset_peak_rss() -> None:
     """Hand freed memory back to the OS, then start a new high-water mark (Linux), so a
     figure measured next is not the bench's own set-up (e.g. a million generated events)."""

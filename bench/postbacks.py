@@ -25,7 +25,6 @@ import sqlalchemy as sa
 from bench._common import (
     Stopwatch,
     add_warehouse_argument,
-    children_peak_rss_mib,
     peak_rss_mib,
     release_memory_and_reset_peak_rss,
     rate,
@@ -118,9 +117,9 @@ def run(warehouse: str, url: str, first_party_events: int, now: datetime, worker
         "expected_requests_per_source": expected_requests,
         "expected_requests": sum(expected_requests.values()),
         "accepted_by_simulator": accepted,
-        # The pipeline's own memory: the bench's generated events were released before it started.
+        # This process's memory while mapping (without --workers) and delivering; the bench's own
+        # generated events were released before. Map workers are separate processes.
         "peak_rss_mib": round(peak_rss_mib(), 1),
-        "map_worker_peak_rss_mib": round(children_peak_rss_mib(), 1),
     }
 
 
@@ -145,13 +144,12 @@ def main() -> None:
             release_memory_and_reset_peak_rss()
             figures = {**run(warehouse, url, count, now, args.workers), **intakes[warehouse]}
             runs.append(figures)
-        print(f"postbacks {warehouse:8s}: {figures['first_party_events']:,} first-party → {figures['tiktok_events']:,} "
-              f"TikTok events; map+hash+enqueue {figures['map_hash_enqueue_s']:.1f} s, deliver {figures['deliver_s']:.1f} s "
-              f"= {figures['first_party_events_per_s']:,} first-party events/s ({figures['tiktok_events_per_s']:,} TikTok "
-              f"events/s; target {TARGET_EVENTS_PER_S:,}); requests {figures['track_requests']:,} "
-              f"(expected ceil(n/1000) per source: {figures['expected_requests']:,}); intake "
-              f"{figures['intake_events_per_s']:,} events/s; peak RSS {figures['peak_rss_mib']:,.0f} MiB "
-              f"(largest map worker {figures['map_worker_peak_rss_mib']:,.0f} MiB)", flush=True)
+            print(f"postbacks {warehouse:8s}: {figures['first_party_events']:,} first-party → {figures['tiktok_events']:,} "
+                  f"TikTok events; map+hash+enqueue {figures['map_hash_enqueue_s']:.1f} s, deliver {figures['deliver_s']:.1f} s "
+                  f"= {figures['first_party_events_per_s']:,} first-party events/s ({figures['tiktok_events_per_s']:,} TikTok "
+                  f"events/s; target {TARGET_EVENTS_PER_S:,}); requests {figures['track_requests']:,} "
+                  f"(expected ceil(n/1000) per source: {figures['expected_requests']:,}); intake "
+                  f"{figures['intake_events_per_s']:,} events/s; peak RSS {figures['peak_rss_mib']:,.0f} MiB", flush=True)
     write_results("postbacks", {"events_requested": args.events, "runs": runs})
 
 

@@ -73,7 +73,8 @@ def rows() -> list[tuple[str, str, str, str]]:
                 f"5 postbacks {run['first_party_events']:,} first-party events → {run['warehouse']}",
                 f"map+hash+enqueue {run['map_hash_enqueue_s']:.0f} s + deliver {run['deliver_s']:.0f} s = "
                 f"**{run['first_party_events_per_s']:,} events/s** ({run['tiktok_events_per_s']:,} TikTok events/s); "
-                f"{run['track_requests']:,} requests for {run['expected_requests']:,} expected",
+                f"{run['track_requests']:,} requests for {run['expected_requests']:,} expected; "
+                f"{run.get('map_workers', 1)} map workers; peak RSS {run['peak_rss_mib']:,.0f} MiB",
                 "≥ 20,000 events/s; ceil(n/1000) requests",
                 f"{_ratio(run['first_party_events_per_s'], 20_000)}; requests {'✅' if exact else '❌'}",
             ))

@@ -26,7 +26,10 @@ def _stall_inside_batch(batch_number: int, marker: Path) -> None:
         seen["batches"] += 1
         if seen["batches"] == batch_number:
             # Rows and partition_pulls are written; the commit has not happened.
-            marker.write_text(f"{len(writes)} partitions in the open transaction")
+            # Written aside and renamed: the parent polls for the marker, and must never read it half written.
+            partial = marker.with_name(marker.name + ".partial")
+            partial.write_text(f"{len(writes)} partitions in the open transaction")
+            partial.replace(marker)
             time.sleep(120)
         return writes
 

@@ -15,6 +15,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from tiktok_assets.warehouse.frames import naive_utc_times
 from tiktok_assets.warehouse.pgbinary import copy_chunks
 
 
@@ -82,11 +83,7 @@ def _iso_strings(series: pd.Series, *, with_time: bool) -> list[str]:
     # SQLAlchemy stores SQLite dates as 'YYYY-MM-DD' and datetimes as
     # 'YYYY-MM-DD HH:MM:SS.ffffff'; rows loaded here must compare equal to rows
     # and parameters SQLAlchemy writes, so the text has to match exactly.
-    if series.dtype == object or pd.api.types.is_string_dtype(series.dtype):
-        series = pd.to_datetime(series, format="ISO8601")
-    if getattr(series.dt, "tz", None) is not None:
-        # Warehouse times are naive UTC (SQLite keeps no zone).
-        series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+    series = naive_utc_times(series)
     codes, uniques = pd.factorize(series)
     if not len(uniques):
         return [None] * len(series)

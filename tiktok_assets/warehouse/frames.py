@@ -324,6 +324,15 @@ def _check_unique_keys(table: sa.Table, rows: pd.DataFrame, row_partition: np.nd
         )
 
 
+def naive_utc_times(series: pd.Series) -> pd.Series:
+    """Times as the warehouse keeps them, naive UTC: text is read as ISO 8601, zoned times converted to UTC."""
+    if series.dtype == object or pd.api.types.is_string_dtype(series.dtype):
+        series = pd.to_datetime(series, format="ISO8601")
+    if getattr(series.dt, "tz", None) is not None:
+        series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+    return series
+
+
 def money_micros(values: pd.Series | np.ndarray) -> np.ndarray:
     """Money as whole millionths: exact to sum and to compare."""
     return np.rint(np.asarray(values, dtype="float64") * MICROS).astype("int64")

@@ -13,12 +13,14 @@ Binary values must be exactly the column's type (int4 into int4, not int8):
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from itertools import chain
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
+
+from tiktok_assets.warehouse.frames import naive_utc_times
 
 _NULL = b"\xff\xff\xff\xff"  # a field length of -1
 SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
@@ -74,7 +76,7 @@ class _Encoded:
 
     lengths: np.ndarray
     values: np.ndarray
-    """Fixed-width kinds: an array of the wire dtype. Text: encoded distinct values, picked by ``codes``."""
+    """Fixed-width kinds: an array of the wire dtype. Text: encoded distinct values, picked by ``codes`` (-1: NULL)."""
     codes: np.ndarray | None = None
     numeric_scale: int = 0
 
@@ -138,20 +140,21 @@ def _structured(fields: list[tuple[str, object]], fills: list[tuple[int, _Encode
     for index, column, kind, length in fills:
         out[f"length{index}"] = length
         if length > 0:
-            _fill(out[f"value{index}"], kind, column, slice(None))
+            _fill(out[f"value{index}"], kind, column)
     return out
 
 
 def _pieces(kind: str, column: _Encoded) -> list[bytes]:
     """One bytes object per row: the field's length prefix and value, or the NULL marker."""
     if kind == "text":
-        prefixed = [len(value).to_bytes(4, "big") + value for value in column.values[:-1]]
+        prefixed = [len(value).to_bytes(4, "big") + value for value in column.values]
+        # Code -1 (missing) picks the appended NULL marker.
         return np.array([*prefixed, _NULL], dtype=object)[column.codes].tolist()
     missing = column.lengths < 0
     width = int(column.lengths[~missing][0])
     present = np.empty(len(column.lengths), dtype=[("length", ">i4"), ("value", _wire_dtype(kind, width))])
     present["length"] = width
-    _fill(present["value"], kind, column, slice(None))
+    _fill(present["value"], kind, column)
     pieces = np.array(_row_bytes(present), dtype=object)
     pieces[missing] = _NULL
     return pieces.tolist()
@@ -161,11 +164,12 @@ def _row_bytes(array: np.ndarray) -> list[bytes]:
     return np.frombuffer(array.tobytes(), dtype=f"V{array.dtype.itemsize}").tolist()
 
 
-def _fill(target: np.ndarray, kind: str, column: _Encoded, picked: slice) -> None:
+def _fill(target: np.ndarray, kind: str, column: _Encoded) -> None:
+    """Every row's wire value into ``target``."""
     if kind == "text":
-        target[...] = column.values[column.codes[picked]]
+        target[...] = column.values[column.codes]
     elif kind == "numeric":
-        units = column.values[picked]
+        units = column.values
         target["ndigits"] = _NUMERIC_DIGITS
         target["weight"] = _NUMERIC_DIGITS - 3  # two digits after the point: 10^-4 and 10^-8
         target["sign"] = np.where(units < 0, _NUMERIC_NEG, _NUMERIC_POS)
@@ -174,7 +178,7 @@ def _fill(target: np.ndarray, kind: str, column: _Encoded, picked: slice) -> Non
         for position in range(_NUMERIC_DIGITS):
             target["digits"][:, position] = magnitude // 10_000 ** (_NUMERIC_DIGITS - 1 - position) % 10_000
     else:
-        target[...] = column.values[picked]
+        target[...] = column.values
 
 
 def _wire_dtype(kind: str, length: int) -> object:
@@ -240,10 +244,7 @@ def _encode_numeric(series: pd.Series, scale: int) -> _Encoded:
 
 
 def _encode_time(kind: str, series: pd.Series) -> _Encoded:
-    if series.dtype == object or pd.api.types.is_string_dtype(series.dtype):
-        series = pd.to_datetime(series, format="ISO8601")
-    if getattr(series.dt, "tz", None) is not None:
-        series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+    series = naive_utc_times(series)
     missing = series.isna().to_numpy()
     if kind == "date":
         days = series.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]").view("int64")
@@ -259,9 +260,9 @@ def _encode_text(series: pd.Series) -> _Encoded:
     codes, uniques = pd.factorize(series)
     encoded = np.array([_utf8(value) for value in uniques], dtype=object)
     unique_lengths = np.fromiter((len(value) for value in encoded), dtype="int32", count=len(encoded))
-    # Code -1 (missing) picks the appended NULL.
+    # Code -1 (missing) picks the appended length -1 (NULL).
     lengths = np.append(unique_lengths, -1).astype("int32")[codes]
-    return _Encoded(lengths, np.append(encoded, b""), codes=codes)
+    return _Encoded(lengths, encoded, codes=codes)
 
 
 def _utf8(value: object) -> bytes:

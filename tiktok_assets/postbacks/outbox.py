@@ -30,10 +30,10 @@ from tiktok_assets.postbacks.payloads import TikTokEvent, build_all_tiktok_event
 from tiktok_assets.postbacks.pii import PiiHasher
 from tiktok_assets.postbacks.store import (
     column_types,
+    first_party_events,
     insert_ignoring,
     postback_dead_letters,
     postback_outbox,
-    first_party_events,
     postback_payloads,
     read_events,
     staged,
@@ -177,9 +177,8 @@ def map_and_enqueue(
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     slices = event_time_slices(engine, start, end, events_per_slice)
-    wanted = workers
     # Each process opens its own connection: an in-memory SQLite database would be a new, empty one.
-    processes = min(wanted, len(slices)) if threads_share_the_database(engine) else 1
+    processes = min(workers, len(slices)) if threads_share_the_database(engine) else 1
     if processes <= 1:
         results = [_map_slice(engine, slice_start, slice_end, mapping, now) for slice_start, slice_end in slices]
     else:

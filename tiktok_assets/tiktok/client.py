@@ -410,33 +410,21 @@ class TikTokClient:
             rows.extend(page)
         return rows
 
-    def track_events(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        """POST one Events API batch (``/event/track/``); returns the envelope on success.
-
-        Throttling and server errors are retried here; a rejection (40002...)
-        raises :class:`TikTokBadParameterError` with TikTok's message so the
-        caller can dead-letter the batch.
-        """
-        data = body.get("data") or []
-        _check_batch_size(len(data))
-        return self.request("POST", "/event/track/", body=body)
-
     def track_encoded_events(self, body: Mapping[str, Any], data: Sequence[str], *,
                              tally: RequestStats | None = None) -> dict[str, Any]:
-        """:meth:`track_events` for data items that are JSON text already (the outbox stores them so).
+        """POST one Events API batch (``/event/track/``) of data items that are JSON text already (the outbox
+        stores them so); returns the envelope on success.
 
         The items are joined into ``body``'s ``data`` as they are, neither parsed
         nor re-encoded: the request carries exactly the stored bytes. ``body``
         holds the rest of the request (``event_source``...); a ``data`` key in it
-        is replaced. Same retries and errors as :meth:`track_events`.
+        is replaced. Throttling and server errors are retried here; a rejection
+        (40002...) raises :class:`TikTokBadParameterError` with TikTok's message
+        so the caller can dead-letter the batch.
         """
-        _check_batch_size(len(data))
+        if len(data) > MAX_PAGE_SIZE:
+            raise ValueError(f"An Events API batch holds at most {MAX_PAGE_SIZE} events, got {len(data)}")
         return self.request("POST", "/event/track/", body=encoded_track_body(body, data), tally=tally)
-
-
-def _check_batch_size(events: int) -> None:
-    if events > MAX_PAGE_SIZE:
-        raise ValueError(f"An Events API batch holds at most {MAX_PAGE_SIZE} events, got {events}")
 
 
 def encoded_track_body(body: Mapping[str, Any], data: Sequence[str]) -> EncodedJson:

@@ -231,7 +231,8 @@ class _Senders:
     writer at a time (``BEGIN IMMEDIATE``). Between processes that is all there
     is; inside this one, SQLite writers also queue on a lock here, woken the
     moment it is free instead of by SQLite's busy handler, which sleeps up to
-    100 ms between tries. Each sender holds one connection at a time and no
+    100 ms between tries; and on both databases this process's claims take
+    turns (see ``_claiming``). Each sender holds one connection at a time and no
     lock while it waits for TikTok, so none waits on another in a circle.
 
     A destination whose retries ran out is paused (its batches in flight are
@@ -257,6 +258,13 @@ class _Senders:
         self._writing: AbstractContextManager[object] = (
             threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
         )
+        # Claims take turns on both databases: a claim must start after the last
+        # one has moved the destination's cursor (_claimed_up_to). Started
+        # alongside it, a claim would read the old cursor, and could take rows a
+        # failed batch had just put back to pending in this same run.
+        self._claiming: AbstractContextManager[object] = (
+            self._writing if engine.dialect.name == "sqlite" else threading.Lock()
+        )
 
     def run(self) -> None:
         """One sender, until nothing is left to claim or something failed."""
@@ -277,7 +285,7 @@ class _Senders:
 
     def _next_claim(self) -> Claim | None:
         while True:
-            with self._writing:
+            with self._claiming:
                 with self._lock:
                     if self._failure is not None or not self._destinations:
                         return None

@@ -52,10 +52,13 @@ from tiktok_assets.postbacks.mapping import Destination
 from tiktok_assets.postbacks.payloads import MAX_EVENTS_PER_REQUEST, track_body
 from tiktok_assets.postbacks.store import (
     ids_in,
+    in_open_batch,
     postback_batches,
     postback_dead_letters,
     postback_outbox,
     postback_payloads,
+    postback_queue,
+    queue_pending_rows,
     utc_naive,
 )
 from tiktok_assets.tiktok.client import RequestStats, TikTokClient
@@ -344,12 +347,11 @@ def _count_sent(report: DeliveryReport, sent: Sent) -> None:
 
 
 def pending_destinations(engine: Engine) -> list[Destination]:
-    outbox = postback_outbox
+    queue = postback_queue
     statement = (
-        sa.select(outbox.c.event_source, outbox.c.event_source_id, outbox.c.test_event_code)
-        .where(outbox.c.state == "pending")
+        sa.select(queue.c.event_source, queue.c.event_source_id, queue.c.test_event_code)
         .distinct()
-        .order_by(outbox.c.event_source, outbox.c.event_source_id)
+        .order_by(queue.c.event_source, queue.c.event_source_id)
     )
     with engine.connect() as connection:
         return [Destination(*row) for row in connection.execute(statement).all()]
@@ -359,71 +361,76 @@ def claim_batch(engine: Engine, destination: Destination, size: int, *, owner: s
                 after: int = 0) -> Claim | None:
     """Step 1: mark up to ``size`` pending rows of ``destination`` as sending, in one transaction; None when none are left.
 
-    ``after``: only rows with a larger outbox_id. One delivery passes the last id
-    it claimed, so each claim starts where the last one ended instead of walking
-    past every row already sent: PostgreSQL, its statistics taken while the
-    outbox was all pending, scans the primary key in order, and without this
-    bound each claim would cost as much as all the claims before it. Rows that
+    The rows come out of ``postback_queue`` in queue order; on PostgreSQL
+    ``FOR UPDATE SKIP LOCKED`` gives concurrent claimers disjoint rows.
+    ``after``: only rows with a larger outbox_id. One delivery passes the last
+    id it claimed, so each claim starts where the last one ended: rows that
     go back to pending during a run stay for the next run (their destination
     is paused then anyway).
     """
-    outbox = postback_outbox
+    outbox, queue = postback_outbox, postback_queue
     stamp = utc_naive(now)
+    of_destination = sa.and_(
+        queue.c.event_source_id == destination.event_source_id,
+        queue.c.event_source == destination.event_source,
+    )
     candidates = (
-        sa.select(outbox.c.outbox_id)
-        .where(
-            outbox.c.state == "pending",
-            outbox.c.outbox_id > after,
-            outbox.c.event_source_id == destination.event_source_id,
-            outbox.c.event_source == destination.event_source,
-            outbox.c.test_event_code.is_not_distinct_from(destination.test_event_code),
-        )
-        .order_by(outbox.c.outbox_id)
+        sa.select(queue.c.outbox_id)
+        .where(of_destination, queue.c.outbox_id > after,
+               queue.c.test_event_code.is_not_distinct_from(destination.test_event_code))
+        .order_by(queue.c.outbox_id)
         .limit(size)
     )
     with write_transaction(engine) as connection:
-        if connection.dialect.name == "postgresql":
-            # Concurrent senders take disjoint rows instead of waiting on each other. As an array the
-            # subquery runs once; as IN (subquery) PostgreSQL may run it again and take more than `size` rows.
-            chosen = outbox.c.outbox_id == sa.any_(sa.func.array(candidates.with_for_update(skip_locked=True)
-                                                                  .scalar_subquery()))
-        else:
-            chosen = outbox.c.outbox_id.in_(candidates)
-        batch_id = _open_batch(connection, destination, size, owner, stamp)
-        # One statement: the ids never leave the database.
-        claimed = connection.execute(
-            sa.update(outbox)
-            .where(chosen, outbox.c.state == "pending")
-            .values(
-                state="sending",
-                batch_id=batch_id,
-                attempts=outbox.c.attempts + 1,
-                first_attempt_at=sa.func.coalesce(outbox.c.first_attempt_at, stamp),
-                last_attempt_at=stamp,
-            )
-        ).rowcount
-        if claimed < size:
-            batches = postback_batches
-            # The last batch of a destination is smaller; none at all means no batch either.
-            connection.execute(sa.delete(batches).where(batches.c.batch_id == batch_id) if claimed == 0
-                               else sa.update(batches).where(batches.c.batch_id == batch_id).values(size=claimed))
-            if claimed == 0:
+        dialect = connection.dialect.name
+        while True:
+            queued = connection.execute(
+                candidates.with_for_update(skip_locked=True) if dialect == "postgresql" else candidates
+            ).scalars().all()
+            if not queued:
                 return None
-        # The rows this claim took, with their payloads, in queue order.
+            connection.execute(sa.delete(queue).where(ids_in(queue.c.outbox_id, queued, dialect)))
+            batch_id = _open_batch(connection, destination, queued, owner, stamp)
+            claimed = connection.execute(
+                sa.update(outbox)
+                # state: a queue row whose outbox row is not pending is stale, and dropped with the delete above.
+                .where(ids_in(outbox.c.outbox_id, queued, dialect), outbox.c.state == "pending")
+                .values(
+                    state="sending",
+                    batch_id=batch_id,
+                    attempts=outbox.c.attempts + 1,
+                    first_attempt_at=sa.func.coalesce(outbox.c.first_attempt_at, stamp),
+                    last_attempt_at=stamp,
+                )
+                .returning(outbox.c.outbox_id)
+            ).scalars().all()
+            if len(claimed) == len(queued):
+                break
+            batches = postback_batches
+            if not claimed:
+                connection.execute(sa.delete(batches).where(batches.c.batch_id == batch_id))
+                continue
+            claimed = sorted(claimed)
+            connection.execute(sa.update(batches).where(batches.c.batch_id == batch_id)
+                               .values(size=len(claimed), first_outbox_id=claimed[0], last_outbox_id=claimed[-1]))
+            break
+        # The payloads of the rows this claim took, in queue order.
         rows = connection.execute(
-            sa.select(outbox.c.outbox_id, postback_payloads.c.payload)
-            .join_from(outbox, postback_payloads, postback_payloads.c.outbox_id == outbox.c.outbox_id)
-            .where(_in_batch(batch_id))
-            .order_by(outbox.c.outbox_id)
+            sa.select(postback_payloads.c.outbox_id, postback_payloads.c.payload)
+            .where(ids_in(postback_payloads.c.outbox_id, claimed, dialect))
+            .order_by(postback_payloads.c.outbox_id)
         ).all()
     return Claim(batch_id, destination, tuple(outbox_id for outbox_id, _ in rows), tuple(payload for _, payload in rows))
 
 
-def _open_batch(connection: Connection, destination: Destination, size: int, owner: str, stamp: datetime) -> int:
+def _open_batch(connection: Connection, destination: Destination, outbox_ids: Sequence[int], owner: str,
+                stamp: datetime) -> int:
+    """Log a batch of ``outbox_ids`` (in queue order) as being sent; returns its id."""
     return connection.execute(
         sa.insert(postback_batches)
-        .values(event_source=destination.event_source, event_source_id=destination.event_source_id, size=size,
-                owner=owner, sent_at=stamp, outcome="sending")
+        .values(event_source=destination.event_source, event_source_id=destination.event_source_id,
+                size=len(outbox_ids), owner=owner, sent_at=stamp, outcome="sending",
+                first_outbox_id=min(outbox_ids), last_outbox_id=max(outbox_ids))
         .returning(postback_batches.c.batch_id)
     ).scalar_one()
 
@@ -440,9 +447,14 @@ def _close_batch(connection: Connection, batch_id: int, outcome: str, now: datet
     )
 
 
-def _in_batch(batch_id: int) -> sa.ColumnElement[bool]:
+def _in_claim(claim: Claim, dialect: str) -> sa.ColumnElement[bool]:
+    """The rows of ``claim`` still in flight under it, found by id (the primary key)."""
+    return sa.and_(ids_in(postback_outbox.c.outbox_id, claim.outbox_ids, dialect), _still_in(claim))
+
+
+def _still_in(claim: Claim) -> sa.ColumnElement[bool]:
     # The fence: rows a reclaim took over meanwhile are no longer 'sending' under this batch.
-    return sa.and_(postback_outbox.c.batch_id == batch_id, postback_outbox.c.state == "sending")
+    return sa.and_(postback_outbox.c.batch_id == claim.batch_id, postback_outbox.c.state == "sending")
 
 
 def post_claim(client: TikTokClient, claim: Claim) -> Sent:
@@ -469,7 +481,7 @@ def record_outcome(engine: Engine, sent: Sent, owner: str, clock: Clock) -> Reco
     if isinstance(outcome, dict):
         with write_transaction(engine) as connection:
             accepted = connection.execute(
-                sa.update(outbox).where(_in_batch(claim.batch_id))
+                sa.update(outbox).where(_in_claim(claim, connection.dialect.name))
                 .values(state="accepted", accepted_at=stamp, attempts=extra_attempts, last_error=None)
             ).rowcount
             _close_batch(connection, claim.batch_id, "accepted", now, requests=requests, code=0,
@@ -482,11 +494,12 @@ def record_outcome(engine: Engine, sent: Sent, owner: str, clock: Clock) -> Reco
         with write_transaction(engine) as connection:
             _close_batch(connection, claim.batch_id, "rejected", now, requests=requests, code=outcome.code,
                          message=message, request_id=outcome.request_id)
-            connection.execute(sa.update(outbox).where(_in_batch(claim.batch_id)).values(attempts=extra_attempts))
-            rejected_ids = claim.outbox_ids if index is None else (claim.outbox_ids[index],)
+            connection.execute(sa.update(outbox).where(_in_claim(claim, connection.dialect.name))
+                               .values(attempts=extra_attempts))
             rejected = _dead_letter(
                 connection,
-                sa.and_(_in_batch(claim.batch_id), outbox.c.outbox_id.in_(rejected_ids)),
+                claim.outbox_ids if index is None else (claim.outbox_ids[index],),
+                _still_in(claim),
                 reason="rejected",
                 detail=f"TikTok rejected it (code {outcome.code}): {message}" if index is not None
                 else f"TikTok rejected the whole request (code {outcome.code}): {message}",
@@ -505,11 +518,19 @@ def record_outcome(engine: Engine, sent: Sent, owner: str, clock: Clock) -> Reco
     with write_transaction(engine) as connection:
         _close_batch(connection, claim.batch_id, "failed", now, requests=requests,
                      code=getattr(outcome, "code", None), message=str(outcome))
-        connection.execute(
-            sa.update(outbox).where(_in_batch(claim.batch_id))
+        returned = connection.execute(
+            sa.update(outbox).where(_in_claim(claim, connection.dialect.name))
             .values(state="pending", attempts=extra_attempts, last_error=str(outcome))
-        )
+            .returning(outbox.c.outbox_id)
+        ).scalars().all()
+        _requeue(connection, returned)
     return Recorded()
+
+
+def _requeue(connection: Connection, outbox_ids: Sequence[int]) -> None:
+    """Queue rows just put back to pending again."""
+    for chunk in _chunks(outbox_ids):
+        queue_pending_rows(connection, ids_in(postback_outbox.c.outbox_id, chunk, connection.dialect.name))
 
 
 def _refused(destination: Destination, error: TikTokError) -> DeliveryError:
@@ -535,9 +556,9 @@ def _rebatch_without(connection: Connection, claim: Claim, index: int, owner: st
     rest_payloads = claim.payloads[:index] + claim.payloads[index + 1:]
     if not rest_ids:
         return Claim(claim.batch_id, claim.destination, (), ())
-    batch_id = _open_batch(connection, claim.destination, len(rest_ids), owner, stamp)
+    batch_id = _open_batch(connection, claim.destination, rest_ids, owner, stamp)
     connection.execute(
-        sa.update(outbox).where(_in_batch(claim.batch_id))
+        sa.update(outbox).where(_in_claim(claim, connection.dialect.name))
         .values(batch_id=batch_id, attempts=outbox.c.attempts + 1, last_attempt_at=stamp)
     )
     return Claim(batch_id, claim.destination, rest_ids, rest_payloads)
@@ -545,7 +566,8 @@ def _rebatch_without(connection: Connection, claim: Claim, index: int, owner: st
 
 def _dead_letter(
     connection: Connection,
-    condition: sa.ColumnElement[bool],
+    outbox_ids: Sequence[int],
+    fence: sa.ColumnElement[bool],
     *,
     reason: str,
     detail: str,
@@ -555,26 +577,34 @@ def _dead_letter(
     batch_id: int | None = None,
     request_id: str | None = None,
 ) -> int:
-    """Move the outbox rows matching ``condition`` to state dead and copy them to the dead letters; returns how many."""
-    outbox, payloads = postback_outbox, postback_payloads
-    moved = connection.execute(
-        sa.update(outbox).where(condition).values(state="dead", dead_reason=reason, last_error=detail)
-        .returning(outbox.c.outbox_id)
-    ).scalars().all()
+    """Move the outbox rows of ``outbox_ids`` still matching ``fence`` to state dead (out of the queue, if there)
+    and copy them to the dead letters; returns how many."""
+    outbox, payloads, queue = postback_outbox, postback_payloads, postback_queue
+    dialect = connection.dialect.name
     copied = ("outbox_id", "event_source", "event_source_id", "event", "event_id", "source_event_id", "event_time")
     extra = {"reason": reason, "detail": detail, "code": code, "message": message, "batch_id": batch_id,
              "request_id": request_id, "dead_at": utc_naive(now)}
     columns = [*(outbox.c[name] for name in copied), payloads.c.payload,
                *(sa.literal(value, postback_dead_letters.c[name].type).label(name) for name, value in extra.items())]
-    for chunk in _chunks(moved):
+    dead = 0
+    for chunk in _chunks(outbox_ids):
+        moved = connection.execute(
+            sa.update(outbox).where(ids_in(outbox.c.outbox_id, chunk, dialect), fence)
+            .values(state="dead", dead_reason=reason, last_error=detail)
+            .returning(outbox.c.outbox_id)
+        ).scalars().all()
+        if not moved:
+            continue
+        connection.execute(sa.delete(queue).where(ids_in(queue.c.outbox_id, moved, dialect)))
         connection.execute(
             sa.insert(postback_dead_letters).from_select(
                 [*copied, "payload", *extra],
                 sa.select(*columns).select_from(outbox.join(payloads, payloads.c.outbox_id == outbox.c.outbox_id))
-                .where(ids_in(outbox.c.outbox_id, chunk, connection.dialect.name)),
+                .where(ids_in(outbox.c.outbox_id, moved, dialect)),
             )
         )
-    return len(moved)
+        dead += len(moved)
+    return dead
 
 
 def reclaim_stale_claims(
@@ -600,14 +630,19 @@ def reclaim_stale_claims(
     if not stale:
         return 0
     reclaimed = 0
+    outbox = postback_outbox
     with write_transaction(engine) as connection:
         for chunk in _chunks(stale):
-            reclaimed += connection.execute(
-                sa.update(postback_outbox)
-                .where(postback_outbox.c.state == "sending", postback_outbox.c.batch_id.in_(chunk))
+            stale_batches = sa.select(batches).where(batches.c.batch_id.in_(chunk), batches.c.outcome == "sending").subquery()
+            in_stale_batch = sa.exists().where(in_open_batch(stale_batches))
+            returned = connection.execute(
+                sa.update(outbox).where(in_stale_batch)
                 .values(state="pending",
                         last_error="claim abandoned (sender crashed or timed out): re-sent with the same event_id")
-            ).rowcount
+                .returning(outbox.c.outbox_id)
+            ).scalars().all()
+            _requeue(connection, returned)
+            reclaimed += len(returned)
             connection.execute(
                 sa.update(batches).where(batches.c.batch_id.in_(chunk), batches.c.outcome == "sending")
                 .values(outcome="abandoned", finished_at=utc_naive(now))
@@ -619,23 +654,29 @@ def reclaim_stale_claims(
 
 def expire_unsendable(engine: Engine, *, settings: DeliverySettings, now: datetime) -> Counter[str]:
     """Dead-letter pending rows that must not be sent: past the re-send window, or older than TikTok accepts."""
-    outbox = postback_outbox
+    queue = postback_queue
+    pending = postback_outbox.c.state == "pending"
     stamp = utc_naive(now)
     expired: Counter[str] = Counter()
     with write_transaction(engine) as connection:
+        # The queue alone says which rows to look at: it is small, and holds both times.
+        past_window = connection.execute(
+            sa.select(queue.c.outbox_id).where(queue.c.first_attempt_at <= stamp - settings.resend_window)
+        ).scalars().all()
         expired["dedup_window"] += _dead_letter(
-            connection,
-            sa.and_(outbox.c.state == "pending", outbox.c.first_attempt_at <= stamp - settings.resend_window),
+            connection, past_window, pending,
             reason="dedup_window",
             detail=f"{DEDUP_WINDOW_DETAIL}: first sent over {_hours(settings.resend_window)} h ago, and TikTok "
             "deduplicates for 48 h only; if the first send arrived, a copy now would count twice",
             now=now,
         )
         for source, max_age in sorted(settings.max_event_age.items()):
+            too_old = connection.execute(
+                sa.select(queue.c.outbox_id)
+                .where(queue.c.event_source == source, queue.c.event_time < stamp - max_age + settings.age_margin)
+            ).scalars().all()
             expired["too_old"] += _dead_letter(
-                connection,
-                sa.and_(outbox.c.state == "pending", outbox.c.event_source == source,
-                        outbox.c.event_time < stamp - max_age + settings.age_margin),
+                connection, too_old, pending,
                 reason="too_old",
                 detail=f"older than TikTok accepts ({_hours(max_age) // 24} days for {source} events): not sent",
                 now=now,

@@ -31,10 +31,14 @@ from tiktok_assets.postbacks.pii import PiiHasher
 from tiktok_assets.postbacks.store import (
     column_types,
     first_party_events,
+    in_open_batch,
     insert_ignoring,
+    postback_batches,
     postback_dead_letters,
     postback_outbox,
     postback_payloads,
+    postback_queue,
+    queue_pending_rows,
     read_events,
     staged,
     utc_naive,
@@ -113,17 +117,21 @@ def enqueue(engine: Engine, tiktok_events: Sequence[TikTokEvent], *, now: dateti
         if connection.dialect.name == "postgresql":
             queued = _enqueue_returning(connection, staging, columns)
         else:
+            # One writer at a time on SQLite, and ids only grow: the rows above this are the ones queued now.
+            queued_before = connection.execute(sa.select(sa.func.coalesce(sa.func.max(outbox.c.outbox_id), 0))).scalar_one()
             queued = insert_ignoring(connection, outbox, sa.select(*(staging.c[name] for name in columns)), OUTBOX_KEY)
-            # The payloads of the rows just queued, found by their key (rows queued before keep theirs).
+            just_queued = outbox.c.outbox_id > queued_before
             same_key = sa.and_(*(outbox.c[name] == staging.c[name] for name in OUTBOX_KEY))
             insert_ignoring(connection, postback_payloads,
-                            sa.select(outbox.c.outbox_id, staging.c.payload).select_from(staging.join(outbox, same_key)),
+                            sa.select(outbox.c.outbox_id, staging.c.payload)
+                            .select_from(staging.join(outbox, same_key)).where(just_queued),
                             ("outbox_id",))
+            queue_pending_rows(connection, just_queued)
     return Enqueued(queued, len(frame) - queued)
 
 
 def _enqueue_returning(connection: sa.Connection, staging: sa.Table, columns: list[str]) -> int:
-    """Outbox rows and their payloads in one statement; returns the rows queued.
+    """Outbox rows, their queue rows and their payloads in one statement; returns the rows queued.
 
     The payloads join the ids the insert returns, not the whole outbox: found
     by key in the outbox instead, PostgreSQL hash-joined every row ever
@@ -131,12 +139,19 @@ def _enqueue_returning(connection: sa.Connection, staging: sa.Table, columns: li
     growing with the history).
     """
     outbox = postback_outbox
+    queue_columns = [column.name for column in postback_queue.columns]
+    returned = dict.fromkeys([*queue_columns, *OUTBOX_KEY])
     queued_rows = (
         postgresql.insert(outbox)
         .from_select(columns, sa.select(*(staging.c[name] for name in columns)))
         .on_conflict_do_nothing(index_elements=list(OUTBOX_KEY))
-        .returning(outbox.c.outbox_id, *(outbox.c[name] for name in OUTBOX_KEY))
+        .returning(*(outbox.c[name] for name in returned))
         .cte("queued_rows")
+    )
+    queue_rows = (
+        sa.insert(postback_queue)
+        .from_select(queue_columns, sa.select(*(queued_rows.c[name] for name in queue_columns)))
+        .cte("queue_rows")
     )
     same_key = sa.and_(*(queued_rows.c[name] == staging.c[name] for name in OUTBOX_KEY))
     payloads = (
@@ -145,7 +160,7 @@ def _enqueue_returning(connection: sa.Connection, staging: sa.Table, columns: li
                      sa.select(queued_rows.c.outbox_id, staging.c.payload).select_from(queued_rows.join(staging, same_key)))
         # A key twice in one batch is queued once; its payload too.
         .on_conflict_do_nothing(index_elements=["outbox_id"])
-        .add_cte(queued_rows)
+        .add_cte(queued_rows, queue_rows)
     )
     return connection.execute(payloads.execution_options(preserve_rowcount=True)).rowcount
 
@@ -190,12 +205,12 @@ def map_and_enqueue(
             results = [future.result() for future in futures]
     combined = _combined(results)
     if combined.enqueued.queued and engine.dialect.name == "postgresql":
-        # Delivery claims right after this. With statistics from before the
-        # enqueue, PostgreSQL scans the whole pending index for every claim of
-        # 1,000 (20 ms instead of 13 ms measured); autovacuum would catch up
-        # only later. ANALYZE samples a fixed number of rows: cheap at any size.
+        # Delivery claims right after this, reading the queue: planned with
+        # statistics from before the enqueue (an empty queue, say), a claim may
+        # walk the whole queue; autovacuum would catch up only later. ANALYZE
+        # samples a fixed number of rows: cheap at any size.
         with engine.begin() as connection:
-            connection.exec_driver_sql(f"ANALYZE {postback_outbox.name}")
+            connection.exec_driver_sql(f"ANALYZE {postback_queue.name}")
     return combined
 
 
@@ -338,15 +353,24 @@ class Overdue:
 
 def overdue_events(engine: Engine, queued_before: datetime) -> Overdue:
     """Undelivered events queued before ``queued_before``, across the whole outbox."""
-    outbox = postback_outbox
-    # One query per state: "state = 'pending'" is what lets SQLite read the small
-    # partial index of rows in flight instead of scanning every accepted row.
-    statement = sa.union_all(*(
-        sa.select(sa.literal(state).label("state"), sa.func.count().label("events"),
+    outbox, queue = postback_outbox, postback_queue
+    queued_early = outbox.c.first_queued_at < utc_naive(queued_before)
+    # No index holds the state: pending rows are found through the queue, rows
+    # being sent through the batches in flight, so neither query reads the
+    # accepted history.
+    pending = (
+        sa.select(sa.literal("pending").label("state"), sa.func.count().label("events"),
                   sa.func.min(outbox.c.first_queued_at).label("oldest"))
-        .where(outbox.c.state == state, outbox.c.first_queued_at < utc_naive(queued_before))
-        for state in UNDELIVERED_STATES
-    ))
+        .select_from(queue.join(outbox, outbox.c.outbox_id == queue.c.outbox_id))
+        .where(outbox.c.state == "pending", queued_early)
+    )
+    sending = (
+        sa.select(sa.literal("sending").label("state"), sa.func.count().label("events"),
+                  sa.func.min(outbox.c.first_queued_at).label("oldest"))
+        .select_from(postback_batches.join(outbox, in_open_batch(postback_batches)))
+        .where(postback_batches.c.outcome == "sending", queued_early)
+    )
+    statement = sa.union_all(pending, sending)
     with engine.connect() as connection:
         rows = [row for row in connection.execute(statement).all() if row.events]
     oldest = min((row.oldest for row in rows), default=None)

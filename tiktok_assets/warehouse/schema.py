@@ -33,7 +33,7 @@ from tiktok_assets.warehouse.engine import safe_url, serialise_writers, write_tr
 from tiktok_assets.warehouse.errors import WarehouseError, WarehouseUnavailableError
 from tiktok_assets.warehouse.tables import metadata, schema_meta
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -49,10 +49,18 @@ def column_exists(connection: Connection, table: str, column: str) -> bool:
     return any(info["name"] == column for info in sa.inspect(connection).get_columns(table))
 
 
+def _queue_postbacks(connection: Connection) -> None:
+    # Imported here: the postbacks domain builds on this package, not the other way round.
+    from tiktok_assets.postbacks.store import upgrade_outbox
+
+    upgrade_outbox(connection)
+
+
 MIGRATIONS: list[Migration] = [
-    # Version 1 is the first schema: nothing to migrate yet. A future step looks like
+    # Version 1 is the first schema. A step adding a column looks like
     # Migration(2, "add ad_stats_daily.video_views", lambda c: None if column_exists(c, "ad_stats_daily",
     #           "video_views") else c.execute(sa.text("ALTER TABLE ad_stats_daily ADD COLUMN video_views BIGINT"))),
+    Migration(2, "postbacks: pending outbox rows in postback_queue, no index on outbox state", _queue_postbacks),
 ]
 
 

@@ -48,27 +48,28 @@ def test_create_schema_is_idempotent_and_keeps_data(engine: Engine) -> None:
 
 def test_pending_migrations_run_once_in_order(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     applied: list[int] = []
+    next_version = SCHEMA_VERSION + 1
 
     def add_video_views(connection: Connection) -> None:
-        applied.append(2)
+        applied.append(next_version)
         if not column_exists(connection, "ad_stats_daily", "video_views"):
             connection.execute(sa.text("ALTER TABLE ad_stats_daily ADD COLUMN video_views BIGINT"))
 
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
-    monkeypatch.setattr(schema, "MIGRATIONS", [Migration(2, "add video_views", add_video_views)])
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", next_version)
+    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, Migration(next_version, "add video_views", add_video_views)])
     schema.create_schema(engine)
     schema.create_schema(engine)
-    assert applied == [2]
+    assert applied == [next_version]
     assert column_exists(engine.connect(), "ad_stats_daily", "video_views")
-    assert _schema_version(engine) == 2
+    assert _schema_version(engine) == next_version
 
 
 def test_a_missing_migration_and_a_newer_database_are_refused(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 3)
-    with pytest.raises(WarehouseError, match="No migration leads from schema version 1 to 3"):
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", SCHEMA_VERSION + 2)
+    with pytest.raises(WarehouseError, match=f"No migration leads from schema version {SCHEMA_VERSION} to {SCHEMA_VERSION + 2}"):
         schema.create_schema(engine)
-    assert _schema_version(engine) == 1  # rolled back
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 0)
+    assert _schema_version(engine) == SCHEMA_VERSION  # rolled back
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", SCHEMA_VERSION - 1)
     with pytest.raises(WarehouseError, match="newer than this code"):
         schema.create_schema(engine)
 

@@ -46,7 +46,7 @@ import ipaddress
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -652,43 +652,73 @@ def _frame_to_events(frame: pd.DataFrame) -> list[FirstPartyEvent]:
         return series.astype(object).where(series.notna(), None).tolist()
 
     times = pd.DatetimeIndex(pd.to_datetime(frame["event_time"], utc=True)).to_pydatetime().tolist()
-    identity_width, click_width = len(IDENTITY_FIELDS), len(CLICK_FIELDS)
-    identities = [
-        NO_IDENTITY if values.count(None) == identity_width else Identity(*values)
-        for values in zip(*(column(name) for name in IDENTITY_FIELDS))
-    ]
-    clicks = [
-        NO_CLICK if values.count(None) == click_width else ClickParams(*values)
-        for values in zip(*(column(name) for name in CLICK_FIELDS))
-    ]
-    sources = {"web": EventSource.WEB, "app": EventSource.APP}
+    return _events_from_rows(zip(*(times if name == "event_time" else column(name) for name in RECORD_FIELDS)))
+
+
+def events_from_rows(rows: Iterable[Sequence[Any]]) -> list[FirstPartyEvent]:
+    """Events from rows holding the :data:`RECORD_FIELDS` columns in that order (rows of ``first_party_events``).
+
+    ``event_time`` is a datetime, naive UTC (the warehouse's form) or aware;
+    ``products`` and ``properties`` are JSON text; a missing value is None (a
+    NaN ``value`` counts as missing too). Rows are trusted, as in
+    :func:`frame_to_events`: it reads a frame through this function.
+    """
+    with gc_paused():
+        return _events_from_rows(rows)
+
+
+def _columns(first: str, last: str) -> slice:
+    return slice(RECORD_FIELDS.index(first), RECORD_FIELDS.index(last) + 1)
+
+
+# RECORD_FIELDS in runs of neighbours, each unpacked from a row in one slice.
+_REQUIRED_COLUMNS = _columns(REQUIRED_FIELDS[0], REQUIRED_FIELDS[-1])
+_IDENTITY_COLUMNS = _columns(IDENTITY_FIELDS[0], IDENTITY_FIELDS[-1])
+_PAGE_COLUMNS = _columns("page_url", "referrer")
+_CLICK_COLUMNS = _columns(CLICK_FIELDS[0], CLICK_FIELDS[-1])
+_ORDER_COLUMNS = _columns("products", "properties")
+_SOURCES = {source.value: source for source in EventSource}
+
+
+def _events_from_rows(rows: Iterable[Sequence[Any]]) -> list[FirstPartyEvent]:
+    # The events of one session repeat its identity and click parameters:
+    # equal values share one frozen object, built once (and memory with it).
+    identities: dict[tuple[Any, ...], Identity] = {(None,) * len(IDENTITY_FIELDS): NO_IDENTITY}
+    clicks: dict[tuple[Any, ...], ClickParams] = {(None,) * len(CLICK_FIELDS): NO_CLICK}
     products_cache: dict[str, tuple[Product, ...]] = {}
-    rows = zip(
-        column("event_id"), column("source"), column("event_name"), times, identities, column("page_url"),
-        column("referrer"), clicks, column("products"), column("value"), column("currency"), column("order_id"),
-        column("customer_id"), column("is_new_customer"), column("properties"),
-    )
-    return [
-        FirstPartyEvent(
+    events = []
+    append = events.append
+    for row in rows:
+        identity_values = row[_IDENTITY_COLUMNS]
+        identity = identities.get(identity_values)
+        if identity is None:
+            identity = identities[identity_values] = Identity(*identity_values)
+        click_values = row[_CLICK_COLUMNS]
+        click = clicks.get(click_values)
+        if click is None:
+            click = clicks[click_values] = ClickParams(*click_values)
+        event_id, source, event_name, time = row[_REQUIRED_COLUMNS]
+        page_url, referrer = row[_PAGE_COLUMNS]
+        products, value, currency, order_id, customer_id, flag, properties = row[_ORDER_COLUMNS]
+        append(FirstPartyEvent(
             event_id=str(event_id),
-            source=sources[source],
+            source=_SOURCES[source],
             event_name=event_name,
-            event_time=time,
+            event_time=time.replace(tzinfo=UTC) if time.tzinfo is None else time.astimezone(UTC),
             identity=identity,
             page_url=page_url,
             referrer=referrer,
             click=click,
             products=_products_from_json(products, products_cache),
-            value=None if value is None else float(value),
+            # NaN: a missing value in a float column (pandas, or a NaN numeric).
+            value=None if value is None or math.isnan(value) else float(value),
             currency=currency,
             order_id=order_id,
             customer_id=customer_id,
             is_new_customer=None if flag is None else bool(flag),
             properties=json.loads(properties) if properties else {},
-        )
-        for (event_id, source, event_name, time, identity, page_url, referrer, click, products, value, currency,
-             order_id, customer_id, flag, properties) in rows
-    ]
+        ))
+    return events
 
 
 def _products_from_json(text: str | None, cache: dict[str, tuple[Product, ...]]) -> tuple[Product, ...]:

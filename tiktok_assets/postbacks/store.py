@@ -382,7 +382,11 @@ def store_events(engine: Engine, events: Iterable[FirstPartyEvent], *, received_
 
 def read_events(engine: Engine, start: datetime, end: datetime) -> list[FirstPartyEvent]:
     """Events with ``start <= event_time < end``, in time order."""
-    columns = [first_party_events.c[name] for name in RECORD_FIELDS]
+    # value as a double: the driver then hands over a float, not a Decimal for
+    # SQLAlchemy to convert (a fifth of the fetch on PostgreSQL, measured). Same
+    # float: PostgreSQL casts numeric to float8 through its decimal text, as Python does.
+    columns = [sa.cast(first_party_events.c.value, sa.Float).label(name) if name == "value" else first_party_events.c[name]
+               for name in RECORD_FIELDS]
     statement = (
         sa.select(*columns)
         .where(first_party_events.c.event_time >= utc_naive(start), first_party_events.c.event_time < utc_naive(end))

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 
 import pandas as pd
 import pytest
 
 from tiktok_assets.postbacks.errors import EventFileError, EventValidationError
 from tiktok_assets.postbacks.events import (
+    NO_CLICK,
+    NO_IDENTITY,
     RECORD_FIELDS,
     ClickParams,
     EventSource,
@@ -17,6 +21,7 @@ from tiktok_assets.postbacks.events import (
     Identity,
     Product,
     event_to_record,
+    events_from_rows,
     events_to_frame,
     frame_to_events,
     parse_event,
@@ -239,6 +244,51 @@ def test_empty_frame_keeps_its_column_types():
     assert list(frame.columns) == list(RECORD_FIELDS) and len(frame) == 0
     assert frame["email"].dtype == object
     assert frame_to_events(frame) == []
+
+
+def table_row(event: FirstPartyEvent, **changes) -> tuple:
+    """``event`` as a row of ``first_party_events`` comes back from the database: naive UTC time, JSON text."""
+    record = events_to_frame([event]).astype(object).iloc[0].to_dict()
+    record = {name: None if pd.isna(value) else value for name, value in record.items()}
+    record["event_time"] = event.event_time.astimezone(UTC).replace(tzinfo=None)
+    record.update(changes)
+    return tuple(record[name] for name in RECORD_FIELDS)
+
+
+def test_table_rows_become_the_events_they_were_made_from():
+    events = [full_event(), bare_event()]
+    read = events_from_rows([table_row(event) for event in events])
+    assert read == events
+    assert all(event.event_time.tzinfo is UTC for event in read)
+    assert type(read[0].value) is float and read[0].is_new_customer is False and read[1].is_new_customer is None
+    assert read[1].properties == {} and read[1].products == () and read[1].value is None
+
+
+def test_rows_take_aware_times_decimal_values_and_nan_as_missing():
+    paris = timezone(timedelta(hours=1))
+    aware = table_row(full_event(), event_time=datetime(2026, 11, 20, 11, 0, 0, 123456, tzinfo=paris), value=Decimal("21.000000"))
+    nan_value = table_row(full_event(), value=float("nan"), is_new_customer=1)
+    [from_aware, from_nan] = events_from_rows([aware, nan_value])
+    assert from_aware == full_event() and from_aware.event_time.tzinfo is UTC and type(from_aware.value) is float
+    assert from_nan.value is None and from_nan.is_new_customer is True
+
+
+def test_rows_share_equal_identities_clicks_and_products_and_an_empty_one_is_the_default():
+    session = [full_event(), replace(full_event(), event_id="e1b", properties={}), bare_event()]
+    first, second, bare = events_from_rows([table_row(event) for event in session])
+    assert first.identity is second.identity and first.click is second.click and first.products is second.products
+    assert bare.identity is NO_IDENTITY and bare.click is NO_CLICK
+    assert second.properties == {} and first.properties is not second.properties
+
+
+def test_a_frame_with_only_some_columns_reads_the_others_as_missing():
+    frame = pd.DataFrame({
+        "event_id": ["e3"], "source": ["app"], "event_name": ["Purchase"],
+        "event_time": [pd.Timestamp("2026-11-20T12:00:00+01:00")], "email": ["a@b.co"], "value": [float("nan")],
+    })
+    assert frame_to_events(frame) == [
+        FirstPartyEvent("e3", EventSource.APP, "Purchase", datetime(2026, 11, 20, 11, tzinfo=UTC), identity=Identity(email="a@b.co")),
+    ]
 
 
 def test_records_round_trip_through_jsonl_and_csv(tmp_path):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
@@ -21,6 +22,7 @@ from tiktok_assets.postbacks.store import (
     read_events,
     store_events,
 )
+from tiktok_assets.postbacks.synthetic import SyntheticStreamConfig, generate_events
 from tiktok_assets.warehouse import make_engine
 from tiktok_assets_tests.conftest import SIM_NOW
 from tiktok_assets_tests.postbacks.helpers import (
@@ -63,6 +65,26 @@ def test_events_are_stored_once_and_read_back_equal(engine):
                                     .where(first_party_events.c.event_id == "w-1")).one()
     # Raw identity is kept here (the only place), and the first load's time stays.
     assert stored == ("Ana@Example.com", SIM_NOW.replace(tzinfo=None))
+
+
+def test_read_events_gives_back_a_stored_synthetic_day_in_time_order(engine):
+    day_start = HOUR_START - timedelta(hours=23)
+    stream = generate_events([{"ad_id": "1790000000001", "campaign_id": "1780000000001", "currency": "USD"}],
+                             day_start, HOUR_END, seed=5, config=SyntheticStreamConfig(sessions_per_day=150))
+    # Values the stream never makes: all six decimals a Money column keeps, and no value with a currency.
+    odd = [replace(stream[0], event_id="odd-1", value=89999999.654321, is_new_customer=False),
+           replace(stream[1], event_id="odd-2", value=0.000001), replace(stream[2], event_id="odd-3", value=None)]
+    store_events(engine, stream + odd, received_at=SIM_NOW)
+
+    # The window's zone does not matter: it is the same instants in UTC.
+    cet = timezone(timedelta(hours=1))
+    read = read_events(engine, day_start.astimezone(cet), HOUR_END.astimezone(cet))
+
+    expected = sorted(stream + odd, key=lambda event: (event.event_time, event.source.value, event.event_id))
+    assert len(read) > 300 and read == expected
+    assert {event.event_time.tzinfo for event in read} == {UTC}
+    assert {type(event.value) for event in read} == {float, type(None)}
+    assert {event.is_new_customer for event in read} == {True, False, None}
 
 
 def test_hours_received_since_names_each_event_hour_of_newer_loads(engine):

@@ -6,6 +6,7 @@ import hashlib
 
 import pytest
 
+from tiktok_assets.postbacks import pii
 from tiktok_assets.postbacks.pii import PiiHasher, PiiRejection, normalize_phone, sha256_hex
 
 # Published vectors (FIPS 180-2 / NIST examples).
@@ -57,6 +58,34 @@ def test_invalid_phones_become_none_with_counted_reasons_and_no_raw_value():
     assert hasher.email("no-at-sign.example.com") is None
     assert hasher.rejections == {PiiRejection.PHONE_INVALID: 2, PiiRejection.PHONE_UNPARSEABLE: 1, PiiRejection.EMAIL_INVALID: 1}
     assert "123 456" not in repr(hasher) and "call me" not in repr(hasher)
+
+
+# A session's events repeat one customer's values, good and bad, with blanks in between.
+REPEATED_VALUES = [
+    ("email", "Ana@Example.com"), ("email", "no-at-sign.example.com"), ("phone", "+1 123 456 7890"), ("email", "  "),
+    ("phone", "(415) 555-0123"), ("phone", "call me maybe"), ("external_id", "CUS-1"), ("phone", "  "),
+] * 3
+
+
+def outcomes(hasher: PiiHasher, values: list[tuple[str, str]]) -> list[str | None]:
+    return [getattr(hasher, kind)(raw) for kind, raw in values]
+
+
+def test_a_hasher_seeing_values_again_answers_the_same_and_counts_each_rejection_again():
+    hasher = PiiHasher()
+    seen = outcomes(hasher, REPEATED_VALUES)
+    # One hasher per value: nothing it could have kept from an earlier call.
+    assert seen == [getattr(PiiHasher(), kind)(raw) for kind, raw in REPEATED_VALUES]
+    assert seen[:8] == [sha256_hex("ana@example.com"), None, None, None, sha256_hex("+14155550123"), None, sha256_hex("cus-1"), None]
+    assert hasher.rejections == {PiiRejection.EMAIL_INVALID: 3, PiiRejection.PHONE_INVALID: 3, PiiRejection.PHONE_UNPARSEABLE: 3}
+
+
+def test_a_full_cache_starts_over_without_changing_answers_or_counts(monkeypatch):
+    monkeypatch.setattr(pii, "CACHE_LIMIT", 2)
+    hasher = PiiHasher()
+    assert outcomes(hasher, REPEATED_VALUES) == outcomes(PiiHasher(), REPEATED_VALUES[:8]) * 3
+    assert all(len(cache) <= 2 for cache in (hasher._emails, hasher._phones, hasher._external_ids))
+    assert hasher.rejections == {PiiRejection.EMAIL_INVALID: 3, PiiRejection.PHONE_INVALID: 3, PiiRejection.PHONE_UNPARSEABLE: 3}
 
 
 def test_values_already_hashed_are_lowercased_not_hashed_again():

@@ -234,9 +234,12 @@ class _Senders:
     writer at a time (``BEGIN IMMEDIATE``). Between processes that is all there
     is; inside this one, SQLite writers also queue on a lock here, woken the
     moment it is free instead of by SQLite's busy handler, which sleeps up to
-    100 ms between tries; and on both databases this process's claims take
-    turns (see ``_claiming``). Each sender holds one connection at a time and no
-    lock while it waits for TikTok, so none waits on another in a circle.
+    100 ms between tries. On PostgreSQL claims run side by side: a row a
+    failed batch of this run put back to pending is not taken again, because
+    claims leave rows put back by batches newer than the run's start
+    (``requeued_up_to``), whatever cursor they read. Each sender holds one
+    connection at a time and no lock while it waits for TikTok, so none waits
+    on another in a circle.
 
     A destination whose retries ran out is paused (its batches in flight are
     still recorded). Any other error stops all claims; the batches in flight
@@ -246,6 +249,8 @@ class _Senders:
     def __init__(self, engine: Engine, client: TikTokClient, destinations: Sequence[Destination],
                  settings: DeliverySettings, report: DeliveryReport, owner: str, clock: Clock) -> None:
         self._engine = engine
+        self._requeued_up_to = latest_batch_id(engine)
+        """Batches after this one started during this run: rows they put back to pending wait for the next run."""
         self._client = client
         self._settings = settings
         self._owner = owner
@@ -260,13 +265,6 @@ class _Senders:
         self._failure: Exception | None = None
         self._writing: AbstractContextManager[object] = (
             threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
-        )
-        # Claims take turns on both databases: a claim must start after the last
-        # one has moved the destination's cursor (_claimed_up_to). Started
-        # alongside it, a claim would read the old cursor, and could take rows a
-        # failed batch had just put back to pending in this same run.
-        self._claiming: AbstractContextManager[object] = (
-            self._writing if engine.dialect.name == "sqlite" else threading.Lock()
         )
 
     def run(self) -> None:
@@ -288,14 +286,14 @@ class _Senders:
 
     def _next_claim(self) -> Claim | None:
         while True:
-            with self._claiming:
+            with self._writing:
                 with self._lock:
                     if self._failure is not None or not self._destinations:
                         return None
                     destination = self._destinations[0]
                     after = self._claimed_up_to.get(destination, 0)
                 claim = claim_batch(self._engine, destination, self._settings.max_batch, owner=self._owner,
-                                    now=self._clock(), after=after)
+                                    now=self._clock(), after=after, requeued_up_to=self._requeued_up_to)
                 with self._lock:
                     if claim is not None:
                         self._claimed_up_to[destination] = max(self._claimed_up_to.get(destination, 0),
@@ -357,16 +355,24 @@ def pending_destinations(engine: Engine) -> list[Destination]:
         return [Destination(*row) for row in connection.execute(statement).all()]
 
 
+def latest_batch_id(engine: Engine) -> int:
+    """The newest batch id so far (0 before the first): batches opened from now on have larger ids."""
+    with engine.connect() as connection:
+        return connection.execute(sa.select(sa.func.coalesce(sa.func.max(postback_batches.c.batch_id), 0))).scalar_one()
+
+
 def claim_batch(engine: Engine, destination: Destination, size: int, *, owner: str, now: datetime,
-                after: int = 0) -> Claim | None:
+                after: int = 0, requeued_up_to: int | None = None) -> Claim | None:
     """Step 1: mark up to ``size`` pending rows of ``destination`` as sending, in one transaction; None when none are left.
 
     The rows come out of ``postback_queue`` in queue order; on PostgreSQL
     ``FOR UPDATE SKIP LOCKED`` gives concurrent claimers disjoint rows.
     ``after``: only rows with a larger outbox_id. One delivery passes the last
-    id it claimed, so each claim starts where the last one ended: rows that
-    go back to pending during a run stay for the next run (their destination
-    is paused then anyway).
+    id it claimed, so each claim starts where the last one ended.
+    ``requeued_up_to``: of the rows put back to pending after a send, only
+    those put back by a batch up to this id. A delivery passes the last batch
+    id from before it started, so rows its own failed batches put back stay
+    for the next run (their destination is paused then anyway).
     """
     outbox, queue = postback_outbox, postback_queue
     stamp = utc_naive(now)
@@ -381,6 +387,8 @@ def claim_batch(engine: Engine, destination: Destination, size: int, *, owner: s
         .order_by(queue.c.outbox_id)
         .limit(size)
     )
+    if requeued_up_to is not None:
+        candidates = candidates.where(sa.or_(queue.c.last_batch_id.is_(None), queue.c.last_batch_id <= requeued_up_to))
     with write_transaction(engine) as connection:
         dialect = connection.dialect.name
         while True:

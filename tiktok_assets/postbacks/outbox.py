@@ -139,7 +139,8 @@ def _enqueue_returning(connection: sa.Connection, staging: sa.Table, columns: li
     growing with the history).
     """
     outbox = postback_outbox
-    queue_columns = [column.name for column in postback_queue.columns]
+    # A new row has no last batch: the queue's last_batch_id stays NULL.
+    queue_columns = [column.name for column in postback_queue.columns if column.name != "last_batch_id"]
     returned = dict.fromkeys([*queue_columns, *OUTBOX_KEY])
     queued_rows = (
         postgresql.insert(outbox)

@@ -130,6 +130,9 @@ postback_queue = sa.Table(
     sa.Column("test_event_code", sa.String),
     sa.Column("event_time", sa.DateTime, nullable=False, comment="Copied from the outbox: events too old are not sent."),
     sa.Column("first_attempt_at", sa.DateTime, comment="Copied from the outbox: set on a row that went back to pending."),
+    sa.Column("last_batch_id", sa.BigInteger,
+              comment="The batch of its last send, for a row put back to pending: a delivery leaves rows put back "
+              "after it started for the next one."),
     # Claims read a destination's rows in queue order from here.
     sa.Index("ix_postback_queue_destination", "event_source_id", "event_source", "outbox_id"),
 )
@@ -263,9 +266,9 @@ def queue_pending_rows(connection: Connection, condition: sa.ColumnElement[bool]
     A row queued already is left as it is, so this is safe to repeat.
     """
     outbox = postback_outbox
-    names = [column.name for column in postback_queue.columns]
-    return insert_ignoring(connection, postback_queue, sa.select(*(outbox.c[name] for name in names)).where(condition),
-                           ("outbox_id",))
+    columns = [outbox.c.batch_id.label(column.name) if column.name == "last_batch_id" else outbox.c[column.name]
+               for column in postback_queue.columns]
+    return insert_ignoring(connection, postback_queue, sa.select(*columns).where(condition), ("outbox_id",))
 
 
 def utc_naive(moment: datetime) -> datetime:

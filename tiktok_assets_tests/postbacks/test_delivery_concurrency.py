@@ -11,7 +11,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from tiktok_assets.postbacks.delivery import DeliverySettings, deliver
+from tiktok_assets.postbacks.delivery import DeliverySettings, Sent, claim_batch, deliver, latest_batch_id, record_outcome
 from tiktok_assets.postbacks.errors import DeliveryError
 from tiktok_assets.postbacks.mapping import Destination
 from tiktok_assets.postbacks.outbox import enqueue, map_and_enqueue
@@ -26,6 +26,7 @@ from tiktok_assets.postbacks.store import (
 )
 from tiktok_assets.simulator import DEFAULT_ACCESS_TOKEN
 from tiktok_assets.tiktok.client import TikTokClient
+from tiktok_assets.tiktok.errors import TikTokRetriesExhausted, TikTokTransportError
 from tiktok_assets.warehouse import make_engine
 from tiktok_assets_tests.conftest import SIM_NOW
 from tiktok_assets_tests.postbacks.helpers import (
@@ -222,6 +223,25 @@ def test_retries_running_out_in_concurrent_batches_pause_once_and_count_each_bat
     assert (resumed.batches, resumed.requests, resumed.accepted) == (3, 3, 2500)
     keys = accepted_keys(simulator)
     assert len(keys) == len(set(keys)) == 2500
+
+
+def test_a_claim_does_not_take_back_rows_a_batch_of_its_own_run_put_back(engine):
+    # What lets claims run side by side on PostgreSQL: a claim that read an old
+    # cursor still cannot re-take rows a failed batch of the same run put back.
+    enqueue(engine, [view(f"v{index:04d}") for index in range(1500)], now=SIM_NOW)
+    run_started_after = latest_batch_id(engine)
+    failed = claim_batch(engine, WEB, 1000, owner="run-1", now=SIM_NOW)
+    gave_up = TikTokRetriesExhausted(TRACK_PATH, 4, TikTokTransportError("HTTP 503", endpoint=TRACK_PATH, status_code=503))
+    record_outcome(engine, Sent(failed, gave_up, 4, 3), "run-1", at(SIM_NOW))
+    assert {row.state for row in outbox_rows(engine)} == {"pending"}
+
+    # The same run, cursor at 0: only the 500 rows never sent.
+    same_run = claim_batch(engine, WEB, 1000, owner="run-1", now=SIM_NOW, requeued_up_to=run_started_after)
+    assert set(same_run.outbox_ids).isdisjoint(failed.outbox_ids) and len(same_run) == 500
+    assert claim_batch(engine, WEB, 1000, owner="run-1", now=SIM_NOW, requeued_up_to=run_started_after) is None
+    # A later run takes them.
+    next_run = claim_batch(engine, WEB, 1000, owner="run-2", now=SIM_NOW, requeued_up_to=latest_batch_id(engine))
+    assert next_run.outbox_ids == failed.outbox_ids
 
 
 def test_a_refused_token_stops_every_sender_and_leaves_the_events_pending(engine, simulator):

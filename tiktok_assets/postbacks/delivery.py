@@ -667,10 +667,17 @@ def expire_unsendable(engine: Engine, *, settings: DeliverySettings, now: dateti
     stamp = utc_naive(now)
     expired: Counter[str] = Counter()
     with write_transaction(engine) as connection:
-        # The queue alone says which rows to look at: it is small, and holds both times.
-        past_window = connection.execute(
-            sa.select(queue.c.outbox_id).where(queue.c.first_attempt_at <= stamp - settings.resend_window)
-        ).scalars().all()
+
+        def queued(condition: sa.ColumnElement[bool]) -> list[int]:
+            # The queue alone says which rows to look at: it is small, and holds both times. Its rows are
+            # locked first, as a claim locks them, so the two never wait on each other in a circle; a row
+            # another process is claiming right now is left to it.
+            selection = sa.select(queue.c.outbox_id).where(condition)
+            if connection.dialect.name == "postgresql":
+                selection = selection.with_for_update(skip_locked=True)
+            return list(connection.execute(selection).scalars())
+
+        past_window = queued(queue.c.first_attempt_at <= stamp - settings.resend_window)
         expired["dedup_window"] += _dead_letter(
             connection, past_window, pending,
             reason="dedup_window",
@@ -679,10 +686,8 @@ def expire_unsendable(engine: Engine, *, settings: DeliverySettings, now: dateti
             now=now,
         )
         for source, max_age in sorted(settings.max_event_age.items()):
-            too_old = connection.execute(
-                sa.select(queue.c.outbox_id)
-                .where(queue.c.event_source == source, queue.c.event_time < stamp - max_age + settings.age_margin)
-            ).scalars().all()
+            too_old = queued(sa.and_(queue.c.event_source == source,
+                                     queue.c.event_time < stamp - max_age + settings.age_margin))
             expired["too_old"] += _dead_letter(
                 connection, too_old, pending,
                 reason="too_old",

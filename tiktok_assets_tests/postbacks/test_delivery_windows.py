@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
-from tiktok_assets.postbacks.delivery import DeliverySettings, claim_batch, deliver, pending_destinations
+from tiktok_assets.postbacks.delivery import DeliverySettings, claim_batch, deliver, expire_unsendable, pending_destinations
 from tiktok_assets.postbacks.outbox import map_and_enqueue
-from tiktok_assets.postbacks.store import postback_dead_letters, postback_outbox, store_events
+from tiktok_assets.postbacks.store import postback_dead_letters, postback_outbox, postback_queue, store_events
 from tiktok_assets_tests.conftest import SIM_NOW
 from tiktok_assets_tests.postbacks.helpers import HOUR_END, HOUR_START, accepted_keys, app_event, at, sim_client, web_event
 
@@ -74,3 +75,28 @@ def test_events_older_than_tiktok_accepts_are_dead_lettered_unsent(engine, mappi
 def test_the_resend_window_must_sit_inside_tiktoks_dedup_window(window):
     with pytest.raises(ValueError, match="48 h dedup window"):
         DeliverySettings(resend_window=window)
+
+
+def test_expiring_leaves_queue_rows_another_claim_holds_instead_of_waiting_on_it(engine, mapping):
+    # A claim locks its queue rows, then updates their outbox rows; expiring must lock in the same order,
+    # or the two can wait on each other in a circle (PostgreSQL would abort one as a deadlock).
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite lets one writer in at a time: nothing runs alongside")
+    day = 24 * 60
+    store_events(engine, [web_event(f"old-{index}", "$page_load", minute=MINUTES_BEFORE_NOW - 8 * day + index)
+                          for index in range(2)], received_at=SIM_NOW)
+    map_and_enqueue(engine, SIM_NOW - timedelta(days=9), SIM_NOW, mapping, now=SIM_NOW)
+    with engine.connect() as connection:
+        held, free = connection.execute(
+            sa.select(postback_outbox.c.outbox_id, postback_outbox.c.event_id).order_by(postback_outbox.c.outbox_id)).all()
+    with engine.connect() as claimer:
+        claimer.execute(sa.select(postback_queue.c.outbox_id).where(postback_queue.c.outbox_id == held.outbox_id)
+                        .with_for_update())
+        with ThreadPoolExecutor(1) as pool:
+            expiring = pool.submit(expire_unsendable, engine, settings=DeliverySettings(), now=SIM_NOW)
+            try:
+                expired = expiring.result(timeout=20)
+            finally:
+                claimer.rollback()  # lets an expiry that waited on the claimer finish, so the test fails rather than hangs
+    assert expired == {"too_old": 1}
+    assert set(dead_letters_by_id(engine)) == {free.event_id}

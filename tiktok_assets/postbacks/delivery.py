@@ -500,10 +500,11 @@ def record_outcome(engine: Engine, sent: Sent, owner: str, clock: Clock) -> Reco
         message = outcome.tiktok_message
         index = rejected_index(message, len(claim))
         with write_transaction(engine) as connection:
-            _close_batch(connection, claim.batch_id, "rejected", now, requests=requests, code=outcome.code,
-                         message=message, request_id=outcome.request_id)
+            # Outbox rows first, then the batch: the order a reclaim locks them in.
             connection.execute(sa.update(outbox).where(_in_claim(claim, connection.dialect.name))
                                .values(attempts=extra_attempts))
+            _close_batch(connection, claim.batch_id, "rejected", now, requests=requests, code=outcome.code,
+                         message=message, request_id=outcome.request_id)
             rejected = _dead_letter(
                 connection,
                 claim.outbox_ids if index is None else (claim.outbox_ids[index],),
@@ -524,14 +525,14 @@ def record_outcome(engine: Engine, sent: Sent, owner: str, clock: Clock) -> Reco
 
     # Not sent, or the answer never came: the rows go back to the queue with their attempt counted.
     with write_transaction(engine) as connection:
-        _close_batch(connection, claim.batch_id, "failed", now, requests=requests,
-                     code=getattr(outcome, "code", None), message=str(outcome))
         returned = connection.execute(
             sa.update(outbox).where(_in_claim(claim, connection.dialect.name))
             .values(state="pending", attempts=extra_attempts, last_error=str(outcome))
             .returning(outbox.c.outbox_id)
         ).scalars().all()
         _requeue(connection, returned)
+        _close_batch(connection, claim.batch_id, "failed", now, requests=requests,
+                     code=getattr(outcome, "code", None), message=str(outcome))
     return Recorded()
 
 

@@ -3,15 +3,16 @@
 Each batch goes through three steps:
 
 1. **Claim** (one transaction): up to 1,000 pending rows of one destination
-   become ``sending`` under a new ``batch_id``; ``attempts`` goes up and
-   ``first_attempt_at`` is set if unset. The batch is logged with its owner.
+   leave ``postback_queue`` and become ``sending`` under a new ``batch_id``;
+   ``attempts`` goes up and ``first_attempt_at`` is set if unset. The batch is
+   logged with its owner and its outbox id range.
 2. **POST** outside any transaction. The client retries 40100 (throttled),
    5xx and timeouts with backoff (:class:`~tiktok_assets.tiktok.client.TikTokClient`).
 3. **Record** (a second transaction, fenced by ``batch_id`` so a claim another
    process took over is never overwritten): ``accepted``; or, when TikTok
    rejects the batch (code 40002, message ``"Batch.N.<field>: <problem>"``),
    event N is dead-lettered with TikTok's message and the others are sent
-   again as a new batch; or back to ``pending`` when retries ran out.
+   again as a new batch; or back to ``pending`` (and the queue) when retries ran out.
 
 Several senders (``DeliverySettings.concurrency``, threads) run these steps at
 once, each on its own claim: while one waits for TikTok, the others claim and
@@ -704,3 +705,31 @@ def _hours(span: timedelta) -> int:
 
 def _chunks(ids: Sequence[int]) -> list[Sequence[int]]:
     return [ids[start:start + _ID_CHUNK] for start in range(0, len(ids), _ID_CHUNK)]
+
+
+def resend_dead_letters(engine: Engine, event_ids: Sequence[str] | None = None) -> int:
+    """Queue events TikTok rejected to be sent again (by the next delivery); returns how many. The dead letters stay as history.
+
+    For after their cause is fixed: the pixel set up, or the stored payload
+    corrected by hand (``postback_payloads``; a corrected mapping does not
+    reach events already queued). ``event_ids``: only these (the key's
+    event_id), else every rejected event. Their first attempt is forgotten:
+    TikTok refused them, so no earlier copy was counted that a re-send could
+    duplicate. Events dead-lettered because TikTok's 48 h dedup window passed
+    or because they are older than TikTok accepts are never re-sent.
+    """
+    outbox = postback_outbox
+    chosen = sa.and_(outbox.c.state == "dead", outbox.c.dead_reason == "rejected")
+    if event_ids is not None:
+        if isinstance(event_ids, str):
+            raise TypeError(f"event_ids must be a list of event ids, got the single string {event_ids!r}")
+        chosen = sa.and_(chosen, outbox.c.event_id.in_(list(event_ids)))
+    with write_transaction(engine) as connection:
+        requeued = connection.execute(
+            sa.update(outbox).where(chosen)
+            .values(state="pending", dead_reason=None, first_attempt_at=None,
+                    last_error="rejected earlier, queued again by resend_dead_letters")
+            .returning(outbox.c.outbox_id)
+        ).scalars().all()
+        _requeue(connection, requeued)
+    return len(requeued)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
-from tiktok_assets.postbacks.delivery import deliver, rejected_index
+from tiktok_assets.postbacks.delivery import deliver, rejected_index, resend_dead_letters
 from tiktok_assets.postbacks.mapping import Destination
 from tiktok_assets.postbacks.outbox import delivery_summary, enqueue, rejection_rate
 from tiktok_assets.postbacks.payloads import TikTokEvent
-from tiktok_assets.postbacks.store import postback_batches, postback_dead_letters, postback_outbox
+from tiktok_assets.postbacks.store import postback_batches, postback_dead_letters, postback_outbox, postback_payloads
 from tiktok_assets_tests.conftest import SIM_NOW
 from tiktok_assets_tests.postbacks.helpers import HOUR_END, HOUR_START, PIXEL, accepted_keys, at, sim_client
 
@@ -84,3 +85,33 @@ def test_rejected_index_reads_tiktoks_batch_path():
     assert rejected_index("Batch.12.user.email: ...", 12) is None  # out of range: not this batch's event
     assert rejected_index("event_source_id: Not a valid string", 5) is None
     assert rejected_index("data: Batch.1 mentioned later", 5) is None
+
+
+def test_rejected_events_fixed_by_hand_are_sent_again_and_other_dead_letters_never(engine, simulator):
+    enqueue(engine, [view("good"), view("bad-1", 8100), view("bad-2", 8100)], now=SIM_NOW)
+    with sim_client(simulator) as client:
+        assert deliver(engine, client, clock=at(SIM_NOW)).rejected == 2
+    # Fixed by hand: the stored payload of bad-1 gets a string content_id.
+    with engine.begin() as connection:
+        outbox_id = connection.execute(
+            sa.select(postback_outbox.c.outbox_id).where(postback_outbox.c.event_id == "bad-1")).scalar_one()
+        connection.execute(sa.update(postback_payloads).where(postback_payloads.c.outbox_id == outbox_id)
+                           .values(payload=sa.func.replace(postback_payloads.c.payload, '"content_id":8100', '"content_id":"8100"')))
+        # A dedup_window dead letter must never go out again, whatever it is asked.
+        connection.execute(sa.update(postback_outbox).where(postback_outbox.c.event_id == "bad-2")
+                           .values(dead_reason="dedup_window"))
+
+    assert resend_dead_letters(engine, ["bad-1", "bad-2"]) == 1
+    assert resend_dead_letters(engine, ["bad-1"]) == 0  # queued already, not dead any more
+    with sim_client(simulator) as client:
+        report = deliver(engine, client, clock=at(SIM_NOW))
+
+    assert (report.accepted, report.rejected) == (1, 0)
+    assert sorted(event_id for _, _, event_id in accepted_keys(simulator)) == ["bad-1", "good"]
+    with engine.connect() as connection:
+        states = dict(connection.execute(sa.select(postback_outbox.c.event_id, postback_outbox.c.state)).all())
+        letters = connection.execute(sa.select(postback_dead_letters.c.event_id)).scalars().all()
+    assert states == {"good": "accepted", "bad-1": "accepted", "bad-2": "dead"}
+    assert sorted(letters) == ["bad-1", "bad-2"]  # the history stays
+    with pytest.raises(TypeError, match="single string"):
+        resend_dead_letters(engine, "bad-1")

@@ -77,11 +77,11 @@ def test_the_resend_window_must_sit_inside_tiktoks_dedup_window(window):
         DeliverySettings(resend_window=window)
 
 
+# PostgreSQL only: SQLite lets one writer in at a time, so nothing runs alongside.
+@pytest.mark.parametrize("warehouse_url", ["postgres"], indirect=True)
 def test_expiring_leaves_queue_rows_another_claim_holds_instead_of_waiting_on_it(engine, mapping):
     # A claim locks its queue rows, then updates their outbox rows; expiring must lock in the same order,
     # or the two can wait on each other in a circle (PostgreSQL would abort one as a deadlock).
-    if engine.dialect.name != "postgresql":
-        pytest.skip("SQLite lets one writer in at a time: nothing runs alongside")
     day = 24 * 60
     store_events(engine, [web_event(f"old-{index}", "$page_load", minute=MINUTES_BEFORE_NOW - 8 * day + index)
                           for index in range(2)], received_at=SIM_NOW)

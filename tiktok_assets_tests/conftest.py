@@ -81,15 +81,21 @@ def warehouse_url(request, tmp_path) -> str:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_dagster_defs_state():
-    """Give every test a clean "current defs state storage" (a Dagster context variable).
+def _no_dagster_instance_left_entered():
+    """Fail the test that leaves a Dagster instance entered, instead of a later one on the same worker.
 
-    A Dagster instance entered as a context manager publishes its defs-state
-    storage in a ContextVar; one left entered by an earlier test on the same
-    xdist worker outlives its instance, and the next Definitions to resolve
-    fails with "Attempted to resolve undefined DagsterInstance weakref".
+    An entered instance publishes its defs-state storage in a ContextVar; left
+    entered, it outlives its instance, and the next Definitions to resolve
+    fails with "Attempted to resolve undefined DagsterInstance weakref". A
+    schedule or sensor context built without ``with`` did this: it enters
+    its resources (and an instance for them) and only ``__exit__`` leaves
+    them (see ``automation/location.py``).
     """
-    from dagster._core.storage.defs_state.base import set_defs_state_storage
+    from dagster._core.storage.defs_state.base import _current_storage
 
-    with set_defs_state_storage(None):
-        yield
+    yield
+    left = _current_storage.get()
+    if left is not None:
+        _current_storage.set(None)  # the next test on this worker starts clean either way
+        pytest.fail(f"this test left a Dagster instance entered ({left!r}): use the instance, or the schedule/"
+                    "sensor context, as a context manager", pytrace=False)

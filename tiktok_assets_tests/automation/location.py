@@ -57,16 +57,18 @@ class Location:
 
     def sensor_tick(self, name: str) -> dg.SensorExecutionData:
         sensor = self.defs.resolve_sensor_def(name)
-        context = dg.build_sensor_context(instance=self.instance, instance_ref=self.instance.get_ref(),
-                                          definitions=self.defs, resources=self.defs.resources, sensor_name=name)
-        return sensor.evaluate_tick(context)
+        # As a context manager, like the daemon: the context enters the resources (and an instance for them),
+        # and only leaving it exits them again.
+        with dg.build_sensor_context(instance=self.instance, instance_ref=self.instance.get_ref(),
+                                     definitions=self.defs, resources=self.defs.resources, sensor_name=name) as context:
+            return sensor.evaluate_tick(context)
 
     def schedule_tick(self, name: str, at: datetime) -> dg.ScheduleExecutionData:
         schedule = self.defs.resolve_schedule_def(name)
-        context = dg.build_schedule_context(instance=self.instance, scheduled_execution_time=at,
-                                            resources=self.defs.resources,
-                                            repository_def=self.defs.get_repository_def())
-        return schedule.evaluate_tick(context)
+        with dg.build_schedule_context(instance=self.instance, scheduled_execution_time=at,
+                                       resources=self.defs.resources,
+                                       repository_def=self.defs.get_repository_def()) as context:
+            return schedule.evaluate_tick(context)
 
     def apply_partition_requests(self, tick: dg.SensorExecutionData) -> None:
         """What the daemon does with a tick's dynamic partition requests."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -49,11 +50,18 @@ def run_worker_killed_at_request(simulator, base_url: str, warehouse_url: str, n
     original = simulator.handle
     worker: list[subprocess.Popen] = []
     seen = 0
+    in_flight = 0
     lock = threading.Lock()
 
     def handle(method, path, query, headers, body):  # noqa: ANN001, ANN202 - Simulator.handle's signature
-        nonlocal seen
-        response = original(method, path, query, headers, body)
+        nonlocal seen, in_flight
+        with lock:
+            in_flight += 1
+        try:
+            response = original(method, path, query, headers, body)
+        finally:
+            with lock:
+                in_flight -= 1
         if "/event/track" in path:
             with lock:
                 seen += 1
@@ -61,6 +69,23 @@ def run_worker_killed_at_request(simulator, base_url: str, warehouse_url: str, n
                     worker[0].kill()  # SIGKILL: no cleanup, no state update
                     worker[0].wait()
         return response
+
+    def settled() -> bool:
+        # Requests the worker wrote before it died are still read and stored by the
+        # server's threads: TikTok has them too. Done when none has been in flight for a while.
+        deadline = time.monotonic() + 10
+        quiet_since = None
+        while time.monotonic() < deadline:
+            with lock:
+                busy = in_flight > 0
+            if busy:
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= 0.5:
+                return True
+            time.sleep(0.02)
+        return False
 
     simulator.handle = handle
     try:
@@ -70,6 +95,7 @@ def run_worker_killed_at_request(simulator, base_url: str, warehouse_url: str, n
         )
         worker.append(process)
         stdout, stderr = process.communicate(timeout=120)
+        assert settled(), "the simulator kept handling requests of the killed worker for 10 s"
     finally:
         simulator.handle = original
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)

@@ -207,7 +207,9 @@ def deliver(
     report.reclaimed = reclaim_stale_claims(engine, owner=owner, is_owner_alive=is_owner_alive, lease=settings.claim_lease,
                                             now=clock())
     report.not_sent.update(expire_unsendable(engine, settings=settings, now=clock()))
-    senders = _Senders(engine, client, pending_destinations(engine), settings, report, owner, clock)
+    # Taken after the reclaim: rows it put back are this run's to send; rows this run's failed batches put back are not.
+    senders = _Senders(engine, client, pending_destinations(engine), settings, report, owner, clock,
+                       requeued_up_to=latest_batch_id(engine))
     # In-memory SQLite is one database per connection, so per thread: its senders must share this thread.
     threads = settings.concurrency if threads_share_the_database(engine) else 1
     if threads == 1:
@@ -248,9 +250,10 @@ class _Senders:
     """
 
     def __init__(self, engine: Engine, client: TikTokClient, destinations: Sequence[Destination],
-                 settings: DeliverySettings, report: DeliveryReport, owner: str, clock: Clock) -> None:
+                 settings: DeliverySettings, report: DeliveryReport, owner: str, clock: Clock, *,
+                 requeued_up_to: int) -> None:
         self._engine = engine
-        self._requeued_up_to = latest_batch_id(engine)
+        self._requeued_up_to = requeued_up_to
         """Batches after this one started during this run: rows they put back to pending wait for the next run."""
         self._client = client
         self._settings = settings
@@ -393,9 +396,7 @@ def claim_batch(engine: Engine, destination: Destination, size: int, *, owner: s
     with write_transaction(engine) as connection:
         dialect = connection.dialect.name
         while True:
-            queued = connection.execute(
-                candidates.with_for_update(skip_locked=True) if dialect == "postgresql" else candidates
-            ).scalars().all()
+            queued = connection.execute(_skipping_locked(candidates, dialect)).scalars().all()
             if not queued:
                 return None
             connection.execute(sa.delete(queue).where(ids_in(queue.c.outbox_id, queued, dialect)))
@@ -430,6 +431,14 @@ def claim_batch(engine: Engine, destination: Destination, size: int, *, owner: s
             .order_by(postback_payloads.c.outbox_id)
         ).all()
     return Claim(batch_id, destination, tuple(outbox_id for outbox_id, _ in rows), tuple(payload for _, payload in rows))
+
+
+def _skipping_locked(selection: sa.Select, dialect: str) -> sa.Select:
+    """``selection`` locking the queue rows it reads and passing over rows another transaction holds (PostgreSQL).
+
+    SQLite needs neither: one writer at a time.
+    """
+    return selection.with_for_update(skip_locked=True) if dialect == "postgresql" else selection
 
 
 def _open_batch(connection: Connection, destination: Destination, outbox_ids: Sequence[int], owner: str,
@@ -675,9 +684,7 @@ def expire_unsendable(engine: Engine, *, settings: DeliverySettings, now: dateti
             # locked first, as a claim locks them, so the two never wait on each other in a circle; a row
             # another process is claiming right now is left to it.
             selection = sa.select(queue.c.outbox_id).where(condition)
-            if connection.dialect.name == "postgresql":
-                selection = selection.with_for_update(skip_locked=True)
-            return list(connection.execute(selection).scalars())
+            return list(connection.execute(_skipping_locked(selection, connection.dialect.name)).scalars())
 
         past_window = queued(queue.c.first_attempt_at <= stamp - settings.resend_window)
         expired["dedup_window"] += _dead_letter(

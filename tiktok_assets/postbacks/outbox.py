@@ -38,6 +38,7 @@ from tiktok_assets.postbacks.store import (
     postback_outbox,
     postback_payloads,
     postback_queue,
+    queue_columns_from,
     queue_pending_rows,
     read_events,
     staged,
@@ -139,9 +140,9 @@ def _enqueue_returning(connection: sa.Connection, staging: sa.Table, columns: li
     growing with the history).
     """
     outbox = postback_outbox
-    # A new row has no last batch: the queue's last_batch_id stays NULL.
-    queue_columns = [column.name for column in postback_queue.columns if column.name != "last_batch_id"]
-    returned = dict.fromkeys([*queue_columns, *OUTBOX_KEY])
+    queue_names = [column.name for column in postback_queue.columns]
+    # What the queue rows and the payload join need of each new row (its batch_id is NULL: never sent).
+    returned = dict.fromkeys([*(name for name in queue_names if name != "last_batch_id"), "batch_id", *OUTBOX_KEY])
     queued_rows = (
         postgresql.insert(outbox)
         .from_select(columns, sa.select(*(staging.c[name] for name in columns)))
@@ -150,9 +151,7 @@ def _enqueue_returning(connection: sa.Connection, staging: sa.Table, columns: li
         .cte("queued_rows")
     )
     queue_rows = (
-        sa.insert(postback_queue)
-        .from_select(queue_columns, sa.select(*(queued_rows.c[name] for name in queue_columns)))
-        .cte("queue_rows")
+        sa.insert(postback_queue).from_select(queue_names, sa.select(*queue_columns_from(queued_rows))).cte("queue_rows")
     )
     same_key = sa.and_(*(queued_rows.c[name] == staging.c[name] for name in OUTBOX_KEY))
     payloads = (

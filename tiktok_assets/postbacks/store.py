@@ -265,10 +265,14 @@ def queue_pending_rows(connection: Connection, condition: sa.ColumnElement[bool]
 
     A row queued already is left as it is, so this is safe to repeat.
     """
-    outbox = postback_outbox
-    columns = [outbox.c.batch_id.label(column.name) if column.name == "last_batch_id" else outbox.c[column.name]
-               for column in postback_queue.columns]
-    return insert_ignoring(connection, postback_queue, sa.select(*columns).where(condition), ("outbox_id",))
+    return insert_ignoring(connection, postback_queue, sa.select(*queue_columns_from(postback_outbox)).where(condition),
+                           ("outbox_id",))
+
+
+def queue_columns_from(rows: sa.FromClause) -> list[sa.ColumnElement]:
+    """The ``postback_queue`` columns, in order, taken from outbox rows (the outbox, or rows an insert returned)."""
+    return [rows.c.batch_id.label(column.name) if column.name == "last_batch_id" else rows.c[column.name]
+            for column in postback_queue.columns]
 
 
 def utc_naive(moment: datetime) -> datetime:

@@ -237,10 +237,11 @@ class _Senders:
     writer at a time (``BEGIN IMMEDIATE``). Between processes that is all there
     is; inside this one, SQLite writers also queue on a lock here, woken the
     moment it is free instead of by SQLite's busy handler, which sleeps up to
-    100 ms between tries. On PostgreSQL claims run side by side: a row a
-    failed batch of this run put back to pending is not taken again, because
-    claims leave rows put back by batches newer than the run's start
-    (``requeued_up_to``), whatever cursor they read. Each sender holds one
+    100 ms between tries. On PostgreSQL claims run side by side, choosing
+    their rows in turns (:class:`ClaimCursor`): a row a failed batch of this
+    run put back to pending is not taken again, because claims leave rows put
+    back by batches newer than the run's start (``requeued_up_to``), whatever
+    cursor they read. Each sender holds one
     connection at a time and no lock while it waits for TikTok, so none waits
     on another in a circle.
 
@@ -264,8 +265,7 @@ class _Senders:
         self._destinations = deque(destinations)
         self._report = report
         self._paused: set[Destination] = set()
-        self._claimed_up_to: dict[Destination, int] = {}
-        """The last outbox_id claimed per destination: the next claim starts after it (see :func:`claim_batch`)."""
+        self._cursors: dict[Destination, ClaimCursor] = {}
         self._failure: Exception | None = None
         self._writing: AbstractContextManager[object] = (
             threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
@@ -295,13 +295,11 @@ class _Senders:
                     if self._failure is not None or not self._destinations:
                         return None
                     destination = self._destinations[0]
-                    after = self._claimed_up_to.get(destination, 0)
+                    cursor = self._cursors.setdefault(destination, ClaimCursor())
                 claim = claim_batch(self._engine, destination, self._settings.max_batch, owner=self._owner,
-                                    now=self._clock(), after=after, requeued_up_to=self._requeued_up_to)
+                                    now=self._clock(), cursor=cursor, requeued_up_to=self._requeued_up_to)
                 with self._lock:
                     if claim is not None:
-                        self._claimed_up_to[destination] = max(self._claimed_up_to.get(destination, 0),
-                                                               claim.outbox_ids[-1])
                         return claim
                     if self._destinations and self._destinations[0] == destination:
                         self._destinations.popleft()
@@ -365,14 +363,43 @@ def latest_batch_id(engine: Engine) -> int:
         return connection.execute(sa.select(sa.func.coalesce(sa.func.max(postback_batches.c.batch_id), 0))).scalar_one()
 
 
+class ClaimCursor:
+    """Where a destination's next claim starts, and the turns claims take to choose their rows.
+
+    The claims of one delivery choose their rows one at a time; the rest of
+    each claim (taking the rows, reading payloads, the commit) runs side by
+    side. Choosing alongside another claim, a claim would pass over the rows
+    the other had locked so far and take a scattered set, so the last rows of
+    a destination could be split into more requests than ceil(n/1000).
+    """
+
+    def __init__(self) -> None:
+        self._turn = threading.Lock()
+        self.after = 0
+        """The last outbox_id chosen: the next claim starts after it."""
+
+    def choose(self, choose_rows: Callable[[int], Sequence[int]]) -> Sequence[int]:
+        """``choose_rows(after)`` in turn with the other claims; the cursor moves past what it chose.
+
+        It moves at once, before the claim commits: a claim that then fails
+        leaves its rows for the next delivery (the failure stops this one).
+        """
+        with self._turn:
+            chosen = choose_rows(self.after)
+            if chosen:
+                self.after = max(self.after, chosen[-1])
+            return chosen
+
+
 def claim_batch(engine: Engine, destination: Destination, size: int, *, owner: str, now: datetime,
-                after: int = 0, requeued_up_to: int | None = None) -> Claim | None:
+                cursor: ClaimCursor | None = None, requeued_up_to: int | None = None) -> Claim | None:
     """Step 1: mark up to ``size`` pending rows of ``destination`` as sending, in one transaction; None when none are left.
 
     The rows come out of ``postback_queue`` in queue order; on PostgreSQL
     ``FOR UPDATE SKIP LOCKED`` gives concurrent claimers disjoint rows.
-    ``after``: only rows with a larger outbox_id. One delivery passes the last
-    id it claimed, so each claim starts where the last one ended.
+    ``cursor``: the destination's :class:`ClaimCursor` in this delivery, so
+    each claim starts where the last one ended and claims choose in turns; a
+    fresh one (from the first row) when None.
     ``requeued_up_to``: of the rows put back to pending after a send, only
     those put back by a batch up to this id. A delivery passes the last batch
     id from before it started, so rows its own failed batches put back stay
@@ -386,17 +413,22 @@ def claim_batch(engine: Engine, destination: Destination, size: int, *, owner: s
     )
     candidates = (
         sa.select(queue.c.outbox_id)
-        .where(of_destination, queue.c.outbox_id > after,
-               queue.c.test_event_code.is_not_distinct_from(destination.test_event_code))
+        .where(of_destination, queue.c.test_event_code.is_not_distinct_from(destination.test_event_code))
         .order_by(queue.c.outbox_id)
         .limit(size)
     )
     if requeued_up_to is not None:
         candidates = candidates.where(sa.or_(queue.c.last_batch_id.is_(None), queue.c.last_batch_id <= requeued_up_to))
+    cursor = cursor or ClaimCursor()
     with write_transaction(engine) as connection:
         dialect = connection.dialect.name
+
+        def choose_rows(after: int) -> list[int]:
+            selection = _skipping_locked(candidates.where(queue.c.outbox_id > after), dialect)
+            return list(connection.execute(selection).scalars())
+
         while True:
-            queued = connection.execute(_skipping_locked(candidates, dialect)).scalars().all()
+            queued = cursor.choose(choose_rows)
             if not queued:
                 return None
             connection.execute(sa.delete(queue).where(ids_in(queue.c.outbox_id, queued, dialect)))

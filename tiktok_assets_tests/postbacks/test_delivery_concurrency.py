@@ -5,13 +5,23 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
-from tiktok_assets.postbacks.delivery import DeliverySettings, Sent, claim_batch, deliver, latest_batch_id, record_outcome
+from tiktok_assets.postbacks.delivery import (
+    ClaimCursor,
+    DeliverySettings,
+    Sent,
+    claim_batch,
+    deliver,
+    latest_batch_id,
+    record_outcome,
+)
 from tiktok_assets.postbacks.errors import DeliveryError
 from tiktok_assets.postbacks.mapping import Destination
 from tiktok_assets.postbacks.outbox import enqueue, map_and_enqueue
@@ -223,6 +233,47 @@ def test_retries_running_out_in_concurrent_batches_pause_once_and_count_each_bat
     assert (resumed.batches, resumed.requests, resumed.accepted) == (3, 3, 2500)
     keys = accepted_keys(simulator)
     assert len(keys) == len(set(keys)) == 2500
+
+
+def test_claims_side_by_side_split_a_destination_into_full_batches_only(engine):
+    # Eight claimers at once on one cursor: each batch is full but the last, so n rows take
+    # ceil(n / size) requests. Choosing alongside each other, claimers took scattered, short sets.
+    enqueue(engine, [view(f"v{index:05d}") for index in range(10_250)], now=SIM_NOW)
+    cursor = ClaimCursor()
+
+    def claim_all() -> list[int]:
+        sizes = []
+        while (claim := claim_batch(engine, WEB, 1000, owner="run-1", now=SIM_NOW, cursor=cursor)) is not None:
+            sizes.append(len(claim))
+        return sizes
+
+    with ThreadPoolExecutor(8) as pool:
+        sizes = [size for claimer in [pool.submit(claim_all) for _ in range(8)] for size in claimer.result()]
+
+    assert sorted(sizes, reverse=True) == [1000] * 10 + [250]
+    assert Counter(row.state for row in outbox_rows(engine)) == {"sending": 10_250}
+
+
+def test_claims_choose_their_rows_in_turns_each_after_the_last_chosen():
+    cursor, lock, choosing, most_choosing, seen_after = ClaimCursor(), threading.Lock(), 0, 0, []
+
+    def choose_rows(after: int) -> list[int]:
+        nonlocal choosing, most_choosing
+        with lock:
+            choosing += 1
+            most_choosing = max(most_choosing, choosing)
+            seen_after.append(after)
+        time.sleep(0.02)  # long enough for the other claimers to arrive
+        with lock:
+            choosing -= 1
+        return [after + 1, after + 10]
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda _: cursor.choose(choose_rows), range(8)))
+
+    assert most_choosing == 1
+    assert sorted(seen_after) == [10 * turn for turn in range(8)]  # each started after the last chosen id
+    assert cursor.after == 80
 
 
 def test_a_claim_does_not_take_back_rows_a_batch_of_its_own_run_put_back(engine):

@@ -208,7 +208,9 @@ def test_daily_settle_repulls_the_window_and_unsettled_days_and_skips_settled_on
     result = location.execute_request(request, STATS)
 
     # Inside the range, each settled partition is skipped; the window and the unsettled days are pulled.
-    la_pulled = {la - timedelta(12), la - timedelta(10), *_days(la - timedelta(8), last)}
+    # A settle re-pulls only days that have ended locally: when Tokyo is already a day ahead,
+    # the range's last day is Los Angeles' today, which the hourly sync owns.
+    la_pulled = {la - timedelta(12), la - timedelta(10), *_days(la - timedelta(8), min(last, la - timedelta(1)))}
     tokyo_pulled = set(_days(tokyo_today - timedelta(8), last))
     expected = _keys(la_pulled, [LOS_ANGELES]) | _keys(tokyo_pulled, [TOKYO])
     assert materialized_partitions(result, "ad_stats_daily") == expected

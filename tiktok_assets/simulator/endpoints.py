@@ -27,6 +27,7 @@ from tiktok_assets.simulator.world import (
     TIME_DIMENSION,
     World,
 )
+from tiktok_assets.tiktok import codes
 
 MAX_PAGE_SIZE = 1000
 # TikTok's default page size for entity and report endpoints.
@@ -40,15 +41,17 @@ DATA_LEVELS = ("AUCTION_AD", "AUCTION_ADGROUP", "AUCTION_CAMPAIGN", "AUCTION_ADV
 
 
 class Code:
-    """Body codes the simulator answers with (TikTok Business API v1.3 "Return codes")."""
+    """Body codes the simulator answers with: the numbers of the one table, ``tiktok_assets.tiktok.codes``."""
 
-    OK = 0
-    NO_PERMISSION = 40001
-    BAD_PARAMETER = 40002
-    QUERY_TOO_LARGE = 40067
-    RATE_LIMITED = 40100
-    BAD_TOKEN = 40105
-    INTERNAL = 50000
+    OK = codes.OK
+    NO_PERMISSION = codes.NO_PERMISSION
+    BAD_PARAMETER = codes.BAD_PARAMETER
+    QUERY_TOO_LARGE = codes.QUERY_TOO_LARGE
+    RATE_LIMITED = codes.APP_RATE_LIMIT
+    ADVERTISER_RATE_LIMITED = codes.ADVERTISER_RATE_LIMIT
+    BAD_TOKEN = codes.TOKEN_INVALID
+    TOKEN_EXPIRED = codes.TOKEN_EXPIRED
+    INTERNAL = codes.INTERNAL_ERROR
 
 
 class ApiError(Exception):

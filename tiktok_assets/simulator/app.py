@@ -7,7 +7,10 @@ uvicorn through :func:`tiktok_assets.simulator.server.serve`).
 Faithful on purpose: errors are HTTP 200 with a non-zero body ``code`` (only
 injected gateway faults use HTTP 5xx, with an HTML body); every envelope has
 a ``request_id``; tokens are checked per advertiser; each token has its own
-token-bucket rate limit answered with code 40100.
+token-bucket rate limit answered with code 40100, and each advertiser can have
+one too (``advertiser_qps``), answered with 40133 as TikTok's advertiser-level
+QPS limit is. ``throttle_status=429`` answers throttling with HTTP 429 instead,
+as a gateway in front of TikTok does.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ API_PREFIX = "/open_api/v1.3"
 DEFAULT_ACCESS_TOKEN = "5e3f1d0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e"
 BAD_TOKEN_MESSAGE = "Access token is incorrect or has been revoked."
 RATE_LIMIT_MESSAGE = "Too many requests. Please retry in some time."
+ADVERTISER_RATE_LIMIT_MESSAGE = "Too many requests for this advertiser. Please retry in some time."
 _HTML_ERRORS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Temporarily Unavailable"}
 
 
@@ -87,6 +91,10 @@ class Simulator:
     (``DEFAULT_ACCESS_TOKEN`` may read all). ``qps``/``burst`` set each token's
     rate limit (``qps=None`` disables it). ``max_report_rows`` is the largest
     report (entities × days, × 24 hourly) answered before code 40067.
+    ``advertiser_qps``/``advertiser_burst`` set a rate limit per advertiser (the
+    ``advertiser_id`` parameter, or an Events API batch's ``event_source_id``),
+    shared by every token, answered with code 40133. ``throttle_status`` is the
+    HTTP status of throttle answers: 200 as TikTok, or 429 as a gateway.
     """
 
     def __init__(
@@ -100,6 +108,9 @@ class Simulator:
         *,
         max_report_rows: int | None = 500_000,
         timeout_seconds: float = 5.0,
+        advertiser_qps: float | None = None,
+        advertiser_burst: int = 10,
+        throttle_status: int = 200,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if world is None:
@@ -114,8 +125,16 @@ class Simulator:
                              "or qps=None to disable rate limiting")
         self.world = world
         self.clock = clock or SimClock()
+        if advertiser_qps is not None and (advertiser_qps <= 0 or advertiser_burst < 1):
+            raise ValueError(f"Simulator(advertiser_qps={advertiser_qps}, advertiser_burst={advertiser_burst}): "
+                             "advertiser_qps must be positive and advertiser_burst at least 1, or None")
+        if throttle_status not in (200, 429):
+            raise ValueError(f"Simulator(throttle_status={throttle_status}): 200 (TikTok) or 429 (a gateway)")
         self.qps = qps
         self.burst = burst
+        self.advertiser_qps = advertiser_qps
+        self.advertiser_burst = advertiser_burst
+        self.throttle_status = throttle_status
         self.max_report_rows = max_report_rows
         self.events = EventStore(self.clock)
         self.faults = FaultInjector(timeout_seconds=timeout_seconds)
@@ -125,6 +144,7 @@ class Simulator:
         for token, advertiser_ids in (tokens or {}).items():
             self.grant(token, advertiser_ids)
         self._buckets: dict[str, TokenBucket] = {}
+        self._advertiser_buckets: dict[str, TokenBucket] = {}
         self._counters = _Counters()
 
     def __repr__(self) -> str:
@@ -169,6 +189,25 @@ class Simulator:
                 bucket = self._buckets[token] = TokenBucket(self.qps, self.burst, self._monotonic)
             return not bucket.allow()
 
+    def _advertiser_rate_limited(self, query: Mapping[str, str], body: bytes) -> bool:
+        if self.advertiser_qps is None:
+            return False
+        key = query.get("advertiser_id") or _event_source_id(body)
+        if not key:
+            return False
+        with self._lock:
+            bucket = self._advertiser_buckets.get(key)
+            if bucket is None:
+                bucket = TokenBucket(self.advertiser_qps, self.advertiser_burst, self._monotonic)
+                self._advertiser_buckets[key] = bucket
+            return not bucket.allow()
+
+    def _throttled(self, code: int, message: str, request_id: str) -> SimResponse:
+        response = _envelope(code, message, request_id)
+        if self.throttle_status == 200:
+            return response
+        return SimResponse(self.throttle_status, response.headers, response.body)
+
     # -- the core ------------------------------------------------------------------------------
 
     def handle(self, method: str, path: str, query: Mapping[str, str], headers: Mapping[str, str],
@@ -184,7 +223,7 @@ class Simulator:
         if fault is FaultKind.CONNECTION_RESET:
             return SimResponse(0, {}, b"", fault)
         if fault is FaultKind.RATE_LIMIT:
-            return _envelope(Code.RATE_LIMITED, RATE_LIMIT_MESSAGE, request_id)
+            return self._throttled(Code.RATE_LIMITED, RATE_LIMIT_MESSAGE, request_id)
         route = ROUTES.get(route_path.removeprefix(API_PREFIX)) if route_path.startswith(API_PREFIX) else None
         if route is None:
             return SimResponse(404, {"content-type": "text/plain; charset=utf-8"}, b"404 page not found")
@@ -203,7 +242,9 @@ class Simulator:
         if not known:
             return _envelope(Code.BAD_TOKEN, BAD_TOKEN_MESSAGE, request_id)
         if self._rate_limited(token):
-            return _envelope(Code.RATE_LIMITED, RATE_LIMIT_MESSAGE, request_id)
+            return self._throttled(Code.RATE_LIMITED, RATE_LIMIT_MESSAGE, request_id)
+        if self._advertiser_rate_limited(query, body):
+            return self._throttled(Code.ADVERTISER_RATE_LIMITED, ADVERTISER_RATE_LIMIT_MESSAGE, request_id)
         request = Request(query=query, body=body, now=self.clock.now(), world=self.world,
                           may_read=self._may_read(token), events=self.events, max_report_rows=self.max_report_rows)
         try:
@@ -288,6 +329,18 @@ class SimulatorTransport(httpx.BaseTransport):
 def _normalise_path(path: str) -> str:
     path = "/" + path.strip("/")
     return path if path == "/" else path + "/"
+
+
+def _event_source_id(body: bytes) -> str | None:
+    # Only asked when a per-advertiser limit is set: the Events API names its pixel or app, not an advertiser.
+    if not body:
+        return None
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return None
+    source = payload.get("event_source_id") if isinstance(payload, dict) else None
+    return str(source) if source else None
 
 
 def _envelope(code: int, message: str, request_id: str, data: Any = None) -> SimResponse:

@@ -23,8 +23,10 @@ from typing import Any, Literal
 
 import httpx
 
+from tiktok_assets.tiktok.codes import HTTP_TOO_MANY_REQUESTS
 from tiktok_assets.tiktok.errors import (
     TikTokError,
+    TikTokHttpRateLimitError,
     TikTokPagingError,
     TikTokQueryTooLargeError,
     TikTokRetriesExhausted,
@@ -222,6 +224,11 @@ class TikTokClient:
                 endpoint=endpoint,
                 status_code=response.status_code,
             )
+        if response.status_code == HTTP_TOO_MANY_REQUESTS:
+            # TikTok's own limits answer HTTP 200 with a throttle code; a gateway in front of it says 429.
+            raise TikTokHttpRateLimitError(
+                f"TikTok answered HTTP 429 Too Many Requests on {endpoint}", endpoint=endpoint, status_code=429
+            )
         if response.status_code != 200:
             # 4xx outside the body-code convention: a wrong base URL or path, not retryable.
             raise TikTokError(
@@ -256,7 +263,7 @@ class TikTokClient:
             except TikTokError as error:
                 if not error.retryable:
                     raise
-                if getattr(error, "code", None) in (40100, 40016, 40101, 40102):
+                if error.throttled:
                     self._count(tally, throttled=1)
                 if attempt >= self.retry.max_attempts:
                     raise TikTokRetriesExhausted(f"{API_PREFIX}{path}", attempt, error) from None

@@ -10,19 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-# Codes from the TikTok Business API v1.3 documentation ("Return codes").
-RATE_LIMIT_CODES = frozenset({40100, 40016, 40101, 40102})
-AUTH_CODES = frozenset({40104, 40105, 40110})
-PERMISSION_CODES = frozenset({40001})
-BAD_PARAMETER_CODES = frozenset({40002, 40006})
-QUERY_TOO_LARGE_CODES = frozenset({40067})
-SERVER_CODES = frozenset({40200, 40201, 40202, 40700, 50000, 50002, 51001, 60001})
+from tiktok_assets.tiktok import codes
+from tiktok_assets.tiktok.codes import CodeKind
 
 
 class TikTokError(Exception):
     """Base class of every error raised by the TikTok client."""
 
     retryable: bool = False
+    throttled: bool = False
+    """TikTok (or its gateway) said too many requests: retried with backoff and counted as throttling."""
 
 
 class TikTokApiError(TikTokError):
@@ -71,7 +68,10 @@ class TikTokQueryTooLargeError(TikTokApiError):
 
 
 class TikTokRateLimitError(TikTokApiError):
+    """A THROTTLE code of tiktok/codes.py: app-level (40100, 40016) or advertiser-level (40133) QPS."""
+
     retryable = True
+    throttled = True
 
 
 class TikTokServerError(TikTokApiError):
@@ -87,6 +87,12 @@ class TikTokTransportError(TikTokError):
         self.endpoint = endpoint
         self.status_code = status_code
         super().__init__(message)
+
+
+class TikTokHttpRateLimitError(TikTokTransportError):
+    """HTTP 429 from the gateway in front of TikTok: a throttle like the body codes, retried with backoff."""
+
+    throttled = True
 
 
 class TikTokPagingError(TikTokError):
@@ -131,18 +137,20 @@ def error_from_body(
     request_id = body.get("request_id")
     request_id = str(request_id) if request_id else None
     common = {"endpoint": endpoint, "request_id": request_id, "advertiser_id": advertiser_id}
-    if code in AUTH_CODES:
+    kind = codes.kind_of(code)
+    if kind is CodeKind.AUTH:
         return TikTokAuthenticationError(
             code,
             message,
             detail=(
-                f"Authentication failed: TikTok code {code} ({message}). The access token is wrong, "
+                f"Authentication failed: TikTok code {code} ({message}; TikTok documents it as "
+                f"{codes.meaning_of(code)!r}). The access token (or the app id and secret) is wrong, "
                 "expired or revoked: generate a new long-term token in TikTok for Business and set "
                 "TIKTOK_ACCESS_TOKEN."
             ),
             **common,  # type: ignore[arg-type]
         )
-    if code in PERMISSION_CODES:
+    if kind is CodeKind.PERMISSION:
         who = f"Advertiser {advertiser_id}" if advertiser_id else "The requested advertiser"
         return TikTokPermissionError(
             code,
@@ -153,7 +161,7 @@ def error_from_body(
             ),
             **common,  # type: ignore[arg-type]
         )
-    if code in BAD_PARAMETER_CODES:
+    if kind is CodeKind.BAD_PARAMETER:
         parameter = _parameter_from_message(message)
         named = f" parameter {parameter!r}" if parameter else " a parameter"
         return TikTokBadParameterError(
@@ -163,10 +171,10 @@ def error_from_body(
             detail=f"TikTok rejected{named} on {endpoint} (code {code}): {message}",
             **common,  # type: ignore[arg-type]
         )
-    if code in QUERY_TOO_LARGE_CODES:
+    if kind is CodeKind.TOO_LARGE:
         return TikTokQueryTooLargeError(code, message, **common)  # type: ignore[arg-type]
-    if code in RATE_LIMIT_CODES:
+    if kind is CodeKind.THROTTLE:
         return TikTokRateLimitError(code, message, **common)  # type: ignore[arg-type]
-    if code in SERVER_CODES:
+    if kind is CodeKind.SERVER:
         return TikTokServerError(code, message, **common)  # type: ignore[arg-type]
     return TikTokApiError(code, message, **common)  # type: ignore[arg-type]

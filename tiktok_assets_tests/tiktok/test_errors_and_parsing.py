@@ -17,8 +17,9 @@ from tiktok_assets.tiktok.reports import ReportParseError, parse_report_rows
     [
         (40100, errors.TikTokRateLimitError, True),
         (40016, errors.TikTokRateLimitError, True),
-        (40101, errors.TikTokRateLimitError, True),
-        (40102, errors.TikTokRateLimitError, True),
+        (40133, errors.TikTokRateLimitError, True),
+        (40101, errors.TikTokAuthenticationError, False),
+        (40102, errors.TikTokAuthenticationError, False),
         (40105, errors.TikTokAuthenticationError, False),
         (40110, errors.TikTokAuthenticationError, False),
         (40001, errors.TikTokPermissionError, False),

@@ -118,7 +118,8 @@ def fetch_daily_stats(
     ]
     # One parse for all pages: the per-call cost of building a frame is as large as a page's data.
     frame = _concat([parse_report_rows(rows, id_dimension="ad_id", time_dimension="stat_time_day",
-                                       metrics=DAILY_METRICS)] if rows else [], "ad_id")
+                                       metrics=DAILY_METRICS, advertiser_id=advertiser.advertiser_id)]
+                    if rows else [], "ad_id")
     frame["stat_date"] = frame["stat_time"].dt.date
     frame["advertiser_id"] = advertiser.advertiser_id
     frame["currency"] = advertiser.currency
@@ -147,7 +148,8 @@ def fetch_hourly_stats(
             for row in page
         ]
         frame = _concat([parse_report_rows(rows, id_dimension="ad_id", time_dimension="stat_time_hour",
-                                           metrics=HOURLY_METRICS)] if rows else [], "ad_id")
+                                           metrics=HOURLY_METRICS, advertiser_id=advertiser.advertiser_id)]
+                        if rows else [], "ad_id")
         if frame.empty:
             needs_spread.append(day)
             continue

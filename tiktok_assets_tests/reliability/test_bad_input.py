@@ -84,6 +84,54 @@ def test_negative_spend_is_refused_naming_the_ad_and_time() -> None:
         _parse([_row(ad_id="7", spend="-3.20")])
 
 
+@pytest.mark.parametrize(
+    ("metric", "value"),
+    [("spend", "Infinity"), ("spend", "inf"), ("spend", "-Infinity"), ("spend", "1e308"), ("spend", "1e12"),
+     ("impressions", "Infinity"), ("impressions", "1e308"), ("clicks", "1000000000000"), ("reach", "inf"),
+     ("spend", 1e308), ("clicks", float("inf"))],
+)
+def test_non_finite_or_absurd_metric_is_refused_naming_advertiser_ad_day_and_metric(metric: str, value: object) -> None:
+    # Python's float() reads all of these; stored, one of them summed a partition's spend to -9.2e12.
+    rows = [_row(ad_id="41", day="2026-11-14 00:00:00"), _row(ad_id="42", day="2026-11-15 00:00:00", **{metric: value})]
+    with pytest.raises(ReportParseError) as caught:
+        parse_report_rows(rows, metrics=METRICS, advertiser_id="7000000000000000042", **DAILY)
+    message = str(caught.value)
+    for part in ("Advertiser 7000000000000000042", f"'{metric}'", "ad_id 42", "2026-11-15", repr(value)):
+        assert part in message, (part, message)
+
+
+@pytest.mark.parametrize("value", ["NaN", "nan"])
+def test_nan_spelled_out_is_refused_unlike_a_dash(value: str) -> None:
+    with pytest.raises(ReportParseError, match=rf"Advertiser A1: report metric 'spend' has a non-numeric value '{value}' "
+                                               r"for ad_id 9 at 2026-11-15"):
+        parse_report_rows([_row(ad_id="9", spend=value)], metrics=METRICS, advertiser_id="A1", **DAILY)
+
+
+def test_large_but_possible_values_below_the_bound_are_kept_exactly() -> None:
+    # A day's spend in dong or rupiah runs to billions: 999,999,999,999.99 VND is still accepted.
+    frame = _parse([_row(spend="999999999999.99", impressions="999999999999")])
+    assert frame.loc[0, "spend"] == 999999999999.99 and frame.loc[0, "impressions"] == 999_999_999_999
+
+
+def test_infinite_spend_in_an_answer_fails_the_fetch_naming_the_advertiser() -> None:
+    from tiktok_assets.spend.pull import DAILY_METRICS, AdvertiserProfile, ad_parents_frame, fetch_daily_stats
+
+    class OnePage:
+        """Serves one report page as TikTok would, with "Infinity" as one ad's spend."""
+
+        def report_pages(self, advertiser_id: str, **_: object) -> list[list[dict]]:
+            metrics = dict.fromkeys(DAILY_METRICS, "0")
+            good = {"dimensions": {"ad_id": "1", "stat_time_day": "2026-11-15 00:00:00"}, "metrics": metrics}
+            bad = {"dimensions": {"ad_id": "2", "stat_time_day": "2026-11-15 00:00:00"},
+                   "metrics": {**metrics, "spend": "Infinity"}}
+            return [[good, bad]]
+
+    profile = AdvertiserProfile("7000000000000000001", "Shop", "USD", "America/Los_Angeles")
+    with pytest.raises(ReportParseError, match=r"Advertiser 7000000000000000001: report metric 'spend' is not a finite "
+                                               r"number: 'Infinity' for ad_id 2 at 2026-11-15"):
+        fetch_daily_stats(OnePage(), profile, [date(2026, 11, 15)], ad_parents_frame([]))  # type: ignore[arg-type]
+
+
 def test_fractional_count_is_refused() -> None:
     with pytest.raises(ReportParseError, match="'clicks' should be a whole number, got 2.5"):
         _parse([_row(clicks="2.5")])
@@ -265,7 +313,8 @@ def _daily_frame(advertiser_id: str = "A", day: date = date(2026, 11, 15), rows:
         "advertiser_id": [advertiser_id] * rows, "ad_id": [str(index) for index in range(rows)],
         "stat_date": [day] * rows, "campaign_id": ["c"] * rows, "adgroup_id": ["g"] * rows, "currency": ["USD"] * rows,
         "spend": [1.5] * rows, "impressions": [100] * rows, "clicks": [3] * rows, "conversions": [1] * rows,
-        "installs": [0] * rows, "purchases": [0] * rows, "purchase_value": [0.0] * rows, "reach": [90.0] * rows,
+        "installs": [0] * rows, "purchases": [0] * rows, "purchase_value": [0.0] * rows, "app_purchases": [0] * rows,
+        "app_purchase_value": [0.0] * rows, "reach": [90.0] * rows,
     })
 
 

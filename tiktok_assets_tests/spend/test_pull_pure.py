@@ -77,6 +77,8 @@ def test_spread_daily_over_a_dst_day_keeps_every_total() -> None:
             "installs": [0, 0],
             "purchases": [1, 0],
             "purchase_value": [49.99, 0.0],
+            "app_purchases": [2, 0],
+            "app_purchase_value": [10.01, 0.0],
             "reach": [800.0, np.nan],
         }
     )
@@ -102,7 +104,8 @@ def test_spread_of_yen_uses_whole_units() -> None:
         {
             "advertiser_id": ["J"], "ad_id": ["1"], "stat_date": [date(2026, 11, 20)], "campaign_id": ["c"],
             "adgroup_id": ["g"], "currency": ["JPY"], "spend": [1000.0], "impressions": [10], "clicks": [1],
-            "conversions": [0], "installs": [0], "purchases": [0], "purchase_value": [0.0], "reach": [5.0],
+            "conversions": [0], "installs": [0], "purchases": [0], "purchase_value": [0.0], "app_purchases": [0],
+            "app_purchase_value": [0.0], "reach": [5.0],
         }
     )
     hourly = spread_daily_over_hours(daily, profile)

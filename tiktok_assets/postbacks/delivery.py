@@ -63,7 +63,13 @@ from tiktok_assets.postbacks.store import (
     utc_naive,
 )
 from tiktok_assets.tiktok.client import RequestStats, TikTokClient
-from tiktok_assets.tiktok.errors import TikTokBadParameterError, TikTokError, TikTokRetriesExhausted
+from tiktok_assets.tiktok.errors import (
+    TikTokAuthenticationError,
+    TikTokBadParameterError,
+    TikTokError,
+    TikTokPermissionError,
+    TikTokRetriesExhausted,
+)
 from tiktok_assets.warehouse.engine import threads_share_the_database, write_transaction
 
 log = logging.getLogger(__name__)
@@ -311,7 +317,9 @@ class _Senders:
             _count_sent(self._report, sent)
         outcome = sent.outcome
         # Stop claiming first: once recorded, the rows are pending again and no sender should take them this run.
-        if isinstance(outcome, TikTokRetriesExhausted):
+        # Throttling (40100/40016/40133, HTTP 429) and server errors end here only after the client's retries:
+        # TikTok is busy for this destination, not refusing it, so pause it and never call it a token problem.
+        if isinstance(outcome, TikTokRetriesExhausted) or (isinstance(outcome, TikTokError) and outcome.retryable):
             self._pause(claim.destination, outcome)
         elif isinstance(outcome, TikTokError) and not isinstance(outcome, TikTokBadParameterError):
             self._fail(_refused(claim.destination, outcome))
@@ -322,7 +330,7 @@ class _Senders:
             self._report.rejected += recorded.rejected
         return recorded.rest
 
-    def _pause(self, destination: Destination, error: TikTokRetriesExhausted) -> None:
+    def _pause(self, destination: Destination, error: TikTokError) -> None:
         """Claim no more for ``destination`` (TikTok is unavailable for it); its events stay pending for the next run."""
         with self._lock:
             if destination in self._paused:
@@ -585,9 +593,16 @@ def _requeue(connection: Connection, outbox_ids: Sequence[int]) -> None:
 
 
 def _refused(destination: Destination, error: TikTokError) -> DeliveryError:
+    # Name the cause TikTok's code means (tiktok/codes.py): only an auth code is a token problem.
+    if isinstance(error, TikTokAuthenticationError):
+        cause = "fix the access token"
+    elif isinstance(error, TikTokPermissionError):
+        cause = f"check that the access token may send events for {destination.event_source_id}"
+    else:
+        cause = "fix the cause (TikTok's message above, or the base URL)"
     return DeliveryError(
         f"Events API refused the request for {destination.event_source} {destination.event_source_id}: "
-        f"{error}. Nothing was lost: the events stay pending; fix the cause (token, permissions, base URL) and re-run."
+        f"{error}. Nothing was lost: the events stay pending; {cause} and re-run."
     )
 
 

@@ -291,40 +291,61 @@ class TikTokClient:
                 return
         raise TikTokPagingError(
             f"Paging {API_PREFIX}{path} for advertiser {advertiser_id} stayed inconsistent after "
-            f"{max_restarts} restarts (total_page changed or pages came back empty); try again later."
+            f"{max_restarts} restarts (page_info changed, pages came back empty or repeated, or fewer rows "
+            "came than page_info promised); nothing of it is returned as complete: try again later."
         )
 
     def _read_all_pages(self, path: str, params: Mapping[str, Any], advertiser_id: str | None,
                         page_size: int) -> list[list[dict[str, Any]]] | None:
-        """Read every page, or None when paging must restart."""
+        """Read every page, or None when paging must restart.
+
+        With ``page_info``, the read ends at ``total_page`` and must hold
+        ``total_number`` rows. Real answers can come without it (issue 14:
+        2,500 rows served, 1,000 taken): then the read goes on until a page
+        shorter than ``page_size``, the only end such an answer shows.
+        """
         pages: list[list[dict[str, Any]]] = []
+        served = 0
         page = 1
-        expected: tuple[int, int] | None = None
+        expected: tuple[int | None, int | None] | None = None
         while True:
             payload = self.request("GET", path, params={**params, "page": page, "page_size": page_size},
                                    advertiser_id=advertiser_id)
             data = payload.get("data") or {}
             page_list = data.get("list") or []
-            info = data.get("page_info") or {}
-            total_page = int(info.get("total_page", 1) or 0)
-            total_number = int(info.get("total_number", len(page_list)) or 0)
+            totals = _page_totals(data.get("page_info"))
             self.stats.add(pages=1, rows=len(page_list))
             if expected is None:
-                expected = (total_page, total_number)
-            elif expected != (total_page, total_number):
+                expected = totals
+            elif expected != totals:
                 log.warning("TikTok %s%s: page_info changed mid-paging (%s -> %s); restarting from page 1",
-                            API_PREFIX, path, expected, (total_page, total_number))
+                            API_PREFIX, path, _shown(expected), _shown(totals))
                 self.stats.add(retries=1)
                 return None
-            if not page_list and page < total_page:
+            total_page, total_number = totals
+            if total_page is None and total_number is None:
+                # No page_info: a full page may have more behind it. A server that ignores `page` would
+                # serve page 1 forever; the same first row twice is that, not more data.
+                if pages and page_list and pages[-1] and page_list[0] == pages[-1][0]:
+                    log.warning("TikTok %s%s: page %d repeats page %d without page_info; restarting",
+                                API_PREFIX, path, page, page - 1)
+                    self.stats.add(retries=1)
+                    return None
+                pages.append(page_list)
+                if len(page_list) < page_size:
+                    return pages
+                page += 1
+                continue
+            last_page = total_page if total_page is not None else -(-(total_number or 0) // page_size)
+            if not page_list and page < last_page:
                 log.warning("TikTok %s%s: empty page %d of %d; restarting from page 1", API_PREFIX, path,
-                            page, total_page)
+                            page, last_page)
                 self.stats.add(retries=1)
                 return None
             pages.append(page_list)
-            if page >= total_page:
-                served = sum(len(p) for p in pages)
-                if served != total_number:
+            served += len(page_list)
+            if page >= last_page:
+                if total_number is not None and served != total_number:
                     log.warning("TikTok %s%s: %d rows served but total_number says %d; restarting",
                                 API_PREFIX, path, served, total_number)
                     self.stats.add(retries=1)
@@ -454,3 +475,19 @@ def _encode_params(params: Mapping[str, Any]) -> dict[str, str]:
         else:
             encoded[key] = str(value)
     return encoded
+
+
+def _page_totals(info: Any) -> tuple[int | None, int | None]:
+    """(total_page, total_number) of a ``page_info``; None for what it does not say (or no page_info at all)."""
+    if not isinstance(info, Mapping):
+        return None, None
+    total_page, total_number = info.get("total_page"), info.get("total_number")
+    return (None if total_page is None else int(total_page),
+            None if total_number is None else int(total_number))
+
+
+def _shown(totals: tuple[int | None, int | None]) -> str:
+    total_page, total_number = totals
+    if total_page is None and total_number is None:
+        return "no page_info"
+    return f"total_page={total_page}, total_number={total_number}"

@@ -1,0 +1,130 @@
+"""Paging against answers shaped like TikTok's real ones: without ``page_info``, an empty listing as
+``total_page: 1, total_number: 0``, and page_info that promises more than was served.
+
+The server here is a small httpx transport that answers real HTTP requests with TikTok's envelope
+(re-typed from DESIGN.md's report/entity shape and issue 14's recordings: ``{"code": 0, "message": "OK",
+"request_id", "data": {"list": [...]}}`` with no ``page_info``), because the defect is in how the client
+reads such answers, whatever serves them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import date
+from typing import Any
+
+import httpx
+import pytest
+
+from tiktok_assets.tiktok import errors
+from tiktok_assets.tiktok.client import RetryPolicy, TikTokClient
+
+REPORT = "/open_api/v1.3/report/integrated/get/"
+ADS = "/open_api/v1.3/ad/get/"
+
+
+def _report_row(index: int) -> dict[str, Any]:
+    return {"dimensions": {"ad_id": str(1_700_000_000_000_000_000 + index), "stat_time_day": "2026-11-20 00:00:00"},
+            "metrics": {"spend": f"{index % 97}.25", "impressions": str(index * 3), "clicks": "-"}}
+
+
+def _ad_row(index: int) -> dict[str, Any]:
+    return {"ad_id": str(1_800_000_000_000_000_000 + index), "ad_name": f"ad {index}", "operation_status": "ENABLE",
+            "create_time": "2022-03-24 12:08:29"}
+
+
+class ListingServer(httpx.BaseTransport):
+    """Serves fixed listings page by page; ``page_info`` is whatever ``page_info(page, size, rows)`` returns."""
+
+    def __init__(self, listings: dict[str, list[dict[str, Any]]], page_info=lambda page, size, rows: None,
+                 ignore_page: bool = False) -> None:
+        self.listings = listings
+        self.page_info = page_info
+        self.ignore_page = ignore_page
+        self.requests: Counter[str] = Counter()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests[request.url.path] += 1
+        rows = self.listings[request.url.path]
+        page = 1 if self.ignore_page else int(request.url.params.get("page", "1"))
+        size = int(request.url.params.get("page_size", "10"))  # TikTok's default page size
+        data: dict[str, Any] = {"list": rows[(page - 1) * size : page * size]}
+        info = self.page_info(page, size, rows)
+        if info is not None:
+            data["page_info"] = info
+        body = {"code": 0, "message": "OK", "request_id": f"20261120{self.requests.total():06d}", "data": data}
+        return httpx.Response(200, content=json.dumps(body).encode(), headers={"content-type": "application/json"})
+
+
+def _client(server: ListingServer) -> TikTokClient:
+    return TikTokClient("test-token-0123456789", "http://tiktok.test", qps=None, transport=server, seed=0,
+                        sleep=lambda _s: None, retry=RetryPolicy(max_attempts=2, base_delay=0.0, max_delay=0.0))
+
+
+def _report(client: TikTokClient) -> list[dict[str, Any]]:
+    return client.report("7001", start=date(2026, 11, 20), end=date(2026, 11, 20), metrics=["spend", "impressions"])
+
+
+def test_report_without_page_info_is_read_to_the_short_page() -> None:
+    # Issue 14: 2,500 report rows served without page_info, 1,000 stored.
+    rows = [_report_row(index) for index in range(2500)]
+    server = ListingServer({REPORT: rows})
+    with _client(server) as client:
+        got = _report(client)
+    assert len(got) == 2500
+    assert [row["dimensions"]["ad_id"] for row in got] == [row["dimensions"]["ad_id"] for row in rows]
+    assert server.requests[REPORT] == 3  # 1,000 + 1,000 + 500
+
+
+def test_ads_without_page_info_are_read_to_the_short_page() -> None:
+    # Issue 14: 1,500 ads served without page_info, 1,000 stored.
+    rows = [_ad_row(index) for index in range(1500)]
+    server = ListingServer({ADS: rows})
+    with _client(server) as client:
+        got = client.ads("7001")
+    assert [ad["ad_id"] for ad in got] == [ad["ad_id"] for ad in rows]
+    assert server.requests[ADS] == 2
+
+
+def test_a_listing_that_fills_its_last_page_exactly_asks_once_more_and_stops_at_the_empty_page() -> None:
+    rows = [_ad_row(index) for index in range(2000)]
+    server = ListingServer({ADS: rows})
+    with _client(server) as client:
+        assert len(client.ads("7001")) == 2000
+    assert server.requests[ADS] == 3
+
+
+def test_empty_listing_as_total_page_1_total_number_0_is_one_request_and_no_rows() -> None:
+    server = ListingServer({ADS: [], REPORT: []},
+                           page_info=lambda page, size, rows: {"page": page, "page_size": size, "total_number": 0,
+                                                               "total_page": 1})
+    with _client(server) as client:
+        assert client.ads("7001") == []
+        assert _report(client) == []
+    assert server.requests == Counter({ADS: 1, REPORT: 1})
+
+
+def test_page_info_promising_more_rows_than_served_is_never_returned_as_complete() -> None:
+    rows = [_report_row(index) for index in range(1000)]
+    # One page served, but page_info says 2,500 rows on one page: a truncated answer.
+    server = ListingServer({REPORT: rows}, page_info=lambda page, size, _rows: {
+        "page": page, "page_size": size, "total_number": 2500, "total_page": 1})
+    with _client(server) as client, pytest.raises(errors.TikTokPagingError, match="fewer rows"):
+        _report(client)
+    assert server.requests[REPORT] == 4  # the first read and 3 restarts
+
+
+def test_page_info_without_total_page_still_pages_to_total_number() -> None:
+    rows = [_ad_row(index) for index in range(1500)]
+    server = ListingServer({ADS: rows}, page_info=lambda page, size, all_rows: {"total_number": len(all_rows)})
+    with _client(server) as client:
+        assert len(client.ads("7001")) == 1500
+    assert server.requests[ADS] == 2
+
+
+def test_a_server_ignoring_page_without_page_info_fails_instead_of_looping_or_duplicating() -> None:
+    server = ListingServer({ADS: [_ad_row(index) for index in range(1500)]}, ignore_page=True)
+    with _client(server) as client, pytest.raises(errors.TikTokPagingError):
+        client.ads("7001")
+    assert server.requests[ADS] == 8  # two pages a read, 4 reads

@@ -26,6 +26,8 @@ DAILY_METRICS = (
     "app_install",
     "complete_payment",
     "total_complete_payment_rate",
+    "purchase",
+    "total_purchase_value",
     "reach",
 )
 # Reach is not additive over hours, so TikTok serves "-" for it hourly: don't ask.

@@ -20,7 +20,7 @@ from tiktok_assets.tiktok.errors import (
     TikTokError,
     TikTokPermissionError,
 )
-from tiktok_assets.tiktok.reports import ReportParseError, parse_report_rows
+from tiktok_assets.tiktok.reports import MONEY_COLUMNS, STAT_COLUMNS, ReportParseError, parse_report_rows
 from tiktok_assets.warehouse import WarehouseConfigError, WarehouseInputError, make_engine, write_stats_partition
 from tiktok_assets_tests.conftest import SIM_NOW
 from tiktok_assets_tests.reliability.support import fast_client, query, small_simulator, sqlite_engine
@@ -309,12 +309,13 @@ def test_mapped_web_events_without_a_pixel_id_are_refused() -> None:
 
 
 def _daily_frame(advertiser_id: str = "A", day: date = date(2026, 11, 15), rows: int = 2) -> pd.DataFrame:
+    # Every stats column the warehouse has (STAT_COLUMNS), zero unless set below.
+    zeros = {name: [0.0 if name in MONEY_COLUMNS else 0] * rows for name in STAT_COLUMNS}
     return pd.DataFrame({
         "advertiser_id": [advertiser_id] * rows, "ad_id": [str(index) for index in range(rows)],
         "stat_date": [day] * rows, "campaign_id": ["c"] * rows, "adgroup_id": ["g"] * rows, "currency": ["USD"] * rows,
-        "spend": [1.5] * rows, "impressions": [100] * rows, "clicks": [3] * rows, "conversions": [1] * rows,
-        "installs": [0] * rows, "purchases": [0] * rows, "purchase_value": [0.0] * rows, "app_purchases": [0] * rows,
-        "app_purchase_value": [0.0] * rows, "reach": [90.0] * rows,
+        **zeros, "spend": [1.5] * rows, "impressions": [100] * rows, "clicks": [3] * rows, "conversions": [1] * rows,
+        "reach": [90.0] * rows,
     })
 
 

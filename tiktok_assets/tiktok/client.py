@@ -24,6 +24,7 @@ from typing import Any, Literal
 import httpx
 
 from tiktok_assets.tiktok.codes import HTTP_TOO_MANY_REQUESTS
+from tiktok_assets.tiktok.scrub import install_log_filter, register_secret
 from tiktok_assets.tiktok.errors import (
     TikTokError,
     TikTokHttpRateLimitError,
@@ -170,6 +171,9 @@ class TikTokClient:
                 "No TikTok access token given: set TIKTOK_ACCESS_TOKEN (or leave it unset to use the simulator)."
             )
         self.__token = access_token.strip()
+        # Registered before any request: TikTok can echo it, and whatever logs it must not show it.
+        register_secret(self.__token)
+        install_log_filter()
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
         self.stats = RequestStats()
@@ -361,6 +365,8 @@ class TikTokClient:
         if app_id:
             params["app_id"] = app_id
         if secret:
+            # It travels in the query string, which httpx logs at INFO: scrubbed from logs and errors from now on.
+            register_secret(secret)
             params["secret"] = secret
         payload = self.request("GET", "/oauth2/advertiser/get/", params=params)
         return list((payload.get("data") or {}).get("list") or [])

@@ -2,8 +2,10 @@
 
 TikTok answers almost every failure with HTTP 200 and a non-zero body ``code``;
 only gateway failures use real HTTP 5xx. These classes turn codes into errors
-that say what went wrong and what to do next. Messages never contain the access
-token: it travels in a header and is never copied into an error.
+that say what went wrong and what to do next. Messages never contain a secret:
+the token travels in a header, and what TikTok echoes back (its ``message``
+can quote the token or the app secret) is scrubbed by ``tiktok/scrub.py``
+before any error holds it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Mapping
 
 from tiktok_assets.tiktok import codes
 from tiktok_assets.tiktok.codes import CodeKind
+from tiktok_assets.tiktok.scrub import scrub
 
 
 class TikTokError(Exception):
@@ -20,6 +23,9 @@ class TikTokError(Exception):
     retryable: bool = False
     throttled: bool = False
     """TikTok (or its gateway) said too many requests: retried with backoff and counted as throttling."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(scrub(message))
 
 
 class TikTokApiError(TikTokError):
@@ -35,6 +41,7 @@ class TikTokApiError(TikTokError):
         advertiser_id: str | None = None,
         detail: str | None = None,
     ) -> None:
+        message = scrub(message)
         self.code = code
         self.tiktok_message = message
         self.endpoint = endpoint
@@ -133,7 +140,7 @@ def error_from_body(
 ) -> TikTokApiError:
     """Map a non-zero TikTok response envelope to the matching typed error."""
     code = int(body.get("code", -1))  # type: ignore[arg-type]
-    message = str(body.get("message", "")).strip()
+    message = scrub(str(body.get("message", "")).strip())
     request_id = body.get("request_id")
     request_id = str(request_id) if request_id else None
     common = {"endpoint": endpoint, "request_id": request_id, "advertiser_id": advertiser_id}

@@ -31,14 +31,19 @@ REPORT_METRICS: dict[str, str] = {
     "clicks": "clicks",
     "conversion": "conversions",
     "app_install": "installs",
+    # Web (pixel / Events API) Complete Payment: count and "total complete payment value".
     "complete_payment": "purchases",
-    # "Total complete payment value": the purchase value TikTok attributes.
     "total_complete_payment_rate": "purchase_value",
+    # In-app purchases (SDK / MMP app events): count and total value. Kept apart from the
+    # web ones: an app campaign's revenue is here, and its web value is 0.
+    "purchase": "app_purchases",
+    "total_purchase_value": "app_purchase_value",
     "reach": "reach",
 }
-COUNT_COLUMNS = ("impressions", "clicks", "conversions", "installs", "purchases")
-MONEY_COLUMNS = ("spend", "purchase_value")
-STAT_COLUMNS = ("spend", "impressions", "clicks", "conversions", "installs", "purchases", "purchase_value")
+COUNT_COLUMNS = ("impressions", "clicks", "conversions", "installs", "purchases", "app_purchases")
+MONEY_COLUMNS = ("spend", "purchase_value", "app_purchase_value")
+STAT_COLUMNS = ("spend", "impressions", "clicks", "conversions", "installs", "purchases", "purchase_value",
+                "app_purchases", "app_purchase_value")
 
 
 # TikTok's "-" (and an empty string) mean no value.

@@ -11,9 +11,24 @@ a report for an old day joins to the name in force that day.
 * ``create_time`` and ``modify_time`` are stored but not tracked: TikTok bumps
   ``modify_time`` on edits we do not keep (a budget change), and a version per
   budget edit would repeat the same name and status.
-* An entity missing from a snapshot keeps its open version and is counted as
-  ``vanished``: TikTok's list endpoints leave deleted entities out, and their
-  stats still need the last name they had.
+* Status is history too: ``operation_status`` (what the advertiser set:
+  ENABLE / DISABLE), ``secondary_status`` (TikTok's delivery status, e.g.
+  ``AD_STATUS_DELIVERY_OK``, ``AD_STATUS_DELETE``) and ``is_deleted`` are
+  tracked, so a pause, a rejection or a deletion opens a version that says
+  from when.
+* **Deleted is not absent.** The list endpoints are asked for deleted entities
+  too (TikTok leaves them out by default), and one listed as deleted gets a
+  version with ``is_deleted`` true: it stays a row, with its last name and
+  parents, for the stats it had. ``is_deleted`` comes from the row's own
+  ``is_deleted`` flag when it has one, else from ``secondary_status``
+  (``CAMPAIGN_STATUS_DELETE`` / ``ADGROUP_STATUS_DELETE`` / ``AD_STATUS_DELETE``,
+  and the ``*_CAMPAIGN_DELETE`` / ``*_ADGROUP_DELETE`` of children deleted with
+  their parent: ``DELETED_STATUSES``) or ``operation_status`` ``DELETE``.
+* An entity merely *missing* from a snapshot keeps its open version untouched
+  (not marked deleted) and is counted as ``vanished``: a listing can lack an
+  entity for reasons other than deletion (a snapshot taken without the
+  deleted filter, an ad moved out of reach of the token), and nothing in a
+  missing row says which; its stats still need the last name it had.
 """
 
 from __future__ import annotations
@@ -23,6 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -35,12 +51,20 @@ from tiktok_assets.warehouse.tables import ENTITY_TABLES, advertisers, naive_utc
 
 EntityKind = Literal["campaign", "adgroup", "ad"]
 
+_STATUS = ("operation_status", "secondary_status", "is_deleted")
 TRACKED_ATTRIBUTES: dict[str, tuple[str, ...]] = {
-    "campaign": ("campaign_name", "objective_type", "operation_status"),
-    "adgroup": ("campaign_id", "adgroup_name", "operation_status"),
+    "campaign": ("campaign_name", "objective_type", *_STATUS),
+    "adgroup": ("campaign_id", "adgroup_name", *_STATUS),
     # The utm_*/cvg_* columns derive from landing_page_url, so they change with it.
-    "ad": ("adgroup_id", "campaign_id", "ad_name", "operation_status", "landing_page_url"),
+    "ad": ("adgroup_id", "campaign_id", "ad_name", *_STATUS, "landing_page_url"),
 }
+# TikTok's secondary_status of a deleted entity, per kind: deleted itself, or with the campaign or ad
+# group it belongs to (it can never deliver again). operation_status DELETE counts too.
+DELETED_STATUSES = frozenset({
+    "CAMPAIGN_STATUS_DELETE",
+    "ADGROUP_STATUS_DELETE", "ADGROUP_STATUS_CAMPAIGN_DELETE",
+    "AD_STATUS_DELETE", "AD_STATUS_ADGROUP_DELETE", "AD_STATUS_CAMPAIGN_DELETE",
+})
 # TikTok's entity times look like "2022-03-24 12:08:29" (UTC).
 TIKTOK_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -56,7 +80,9 @@ class EntityWrite:
     """Versions closed because the entity changed."""
     unchanged: int
     vanished: int = 0
-    """Entities with an open version that this snapshot did not list (left open)."""
+    """Entities with an open version that this snapshot did not list (left open, not marked deleted)."""
+    deleted: int = 0
+    """Entities this snapshot lists as deleted whose open version was not (deleted since the last snapshot)."""
 
 
 def entity_table(kind: str) -> sa.Table:
@@ -88,10 +114,12 @@ def write_entity_snapshot(
             ).mappings()
         }
         to_open, to_close = [], []
+        newly_deleted = 0
         for version in versions:
             current = open_versions.get(version[id_column])
             if current is not None and all(current[name] == version[name] for name in tracked):
                 continue
+            newly_deleted += version["is_deleted"] and not (current is not None and current["is_deleted"])
             if current is not None:
                 if current["valid_from"] >= snapshot_at:
                     raise WarehouseInputError(
@@ -117,6 +145,7 @@ def write_entity_snapshot(
         closed=len(to_close),
         unchanged=len(versions) - len(to_open),
         vanished=len(set(open_versions) - seen),
+        deleted=newly_deleted,
     )
 
 
@@ -154,13 +183,26 @@ def _versions(kind: str, table: sa.Table, advertiser_id: str, records: list[Mapp
         version: dict[str, Any] = {
             column.name: _time(record.get(column.name), column.name, kind, entity_id)
             if isinstance(column.type, sa.DateTime) else _text(record.get(column.name))
-            for column in source_columns
+            for column in source_columns if column.name != "is_deleted"
         }
+        version["is_deleted"] = _deleted(record, version, kind, entity_id)
         if kind == "ad":
             version.update(parse_landing_page_url(version["landing_page_url"]))
         version.update(advertiser_id=advertiser_id, valid_from=snapshot_at, valid_to=None)
         versions.append(version)
     return versions
+
+
+def _deleted(record: Mapping[str, Any], version: Mapping[str, Any], kind: str, entity_id: str) -> bool:
+    flag = record.get("is_deleted")
+    if flag is not None and not (isinstance(flag, float) and flag != flag):
+        if isinstance(flag, bool | np.bool_):
+            return bool(flag)
+        text = str(flag).strip().lower()
+        if text not in ("true", "false", "1", "0"):
+            raise WarehouseInputError(f"{kind} {entity_id}: is_deleted {flag!r} is not true or false.")
+        return text in ("true", "1")
+    return version.get("secondary_status") in DELETED_STATUSES or version.get("operation_status") == "DELETE"
 
 
 def _source_columns(kind: str) -> set[str]:

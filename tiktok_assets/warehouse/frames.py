@@ -28,7 +28,8 @@ from tiktok_assets.warehouse.tables import (
 
 MICROS = 10**MONEY_DECIMALS
 # Bump when the canonical content below changes: every data version changes with it.
-_VERSION_PREFIX = b"tiktok_assets.stats.v1\n"
+# v2 (schema 3): app_purchases and app_purchase_value joined the metrics.
+_VERSION_PREFIX = b"tiktok_assets.stats.v2\n"
 _ID_COLUMNS = ("advertiser_id", "ad_id")
 _OPTIONAL_TEXT_COLUMNS = ("campaign_id", "adgroup_id", "currency")
 # reach is unknown ("-") for some rows; the fingerprint needs a number it can never be.
@@ -54,6 +55,7 @@ class PartitionContent:
     spend: float
     conversions: int
     purchase_value: float
+    app_purchase_value: float = 0.0
 
 
 @dataclass
@@ -362,6 +364,7 @@ def _content(table: sa.Table, rows: pd.DataFrame, row_partition: np.ndarray, key
     ad_ids = rows["ad_id"].to_numpy()
     columns = _fingerprint_columns(table, rows)
     spend, purchase_value = money_micros(rows["spend"]), money_micros(rows["purchase_value"])
+    app_purchase_value = money_micros(rows["app_purchase_value"])
     conversions = rows["conversions"].to_numpy(dtype="int64")
     content = {}
     for position, key in enumerate(keys):
@@ -376,5 +379,6 @@ def _content(table: sa.Table, rows: pd.DataFrame, row_partition: np.ndarray, key
             spend=int(spend[start:end].sum()) / MICROS,
             conversions=int(conversions[start:end].sum()),
             purchase_value=int(purchase_value[start:end].sum()) / MICROS,
+            app_purchase_value=int(app_purchase_value[start:end].sum()) / MICROS,
         )
     return content

@@ -31,7 +31,7 @@ from tiktok_assets.warehouse.tables import (
     time_column,
 )
 
-DRIFT_METRICS = ("spend", "conversions", "purchase_value")
+DRIFT_METRICS = ("spend", "conversions", "purchase_value", "app_purchase_value")
 
 
 def read_stats(
@@ -111,8 +111,8 @@ def partition_drift(
 ) -> pd.DataFrame:
     """How far each partition moved from its first pull to what is stored now.
 
-    One row per advertiser × date: for spend, conversions and purchase value
-    the first-pull and current totals, the change and the change in percent
+    One row per advertiser × date: for spend, conversions, purchase value and
+    app purchase value the first-pull and current totals, the change and the change in percent
     of the first (NULL when the first was 0); how many pulls there were, how
     many after the first changed something, the revision rows logged, and
     when the partition last changed.

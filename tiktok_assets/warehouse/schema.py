@@ -33,7 +33,7 @@ from tiktok_assets.warehouse.engine import safe_url, serialise_writers, write_tr
 from tiktok_assets.warehouse.errors import WarehouseError, WarehouseUnavailableError
 from tiktok_assets.warehouse.tables import metadata, schema_meta
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -56,11 +56,61 @@ def _queue_postbacks(connection: Connection) -> None:
     upgrade_outbox(connection)
 
 
+def add_missing_column(connection: Connection, table: sa.Table, name: str) -> bool:
+    """``ALTER TABLE ... ADD COLUMN`` with the column exactly as ``tables.py`` defines it, unless it exists.
+
+    The column's DDL (type, NOT NULL, DEFAULT) is what ``create_all`` would
+    write for a fresh table, so a migrated database and a new one agree. A NOT
+    NULL column needs a server default to be added to a table with rows.
+    Returns whether it was added.
+    """
+    if column_exists(connection, table.name, name):
+        return False
+    column = table.c[name]
+    if not column.nullable and column.server_default is None:
+        raise WarehouseError(f"{table.name}.{name} is NOT NULL without a server default: it cannot be added to "
+                             "a table with rows; give it a server_default in tables.py.")
+    specification = connection.dialect.ddl_compiler(connection.dialect, None).get_column_specification(column)
+    quoted = connection.dialect.identifier_preparer.format_table(table)
+    connection.exec_driver_sql(f"ALTER TABLE {quoted} ADD COLUMN {specification}")
+    return True
+
+
+# (table, column) pairs schema version 3 adds; every one is nullable or has a server default.
+SCHEMA_3_COLUMNS: tuple[tuple[str, str], ...] = (
+    *((table, column) for table in ("ad_stats_daily", "ad_stats_hourly")
+      for column in ("app_purchases", "app_purchase_value")),
+    *(("stats_revisions", f"{prefix}_{metric}") for metric in ("app_purchases", "app_purchase_value")
+      for prefix in ("old", "new")),
+    ("partition_pulls", "rows_vanished_kept"),
+    ("partition_pulls", "app_purchase_value_before"),
+    ("partition_pulls", "app_purchase_value_after"),
+    *((table, column) for table in ("campaign_history", "adgroup_history", "ad_history")
+      for column in ("secondary_status", "is_deleted")),
+)
+
+
+def _schema_3(connection: Connection) -> None:
+    """In-app revenue columns, vanished rows kept in settled partitions, entity status in history.
+
+    Only adds columns; every existing row stays. Stats rows get app values 0
+    (they were never imported: a re-pull fills them in, logged as updates),
+    revisions logged before keep NULL old/new app values (not tracked then),
+    pulls 0 kept rows and app value 0, entity versions ``is_deleted`` false
+    (TikTok's listings hid deleted entities, so none was ever recorded) and
+    ``secondary_status`` NULL until the next snapshot lists it.
+    """
+    for table_name, column in SCHEMA_3_COLUMNS:
+        add_missing_column(connection, metadata.tables[table_name], column)
+
+
 MIGRATIONS: list[Migration] = [
     # Version 1 is the first schema. A step adding a column looks like
     # Migration(2, "add ad_stats_daily.video_views", lambda c: None if column_exists(c, "ad_stats_daily",
     #           "video_views") else c.execute(sa.text("ALTER TABLE ad_stats_daily ADD COLUMN video_views BIGINT"))),
     Migration(2, "postbacks: pending outbox rows in postback_queue, no index on outbox state", _queue_postbacks),
+    Migration(3, "stats: app_purchases/app_purchase_value (revisions, pulls too) and rows_vanished_kept; "
+                 "entity history: secondary_status, is_deleted", _schema_3),
 ]
 
 

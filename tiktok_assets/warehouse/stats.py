@@ -8,7 +8,8 @@ re-run or an overlapping backfill can never leave a partition half-replaced:
   logged as ``insert_late`` revisions (old values 0);
 * rows whose metrics differ (money compared at 6 decimals, NULL reach equal
   to NULL reach) are updated (revision + 1) and logged as ``update``;
-* stored rows no longer served are deleted and logged as ``delete`` (new values 0);
+* stored rows no longer served are deleted and logged as ``delete`` (new values 0),
+  except in *settled* partitions (below);
 * unchanged rows are not touched at all: bumping their ``last_pulled_at`` would
   rewrite every row of every re-pulled partition (millions a day in the
   settle window) to record what ``partition_pulls`` already records once per
@@ -18,6 +19,28 @@ re-run or an overlapping backfill can never leave a partition half-replaced:
 Summing ``new_m - old_m`` over a partition's revisions gives exactly how far it
 drifted from its first pull.
 
+What a vanished row means. TikTok's reports leave out the rows of deleted ads
+unless a status filter asks for them, and a report can come back short for
+reasons that have nothing to do with the figures (a permission change, an ad
+moved to another account, a filter the caller forgot). Spend already delivered
+and billed does not disappear: TikTok corrects a settled day by changing its
+numbers, not by dropping its rows. So the caller names the partitions it
+considers settled (``settled=``, the re-pull planner's rule) and there:
+
+* a stored row missing from the new pull is **kept** as it was (values,
+  revision and ``last_pulled_at`` untouched, so the row shows when it was last
+  served), counted in ``PartitionWrite.vanished_kept`` and in
+  ``partition_pulls.rows_vanished_kept``, and never logged as a revision: a
+  settled figure is never lowered by a row going missing;
+* rows that are served are compared, updated and inserted as usual: a real
+  correction of a settled day is still applied and logged;
+* the data version and the ``*_after`` totals describe what is stored after
+  the write, kept rows included.
+
+Outside ``settled`` (days still moving) a vanished row stays a logged
+``delete`` revision: there TikTok does drop rows (invalid traffic removed
+before billing), and the revision log says so.
+
 Partitions never pulled before and holding no rows (every backfill) skip the
 comparison and are bulk-loaded straight into the table (COPY on PostgreSQL).
 The others are loaded into a temporary table and merged with set-based SQL.
@@ -26,7 +49,7 @@ The others are loaded into a temporary table and merged with set-based SQL.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -42,8 +65,10 @@ from tiktok_assets.warehouse.engine import serialise_writers, threads_share_the_
 from tiktok_assets.warehouse.errors import WarehouseInputError
 from tiktok_assets.warehouse.frames import (
     PartitionKey,
+    PartitionContent,
     PreparedBatch,
     check_frame_shape,
+    partition_content,
     partition_key,
     prepare_stats_batch,
 )
@@ -86,9 +111,13 @@ class PartitionWrite:
     purchase_value_before: float
     purchase_value_after: float
     data_version: str
-    """Digest of the partition's content (row keys and metrics); equal content, equal version."""
+    """Digest of the partition's content (row keys and metrics) once written; equal content, equal version."""
     changed: bool
     """True when any row was inserted, updated or deleted."""
+    app_purchase_value_before: float = 0.0
+    app_purchase_value_after: float = 0.0
+    vanished_kept: int = 0
+    """Stored rows of a settled partition this pull did not serve, kept unchanged (see the module docstring)."""
 
 
 def write_stats_partition(
@@ -98,13 +127,17 @@ def write_stats_partition(
     stat_date: date,
     frame: pd.DataFrame,
     pulled_at: datetime,
+    *,
+    settled: bool = False,
 ) -> PartitionWrite:
     """Write the complete content of one partition as served now, in one transaction.
 
     ``frame`` holds the table's columns except the bookkeeping ones. Bad input
-    raises ``WarehouseInputError`` and writes nothing.
+    raises ``WarehouseInputError`` and writes nothing. ``settled``: the
+    partition is settled, so stored rows the pull lacks are kept (module docstring).
     """
-    (write,) = write_stats_partitions(engine, table, {(advertiser_id, stat_date): frame}, pulled_at).values()
+    key = (advertiser_id, stat_date)
+    (write,) = write_stats_partitions(engine, table, {key: frame}, pulled_at, settled=[key] if settled else ()).values()
     return write
 
 
@@ -114,6 +147,7 @@ def write_stats_partitions(
     frames_by_partition: Mapping[tuple[str, date], pd.DataFrame],
     pulled_at: datetime,
     *,
+    settled: Collection[tuple[str, date]] = (),
     rows_per_transaction: int = DEFAULT_ROWS_PER_TRANSACTION,
     parallel_transactions: int = 2,
 ) -> dict[PartitionKey, PartitionWrite]:
@@ -126,10 +160,13 @@ def write_stats_partitions(
     Every frame's columns are checked before anything is written;
     should a frame's values be rejected later, the other transactions'
     partitions stay written, each one complete, and the error says how many.
-    Returns the writes in the caller's order.
+    ``settled`` names the (advertiser_id, stat_date) partitions whose stored
+    rows are kept when a pull no longer serves them (module docstring); keys
+    not in this batch are ignored. Returns the writes in the caller's order.
     """
     target = stats_table(table)
     pulled_at = naive_utc(pulled_at)
+    settled_keys = frozenset(partition_key(target, key) for key in settled)
     # Cheap shape checks first, so a wrong frame fails before the first commit.
     for key, frame in frames_by_partition.items():
         check_frame_shape(target, key, frame)
@@ -139,12 +176,12 @@ def write_stats_partitions(
     # writes one at a time, gains the overlap).
     parallel = parallel_transactions > 1 and len(chunks) > 1 and threads_share_the_database(engine)
     if parallel:
-        results = _write_chunks_in_parallel(engine, target, chunks, pulled_at, parallel_transactions)
+        results = _write_chunks_in_parallel(engine, target, chunks, pulled_at, settled_keys, parallel_transactions)
     else:
         results = []
         for chunk in chunks:
             try:
-                results.append(_write_chunk(engine, target, chunk, pulled_at))
+                results.append(_write_chunk(engine, target, chunk, pulled_at, settled_keys))
             except WarehouseInputError as exc:
                 raise _with_written_count(exc, results) from None
     by_key = {PartitionKey(write.advertiser_id, write.stat_date): write for writes in results for write in writes}
@@ -152,16 +189,17 @@ def write_stats_partitions(
 
 
 def _write_chunk(engine: Engine, table: sa.Table, chunk: Mapping[tuple[str, date], pd.DataFrame],
-                 pulled_at: datetime) -> list[PartitionWrite]:
+                 pulled_at: datetime, settled: frozenset[PartitionKey]) -> list[PartitionWrite]:
     batch = prepare_stats_batch(table, chunk)
     with write_transaction(engine) as connection:
-        return _write_batch(connection, batch, pulled_at)
+        return _write_batch(connection, batch, pulled_at, settled)
 
 
 def _write_chunks_in_parallel(engine: Engine, table: sa.Table, chunks: list[dict[tuple[str, date], pd.DataFrame]],
-                              pulled_at: datetime, workers: int) -> list[list[PartitionWrite]]:
+                              pulled_at: datetime, settled: frozenset[PartitionKey], workers: int
+                              ) -> list[list[PartitionWrite]]:
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="warehouse-write") as pool:
-        futures = [pool.submit(_write_chunk, engine, table, chunk, pulled_at) for chunk in chunks]
+        futures = [pool.submit(_write_chunk, engine, table, chunk, pulled_at, settled) for chunk in chunks]
         for future in futures:
             if future.exception() is not None:
                 # Stop what has not started; the running ones finish when the pool closes.
@@ -209,9 +247,11 @@ class _Stored:
     spend: float = 0.0
     conversions: int = 0
     purchase_value: float = 0.0
+    app_purchase_value: float = 0.0
 
 
-def _write_batch(connection: Connection, batch: PreparedBatch, pulled_at: datetime) -> list[PartitionWrite]:
+def _write_batch(connection: Connection, batch: PreparedBatch, pulled_at: datetime,
+                 settled: frozenset[PartitionKey] = frozenset()) -> list[PartitionWrite]:
     table = batch.table
     keys = list(batch.content)
     if not keys:
@@ -224,6 +264,7 @@ def _write_batch(connection: Connection, batch: PreparedBatch, pulled_at: dateti
     fresh = np.array([key not in pulled_before and key not in stored for key in keys], dtype=bool)
     fresh_rows = fresh[batch.row_partition]
     counts: dict[PartitionKey, dict[str, int]] = {}
+    kept: dict[PartitionKey, PartitionContent] = {}
     if fresh_rows.any():
         bulk_insert(connection, table, _with_bookkeeping(batch.rows[fresh_rows], pulled_at))
     for key, is_fresh in zip(keys, fresh, strict=True):
@@ -232,9 +273,12 @@ def _write_batch(connection: Connection, batch: PreparedBatch, pulled_at: dateti
     merged = [key for key, is_fresh in zip(keys, fresh, strict=True) if not is_fresh]
     if merged:
         served = {key: batch.content[key].rows for key in merged}
-        counts.update(_merge(connection, table, batch.rows[~fresh_rows], served, stored, pulled_before, pulled_at))
-    writes = [_partition_write(table.name, key, batch, stored.get(key, _Stored()), counts.get(key, {}),
-                               first_pull=key not in pulled_before, pulled_at=pulled_at) for key in keys]
+        merged_counts, kept = _merge(connection, batch, ~fresh_rows, served, stored, pulled_before,
+                                     settled, pulled_at)
+        counts.update(merged_counts)
+    writes = [_partition_write(table.name, key, kept.get(key, batch.content[key]), stored.get(key, _Stored()),
+                               counts.get(key, {}), first_pull=key not in pulled_before, pulled_at=pulled_at)
+              for key in keys]
     connection.execute(sa.insert(partition_pulls), [_pull_row(write) for write in writes])
     return writes
 
@@ -256,14 +300,16 @@ def _stored_totals(connection: Connection, table: sa.Table, keys: list[Partition
         sa.select(
             table.c.advertiser_id, table.c.stat_date, sa.func.count(),
             sa.func.sum(table.c.spend), sa.func.sum(table.c.conversions), sa.func.sum(table.c.purchase_value),
+            sa.func.sum(table.c.app_purchase_value),
         )
         .where(_in_partitions(table, keys))
         .group_by(table.c.advertiser_id, table.c.stat_date)
     )
     return {
         PartitionKey(advertiser_id, stat_date): _Stored(rows, round(spend or 0.0, MONEY_DECIMALS), int(conversions or 0),
-                                                        round(purchase_value or 0.0, MONEY_DECIMALS))
-        for advertiser_id, stat_date, rows, spend, conversions, purchase_value in connection.execute(query)
+                                                        round(purchase_value or 0.0, MONEY_DECIMALS),
+                                                        round(app_value or 0.0, MONEY_DECIMALS))
+        for advertiser_id, stat_date, rows, spend, conversions, purchase_value, app_value in connection.execute(query)
     }
 
 
@@ -294,15 +340,19 @@ def _incoming_table(table: sa.Table, *, keyed: bool) -> sa.Table:
     )
 
 
-def _merge(connection: Connection, table: sa.Table, rows: pd.DataFrame, served: Mapping[PartitionKey, int],
-           stored: Mapping[PartitionKey, _Stored], pulled_before: set[PartitionKey], pulled_at: datetime
-           ) -> dict[PartitionKey, dict[str, int]]:
+def _merge(connection: Connection, batch: PreparedBatch, picked: np.ndarray, served: Mapping[PartitionKey, int],
+           stored: Mapping[PartitionKey, _Stored], pulled_before: set[PartitionKey], settled: frozenset[PartitionKey],
+           pulled_at: datetime) -> tuple[dict[PartitionKey, dict[str, int]], dict[PartitionKey, PartitionContent]]:
     """Compare served rows with stored ones and apply the differences, logging each as a revision.
 
-    Every statement is confined to the batch's partitions, and only changed
-    rows are ever written: a re-pull costs what its partitions hold, not what
-    the table holds.
+    ``picked`` selects the batch rows of the partitions in ``served``. Every
+    statement is confined to the batch's partitions, and only changed rows are
+    ever written: a re-pull costs what its partitions hold, not what the table
+    holds. Returns the counts per partition and, for settled partitions that
+    kept vanished rows, the content of what they hold now.
     """
+    table = batch.table
+    rows = batch.rows[picked]
     keys = list(served)
     postgres = connection.dialect.name == "postgresql"
     # SQLite joins by nested loops only: it needs the key index on the
@@ -331,11 +381,17 @@ def _merge(connection: Connection, table: sa.Table, rows: pd.DataFrame, served: 
     connection.execute(sa.update(incoming).where(~sa.exists().where(stored_match)).values(status="insert"))
     counts = _count_changes(connection, incoming)
     # A stored row that was not served matched no served row.
-    vanished = [key for key in keys
-                if stored.get(key, _Stored()).rows > served[key] - counts[key].get("insert", 0)]
+    missing = {key: stored.get(key, _Stored()).rows - (served[key] - counts[key].get("insert", 0)) for key in keys}
+    vanished = [key for key in keys if missing[key] > 0 and key not in settled]
+    kept_content = {}
+    kept = [key for key in keys if missing[key] > 0 and key in settled]
+    if kept:
+        kept_content = _content_with_kept_rows(connection, batch, incoming, same_key, kept)
     if vanished:
         _add_vanished_rows(connection, table, incoming, same_key, vanished)
         counts = _count_changes(connection, incoming)
+    for key in kept:
+        counts[key]["kept"] = missing[key]
     for key in keys:
         counts[key]["same"] = served[key] - counts[key].get("insert", 0) - counts[key].get("update", 0)
     changes = Counter()
@@ -360,7 +416,7 @@ def _merge(connection: Connection, table: sa.Table, rows: pd.DataFrame, served: 
     if postgres:
         connection.exec_driver_sql("RESET enable_nestloop")
     incoming.drop(connection)
-    return counts
+    return counts, kept_content
 
 
 def _count_changes(connection: Connection, incoming: sa.Table) -> defaultdict[PartitionKey, dict[str, int]]:
@@ -378,6 +434,30 @@ def _count_changes(connection: Connection, incoming: sa.Table) -> defaultdict[Pa
 
 def _at(moment: datetime) -> sa.BindParameter:
     return sa.literal(moment, sa.DateTime)
+
+
+def _content_with_kept_rows(connection: Connection, batch: PreparedBatch, incoming: sa.Table,
+                            same_key: sa.ColumnElement[bool], partitions: list[PartitionKey]
+                            ) -> dict[PartitionKey, PartitionContent]:
+    """What settled partitions hold once their stored-but-not-served rows are kept: served rows plus those.
+
+    Runs only for partitions that lost rows, so the per-partition work here is
+    off the hot path.
+    """
+    table = batch.table
+    columns = frame_columns(table)
+    query = sa.select(*(table.c[name] for name in columns)).where(
+        _in_partitions(table, partitions), ~sa.exists().where(same_key))
+    kept = pd.DataFrame(connection.execute(query).all(), columns=columns)
+    kept["stat_date"] = pd.to_datetime(kept["stat_date"])
+    positions = {key: index for index, key in enumerate(batch.content)}
+    content = {}
+    for key in partitions:
+        own = kept[(kept["advertiser_id"] == key.advertiser_id)
+                   & (kept["stat_date"] == pd.Timestamp(key.stat_date))]
+        served_rows = batch.rows[batch.row_partition == positions[key]]
+        content[key] = partition_content(table, key, pd.concat([served_rows, own], ignore_index=True))
+    return content
 
 
 def _add_vanished_rows(connection: Connection, table: sa.Table, incoming: sa.Table,
@@ -444,9 +524,8 @@ def _midnight(connection: Connection, day: sa.ColumnElement) -> sa.ColumnElement
     return sa.cast(day, sa.DateTime)
 
 
-def _partition_write(table_name: str, key: PartitionKey, batch: PreparedBatch, stored: _Stored,
+def _partition_write(table_name: str, key: PartitionKey, content: PartitionContent, stored: _Stored,
                      counts: Mapping[str, int], *, first_pull: bool, pulled_at: datetime) -> PartitionWrite:
-    content = batch.content[key]
     inserted, updated, deleted = counts.get("insert", 0), counts.get("update", 0), counts.get("delete", 0)
     return PartitionWrite(
         table=table_name,
@@ -467,6 +546,9 @@ def _partition_write(table_name: str, key: PartitionKey, batch: PreparedBatch, s
         purchase_value_after=content.purchase_value,
         data_version=content.data_version,
         changed=bool(inserted or updated or deleted),
+        app_purchase_value_before=stored.app_purchase_value,
+        app_purchase_value_after=content.app_purchase_value,
+        vanished_kept=counts.get("kept", 0),
     )
 
 
@@ -481,12 +563,15 @@ def _pull_row(write: PartitionWrite) -> dict[str, object]:
         "rows_updated": write.updated,
         "rows_deleted": write.deleted,
         "rows_unchanged": write.unchanged,
+        "rows_vanished_kept": write.vanished_kept,
         "spend_before": write.spend_before,
         "spend_after": write.spend_after,
         "conversions_before": write.conversions_before,
         "conversions_after": write.conversions_after,
         "purchase_value_before": write.purchase_value_before,
         "purchase_value_after": write.purchase_value_after,
+        "app_purchase_value_before": write.app_purchase_value_before,
+        "app_purchase_value_after": write.app_purchase_value_after,
         "data_version": write.data_version,
         "changed": write.changed,
     }

@@ -19,6 +19,15 @@ Conventions, the same in every table:
 * Counts are ``BigInteger`` and never NULL: TikTok's "-" means no delivery (0).
   ``reach`` is the one nullable metric: it is not additive, so an unknown
   reach stays unknown.
+* Revenue comes in two kinds that are never added together here: ``purchases``
+  / ``purchase_value`` are TikTok's web Complete Payment (``complete_payment``,
+  ``total_complete_payment_rate``: pixel and Events API web events), and
+  ``app_purchases`` / ``app_purchase_value`` its in-app purchases
+  (``purchase``, ``total_purchase_value``: SDK / MMP app events). Which one is
+  a campaign's revenue is the metrics' business (``tiktok_assets.metrics.revenue``).
+* Entity history rows keep TikTok's ``operation_status`` and ``secondary_status``
+  and ``is_deleted``; a deleted entity is a version with ``is_deleted`` true,
+  never a missing row (see ``entities.py``).
 
 Schema changes are versioned in ``schema_meta``; see ``schema.py`` and
 ``MIGRATIONS.md`` beside this file.
@@ -57,8 +66,13 @@ BOOKKEEPING_COLUMNS = ("first_pulled_at", "last_pulled_at", "last_changed_at", "
 CHANGE_KINDS = ("update", "delete", "insert_late")
 
 
+APP_REVENUE_METRICS = ("app_purchases", "app_purchase_value")
+"""Added in schema version 3: rows imported before hold 0 until a re-pull serves them."""
+
+
 def _metric_columns(nullable: bool = False) -> list[sa.Column]:
-    return [sa.Column(name, Money if name in MONEY_METRICS else sa.BigInteger, nullable=nullable)
+    return [sa.Column(name, Money if name in MONEY_METRICS else sa.BigInteger, nullable=nullable,
+                      server_default=sa.text("0") if name in APP_REVENUE_METRICS else None)
             for name in METRIC_COLUMNS]
 
 
@@ -69,6 +83,15 @@ def _bookkeeping_columns() -> list[sa.Column]:
                   comment="The last pull that wrote this row (unchanged re-pulls do not touch rows; see partition_pulls)."),
         sa.Column("last_changed_at", sa.DateTime, nullable=False),
         sa.Column("revision", sa.Integer, nullable=False, comment="1 on first insert, +1 on every change."),
+    ]
+
+
+def _status_columns(deleted_status: str) -> list[sa.Column]:
+    return [
+        sa.Column("secondary_status", sa.String(64),
+                  comment=f"TikTok's secondary_status as listed, e.g. {deleted_status} for a deleted entity."),
+        sa.Column("is_deleted", sa.Boolean, nullable=False, server_default=sa.false(),
+                  comment="Deleted in TikTok. An entity merely missing from a listing is not deleted."),
     ]
 
 
@@ -95,6 +118,7 @@ campaign_history = sa.Table(
     sa.Column("campaign_name", sa.Text),
     sa.Column("objective_type", sa.String(64)),
     sa.Column("operation_status", sa.String(64)),
+    *_status_columns("CAMPAIGN_STATUS_DELETE"),
     sa.Column("create_time", sa.DateTime),
     sa.Column("modify_time", sa.DateTime),
     sa.Column("valid_from", sa.DateTime, primary_key=True),
@@ -110,6 +134,7 @@ adgroup_history = sa.Table(
     sa.Column("advertiser_id", sa.String, nullable=False),
     sa.Column("adgroup_name", sa.Text),
     sa.Column("operation_status", sa.String(64)),
+    *_status_columns("ADGROUP_STATUS_DELETE"),
     sa.Column("create_time", sa.DateTime),
     sa.Column("modify_time", sa.DateTime),
     sa.Column("valid_from", sa.DateTime, primary_key=True),
@@ -126,6 +151,7 @@ ad_history = sa.Table(
     sa.Column("advertiser_id", sa.String, nullable=False),
     sa.Column("ad_name", sa.Text),
     sa.Column("operation_status", sa.String(64)),
+    *_status_columns("AD_STATUS_DELETE"),
     sa.Column("landing_page_url", sa.Text),
     sa.Column("utm_source", sa.Text),
     sa.Column("utm_medium", sa.Text),
@@ -222,12 +248,16 @@ partition_pulls = sa.Table(
     sa.Column("rows_updated", sa.Integer, nullable=False),
     sa.Column("rows_deleted", sa.Integer, nullable=False),
     sa.Column("rows_unchanged", sa.Integer, nullable=False),
+    sa.Column("rows_vanished_kept", sa.Integer, nullable=False, server_default=sa.text("0"),
+              comment="Stored rows of a settled partition this pull no longer served, kept as they were."),
     sa.Column("spend_before", Money, nullable=False),
     sa.Column("spend_after", Money, nullable=False),
     sa.Column("conversions_before", sa.BigInteger, nullable=False),
     sa.Column("conversions_after", sa.BigInteger, nullable=False),
     sa.Column("purchase_value_before", Money, nullable=False),
     sa.Column("purchase_value_after", Money, nullable=False),
+    sa.Column("app_purchase_value_before", Money, nullable=False, server_default=sa.text("0")),
+    sa.Column("app_purchase_value_after", Money, nullable=False, server_default=sa.text("0")),
     sa.Column("data_version", sa.String(64), nullable=False),
     sa.Column("changed", sa.Boolean, nullable=False),
     sa.CheckConstraint(f"table_name IN {STATS_TABLE_NAMES!r}", name="table_name"),

@@ -28,6 +28,8 @@ def daily_frame(rows: list[dict], advertiser_id: str = ADVERTISER, stat_date: da
         "installs": 0,
         "purchases": 0,
         "purchase_value": 0.0,
+        "app_purchases": 0,
+        "app_purchase_value": 0.0,
         "reach": np.nan,
     }
     return pd.DataFrame([{**base, **row} for row in rows],
@@ -56,6 +58,8 @@ def hourly_frame(rows: list[dict], advertiser_id: str = ADVERTISER, stat_date: d
             "installs": 0,
             "purchases": 0,
             "purchase_value": 0.0,
+            "app_purchases": 0,
+            "app_purchase_value": 0.0,
             "spread": False,
         }
         record.update({key: value for key, value in row.items() if key != "hour"})

@@ -17,7 +17,7 @@ from tiktok_assets.warehouse import (
     upsert_advertisers,
     write_entity_snapshot,
 )
-from tiktok_assets.warehouse.tables import ad_history, advertisers, campaign_history
+from tiktok_assets.warehouse.tables import ad_history, adgroup_history, advertisers, campaign_history
 from tiktok_assets_tests.warehouse.sample_frames import ADVERTISER, OTHER_ADVERTISER
 
 NOV_1, NOV_5, NOV_8 = datetime(2026, 11, 1, 6), datetime(2026, 11, 5, 6), datetime(2026, 11, 8, 6)
@@ -145,3 +145,65 @@ def test_advertisers_upsert_keeps_first_seen_and_tracks_authorisation(engine: En
         assert connection.execute(
             sa.select(advertisers.c.authorised).where(advertisers.c.advertiser_id == OTHER_ADVERTISER)
         ).scalar() is True
+
+
+def _statuses(engine: Engine, table: sa.Table) -> list[tuple]:
+    with engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(
+            sa.select(table.c[0], table.c.operation_status, table.c.secondary_status, table.c.is_deleted,
+                      table.c.valid_from, table.c.valid_to)
+            .order_by(table.c[0], table.c.valid_from)
+        )]
+
+
+def test_status_is_history_and_a_deleted_entity_stays_a_row(engine: Engine) -> None:
+    def ad(ad_id: str, operation: str, secondary: str) -> dict:
+        # As /ad/get/ lists it when asked for every status (deleted ones included).
+        return {"ad_id": ad_id, "adgroup_id": "21", "campaign_id": "1", "ad_name": f"Video {ad_id}",
+                "operation_status": operation, "secondary_status": secondary,
+                "landing_page_url": "https://shop.example/p", "create_time": "2026-10-01 10:00:00"}
+
+    first = [ad("11", "ENABLE", "AD_STATUS_DELIVERY_OK"), ad("12", "ENABLE", "AD_STATUS_DELIVERY_OK"),
+             ad("13", "ENABLE", "AD_STATUS_DELIVERY_OK")]
+    assert write_entity_snapshot(engine, "ad", ADVERTISER, first, NOV_1).opened == 3
+    # 11 paused, 12 deleted (TikTok keeps the switch off and says so in secondary_status), 13 unchanged.
+    second = [ad("11", "DISABLE", "AD_STATUS_DISABLE"), ad("12", "DISABLE", "AD_STATUS_DELETE"), first[2]]
+    written = write_entity_snapshot(engine, "ad", ADVERTISER, second, NOV_5)
+    assert (written.opened, written.closed, written.unchanged, written.deleted) == (2, 2, 1, 1)
+    # 13 is deleted with its campaign; 12 is listed again as deleted (no new version); 11 is missing.
+    third = [second[1], ad("13", "DISABLE", "AD_STATUS_CAMPAIGN_DELETE")]
+    written = write_entity_snapshot(engine, "ad", ADVERTISER, third, NOV_8)
+    assert (written.opened, written.unchanged, written.deleted, written.vanished) == (1, 1, 1, 1)
+    assert _statuses(engine, ad_history) == [
+        ("11", "ENABLE", "AD_STATUS_DELIVERY_OK", False, NOV_1, NOV_5),
+        # Absent is not deleted: 11's open version stays as last seen.
+        ("11", "DISABLE", "AD_STATUS_DISABLE", False, NOV_5, None),
+        ("12", "ENABLE", "AD_STATUS_DELIVERY_OK", False, NOV_1, NOV_5),
+        ("12", "DISABLE", "AD_STATUS_DELETE", True, NOV_5, None),
+        ("13", "ENABLE", "AD_STATUS_DELIVERY_OK", False, NOV_1, NOV_8),
+        ("13", "DISABLE", "AD_STATUS_CAMPAIGN_DELETE", True, NOV_8, None),
+    ]
+    # The deleted ad keeps its name for the stats it had.
+    deleted = entities_as_of(engine, "ad", NOV_8, ADVERTISER).set_index("ad_id")
+    assert deleted.loc["12", "ad_name"] == "Video 12" and bool(deleted.loc["12", "is_deleted"])
+
+
+def test_campaign_and_adgroup_history_keep_secondary_status_and_an_explicit_deleted_flag(engine: Engine) -> None:
+    write_entity_snapshot(engine, "campaign", ADVERTISER,
+                          [dict(_campaign("1", "Summer"), secondary_status="CAMPAIGN_STATUS_ENABLE"),
+                           dict(_campaign("2", "Brand", status="DISABLE"), secondary_status="CAMPAIGN_STATUS_DELETE")],
+                          NOV_1)
+    write_entity_snapshot(engine, "adgroup", ADVERTISER,
+                          pd.DataFrame([{"adgroup_id": "21", "campaign_id": "1", "adgroup_name": "Broad",
+                                         "operation_status": "ENABLE", "secondary_status": "ADGROUP_STATUS_DELIVERY_OK",
+                                         "is_deleted": False},
+                                        {"adgroup_id": "22", "campaign_id": "2", "adgroup_name": "Narrow",
+                                         "operation_status": "DISABLE", "secondary_status": None,
+                                         "is_deleted": "true"}]),
+                          NOV_1)
+    assert [row[:4] for row in _statuses(engine, campaign_history)] == [
+        ("1", "ENABLE", "CAMPAIGN_STATUS_ENABLE", False), ("2", "DISABLE", "CAMPAIGN_STATUS_DELETE", True)]
+    assert [row[:4] for row in _statuses(engine, adgroup_history)] == [
+        ("21", "ENABLE", "ADGROUP_STATUS_DELIVERY_OK", False), ("22", "DISABLE", None, True)]
+    with pytest.raises(WarehouseInputError, match="adgroup 23: is_deleted 'maybe'"):
+        write_entity_snapshot(engine, "adgroup", ADVERTISER, [{"adgroup_id": "23", "is_deleted": "maybe"}], NOV_5)

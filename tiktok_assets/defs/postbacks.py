@@ -285,6 +285,8 @@ def _run_metadata(mapped: MappedWindow, report: DeliveryReport | None) -> dict[s
         "first_party_events_not_mapped": mapped.unmapped_events,
         "newly_queued": mapped.enqueued.queued,
         "already_queued": mapped.enqueued.already_queued,
+        # The same order (destination, TikTok event, order_id) met again under another event_id: not sent twice.
+        "duplicate_orders_dropped": mapped.enqueued.duplicate_orders,
         "identity_values_dropped": dg.MetadataValue.json(mapped.pii_dropped),
     }
     if report is not None:

@@ -35,6 +35,8 @@ from tiktok_assets.postbacks.store import (
     insert_ignoring,
     postback_batches,
     postback_dead_letters,
+    postback_order_duplicates,
+    postback_orders,
     postback_outbox,
     postback_payloads,
     postback_queue,
@@ -47,6 +49,9 @@ from tiktok_assets.postbacks.store import (
 from tiktok_assets.warehouse.engine import make_engine, threads_share_the_database, write_transaction
 
 OUTBOX_KEY = ("event_source_id", "event", "event_id", "event_source")
+ORDER_KEY = ("event_source_id", "event", "order_id", "event_source")
+# Frame columns that only steer the enqueue: no outbox column holds them.
+_ORDER_COLUMNS = ("order_id", "order_first")
 UNDELIVERED_STATES = ("pending", "sending")
 # A window is mapped this many first-party events at a time: memory stays flat
 # whatever the window holds (about 1.5 KB of Python objects per event in flight).
@@ -66,6 +71,9 @@ class Enqueued:
     """New outbox rows."""
     already_queued: int
     """TikTok events whose key was queued before (a re-run): left as they were."""
+    duplicate_orders: int = 0
+    """TikTok events not queued because their order (same destination, event name and order_id) was queued
+    under another event_id: one order, one Purchase."""
 
 
 @dataclass(frozen=True)
@@ -81,11 +89,33 @@ class MappedWindow:
     """Identity values that could not be normalised, by reason; dropped from the payload, never sent raw."""
 
 
+def _order_columns(tiktok_events: Sequence[TikTokEvent]) -> tuple[list[str | None], list[int]]:
+    """Each event's ``properties.order_id`` (None when it has none), and 1 where it is the first event of its order
+    in ``tiktok_events`` (or shares the first one's event_id): the one that may claim the order."""
+    order_ids: list[str | None] = []
+    firsts: list[int] = []
+    first_ids: dict[tuple[str, str, str, str], str] = {}
+    for event in tiktok_events:
+        order_id = event.data.get("properties", {}).get("order_id")
+        order_ids.append(order_id)
+        if order_id is None:
+            firsts.append(0)
+            continue
+        destination = event.destination
+        key = (destination.event_source_id, event.event, order_id, destination.event_source)
+        firsts.append(int(first_ids.setdefault(key, event.event_id) == event.event_id))
+    return order_ids, firsts
+
+
 def outbox_frame(tiktok_events: Sequence[TikTokEvent], queued_at: datetime) -> pd.DataFrame:
-    """Outbox rows (state pending) for ``tiktok_events``; the payload is the JSON of each data item."""
+    """Outbox rows (state pending) for ``tiktok_events``; the payload is the JSON of each data item.
+
+    Two more columns steer the enqueue (:data:`_ORDER_COLUMNS`): ``order_id``, and ``order_first``.
+    """
     count = len(tiktok_events)
     with gc_paused():
         destinations = [event.destination for event in tiktok_events]
+        order_ids, order_firsts = _order_columns(tiktok_events)
         frame = pd.DataFrame(
             {
                 "event_source": np.array([destination.event_source for destination in destinations], dtype=object),
@@ -98,6 +128,8 @@ def outbox_frame(tiktok_events: Sequence[TikTokEvent], queued_at: datetime) -> p
                     np.fromiter((event.data["event_time"] for event in tiktok_events), dtype=np.int64, count=count), unit="s"
                 ),
                 "payload": np.array([_encode(event.data) for event in tiktok_events], dtype=object),
+                "order_id": np.array(order_ids, dtype=object),
+                "order_first": np.array(order_firsts, dtype=np.int64),
             },
             index=pd.RangeIndex(count),
         )
@@ -108,19 +140,30 @@ def outbox_frame(tiktok_events: Sequence[TikTokEvent], queued_at: datetime) -> p
 
 
 def enqueue(engine: Engine, tiktok_events: Sequence[TikTokEvent], *, now: datetime | None = None) -> Enqueued:
-    """Queue ``tiktok_events`` for delivery; keys already in the outbox are skipped (``ON CONFLICT DO NOTHING``)."""
+    """Queue ``tiktok_events`` for delivery; keys already in the outbox are skipped (``ON CONFLICT DO NOTHING``).
+
+    An event with an ``order_id`` is queued only if its order (destination, TikTok event, order_id) was
+    not queued before under another event_id: TikTok deduplicates on name and event_id only, so the same
+    order loaded twice under two ids would count twice. The first one queued keeps the order (in
+    ``tiktok_events``, the first in order); the others are recorded in ``postback_order_duplicates``.
+    """
     if not tiktok_events:
         return Enqueued(0, 0)
-    frame = outbox_frame(tiktok_events, now or datetime.now(UTC))
+    now = now or datetime.now(UTC)
+    frame = outbox_frame(tiktok_events, now)
     outbox = postback_outbox
-    columns = [name for name in frame.columns if name != "payload"]
-    with write_transaction(engine) as connection, staged(connection, frame, column_types(outbox, postback_payloads)) as staging:
+    columns = [name for name in frame.columns if name not in ("payload", *_ORDER_COLUMNS)]
+    types = {**column_types(outbox, postback_payloads), "order_id": sa.String(), "order_first": sa.Integer()}
+    has_orders = bool(frame["order_id"].notna().any())
+    with write_transaction(engine) as connection, staged(connection, frame, types) as staging:
+        keep = _claim_orders(connection, staging, now) if has_orders else None
         if connection.dialect.name == "postgresql":
-            queued = _enqueue_returning(connection, staging, columns)
+            queued = _enqueue_returning(connection, staging, columns, keep)
         else:
             # One writer at a time on SQLite, and ids only grow: the rows above this are the ones queued now.
             queued_before = connection.execute(sa.select(sa.func.coalesce(sa.func.max(outbox.c.outbox_id), 0))).scalar_one()
-            queued = insert_ignoring(connection, outbox, sa.select(*(staging.c[name] for name in columns)), OUTBOX_KEY)
+            rows = sa.select(*(staging.c[name] for name in columns))
+            queued = insert_ignoring(connection, outbox, rows if keep is None else rows.where(keep), OUTBOX_KEY)
             just_queued = outbox.c.outbox_id > queued_before
             same_key = sa.and_(*(outbox.c[name] == staging.c[name] for name in OUTBOX_KEY))
             insert_ignoring(connection, postback_payloads,
@@ -128,10 +171,47 @@ def enqueue(engine: Engine, tiktok_events: Sequence[TikTokEvent], *, now: dateti
                             .select_from(staging.join(outbox, same_key)).where(just_queued),
                             ("outbox_id",))
             queue_pending_rows(connection, just_queued)
-    return Enqueued(queued, len(frame) - queued)
+        duplicates = _record_duplicate_orders(connection, staging, now) if has_orders else 0
+    return Enqueued(queued, len(frame) - queued - duplicates, duplicates)
 
 
-def _enqueue_returning(connection: sa.Connection, staging: sa.Table, columns: list[str]) -> int:
+def _same_order(staging: sa.Table) -> sa.ColumnElement[bool]:
+    return sa.and_(*(postback_orders.c[name] == staging.c[name] for name in ORDER_KEY))
+
+
+def _claim_orders(connection: sa.Connection, staging: sa.Table, now: datetime) -> sa.ColumnElement[bool]:
+    """Record the orders of ``staging`` not seen before, under their first event_id; returns the condition
+    a staged row meets when it may be queued (no order, or its order kept under its own event_id)."""
+    orders = postback_orders
+    insert_ignoring(
+        connection, orders,
+        sa.select(*(staging.c[name] for name in ORDER_KEY), staging.c.event_id,
+                  sa.literal(utc_naive(now), sa.DateTime).label("first_queued_at"))
+        .where(staging.c.order_id.is_not(None), staging.c.order_first == 1),
+        ORDER_KEY,
+    )
+    return sa.or_(staging.c.order_id.is_(None),
+                  sa.exists().where(_same_order(staging), orders.c.event_id == staging.c.event_id))
+
+
+def _record_duplicate_orders(connection: sa.Connection, staging: sa.Table, now: datetime) -> int:
+    """Note the staged events whose order is kept under another event_id; returns how many there are."""
+    orders = postback_orders
+    copies = (
+        sa.select(*(staging.c[name] for name in OUTBOX_KEY), staging.c.order_id,
+                  orders.c.event_id.label("kept_event_id"), staging.c.source_event_id, staging.c.event_time,
+                  sa.literal(utc_naive(now), sa.DateTime).label("dropped_at"))
+        .select_from(staging.join(orders, _same_order(staging)))
+        .where(orders.c.event_id != staging.c.event_id)
+    )
+    count = connection.execute(sa.select(sa.func.count()).select_from(copies.subquery())).scalar_one()
+    if count:
+        insert_ignoring(connection, postback_order_duplicates, copies, OUTBOX_KEY)
+    return count
+
+
+def _enqueue_returning(connection: sa.Connection, staging: sa.Table, columns: list[str],
+                       keep: sa.ColumnElement[bool] | None) -> int:
     """Outbox rows, their queue rows and their payloads in one statement; returns the rows queued.
 
     The payloads join the ids the insert returns, not the whole outbox: found
@@ -143,9 +223,10 @@ def _enqueue_returning(connection: sa.Connection, staging: sa.Table, columns: li
     queue_names = [column.name for column in postback_queue.columns]
     # What the queue rows and the payload join need of each new row (its batch_id is NULL: never sent).
     returned = dict.fromkeys([*(name for name in queue_names if name != "last_batch_id"), "batch_id", *OUTBOX_KEY])
+    rows = sa.select(*(staging.c[name] for name in columns))
     queued_rows = (
         postgresql.insert(outbox)
-        .from_select(columns, sa.select(*(staging.c[name] for name in columns)))
+        .from_select(columns, rows if keep is None else rows.where(keep))
         .on_conflict_do_nothing(index_elements=list(OUTBOX_KEY))
         .returning(*(outbox.c[name] for name in returned))
         .cte("queued_rows")
@@ -288,7 +369,8 @@ def _combined(results: Sequence[MappedWindow]) -> MappedWindow:
         first_party_events=sum(result.first_party_events for result in results),
         tiktok_events=sum(result.tiktok_events for result in results),
         enqueued=Enqueued(sum(result.enqueued.queued for result in results),
-                          sum(result.enqueued.already_queued for result in results)),
+                          sum(result.enqueued.already_queued for result in results),
+                          sum(result.enqueued.duplicate_orders for result in results)),
         unmapped_events=sum(result.unmapped_events for result in results),
         pii_dropped=dict(sorted(dropped.items())),
     )

@@ -1,6 +1,6 @@
 """Warehouse tables of the postbacks domain, and the SQL that loads and reads first-party events (no Dagster import).
 
-Six tables, on the warehouse ``metadata`` so ``create_schema`` makes them
+Eight tables, on the warehouse ``metadata`` so ``create_schema`` makes them
 with the rest (``ensure_postback_tables`` makes them, and brings an older
 outbox up to date, on a warehouse created before this module changed):
 
@@ -30,6 +30,14 @@ outbox up to date, on a warehouse created before this module changed):
 ``postback_dead_letters``
     Events that will not be sent (TikTok rejected them, or sending them now
     could duplicate or would be refused), with TikTok's code and message.
+``postback_orders``
+    One row per (pixel or app, TikTok event, order_id): the event_id the
+    order was first queued under. TikTok deduplicates on name + event_id
+    only, so the same order loaded again under another event id (a
+    re-export, a second webhook) would count twice there: it is not queued.
+``postback_order_duplicates``
+    Those copies, with the event_id kept instead: what was dropped, for
+    the diagnostics.
 ``postback_batches``
     One row per request body sent: the delivery log. Also where the rows of a
     batch in flight are found again (``first_outbox_id`` to ``last_outbox_id``,
@@ -168,6 +176,35 @@ postback_dead_letters = sa.Table(
     sa.Index(None, "dead_at"),
 )
 
+postback_orders = sa.Table(
+    "postback_orders",
+    metadata,
+    # What an order is at one pixel or app: TikTok event name and order_id, beside the outbox key's destination.
+    sa.Column("event_source_id", sa.String, nullable=False),
+    sa.Column("event", sa.String(64), nullable=False),
+    sa.Column("order_id", sa.String, nullable=False),
+    sa.Column("event_source", sa.String(8), nullable=False),
+    sa.Column("event_id", sa.String, nullable=False, comment="The event_id the order was first queued under: the one sent."),
+    sa.Column("first_queued_at", sa.DateTime, nullable=False),
+    sa.PrimaryKeyConstraint("event_source_id", "event", "order_id", "event_source"),
+)
+
+postback_order_duplicates = sa.Table(
+    "postback_order_duplicates",
+    metadata,
+    sa.Column("event_source_id", sa.String, nullable=False),
+    sa.Column("event", sa.String(64), nullable=False),
+    sa.Column("event_id", sa.String, nullable=False, comment="The copy's event_id: never queued."),
+    sa.Column("event_source", sa.String(8), nullable=False),
+    sa.Column("order_id", sa.String, nullable=False),
+    sa.Column("kept_event_id", sa.String, nullable=False, comment="The event_id the order is sent under."),
+    sa.Column("source_event_id", sa.String, nullable=False),
+    sa.Column("event_time", sa.DateTime, nullable=False),
+    sa.Column("dropped_at", sa.DateTime, nullable=False),
+    sa.PrimaryKeyConstraint("event_source_id", "event", "event_id", "event_source"),
+    sa.Index(None, "event_time"),
+)
+
 postback_batches = sa.Table(
     "postback_batches",
     metadata,
@@ -191,6 +228,7 @@ postback_batches = sa.Table(
 
 POSTBACK_TABLES: tuple[sa.Table, ...] = (
     first_party_events, postback_outbox, postback_queue, postback_payloads, postback_dead_letters, postback_batches,
+    postback_orders, postback_order_duplicates,
 )
 
 

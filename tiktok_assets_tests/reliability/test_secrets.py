@@ -1,5 +1,6 @@
-"""Secrets and PII: a recognisable fake token runs the whole demo (and a forced auth failure), then every place
-a token could leak is scanned; raw first-party PII never leaves the events table unhashed."""
+"""Secrets and PII: a recognisable fake token and app secret run the whole demo (and a forced auth failure)
+against a server that echoes them in its error messages, then every place a secret could leak is scanned, raw
+and URL-encoded; raw first-party PII never leaves the events table unhashed."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import logging
 import traceback
 from datetime import date, timedelta
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import dagster as dg
 import pytest
@@ -15,11 +17,17 @@ import sqlalchemy as sa
 from dagster._serdes import serialize_value
 
 from tiktok_assets.simulator import serve
+from tiktok_assets.simulator.clock import SimClock
 from tiktok_assets.tiktok.errors import TikTokAuthenticationError
 from tiktok_assets_tests.conftest import SIM_NOW
-from tiktok_assets_tests.reliability.support import fast_client, small_simulator, sqlite_engine
+from tiktok_assets_tests.reliability.support import fast_client, small_simulator, small_world, sqlite_engine
+from tiktok_assets_tests.tiktok.echo import EchoingSimulator
 
 CANARY = "tok-LEAKCANARY-4f1c9e7a2b"
+# URL-encoding changes it: the query string carries it as sec-LEAKCANARY%2B9d%2F3a...
+APP_SECRET_CANARY = "sec-LEAKCANARY+9d/3a7e51"
+NEEDLES = tuple(dict.fromkeys(form for value in (CANARY, APP_SECRET_CANARY)
+                              for form in (value, quote(value, safe=""), quote_plus(value))))
 START, END = date(2026, 11, 16), date(2026, 11, 17)
 
 
@@ -65,7 +73,8 @@ def test_demo_with_a_canary_token_leaks_it_nowhere(tmp_path, monkeypatch, caplog
     from tiktok_assets.demo import materialize_recent
 
     caplog.set_level(logging.DEBUG)
-    sim = small_simulator()
+    # TikTok can quote the token (and the app secret) back in an error message: this server always does.
+    sim = EchoingSimulator(world=small_world(), clock=SimClock(fixed=SIM_NOW), qps=None)
     sim.grant(CANARY, sim.world.advertiser_ids)
     warehouse_url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
     # Throttling on the way: retry warnings name the endpoint and TikTok's message, never the token.
@@ -74,12 +83,16 @@ def test_demo_with_a_canary_token_leaks_it_nowhere(tmp_path, monkeypatch, caplog
     (tmp_path / "dagster_home").mkdir()
     with serve(sim) as base_url, dg.instance_for_test(temp_dir=str(tmp_path / "dagster_home")) as instance:
         monkeypatch.setenv("TIKTOK_ACCESS_TOKEN", CANARY)
+        # The app secret travels in /oauth2/advertiser/get/'s query string, which httpx logs at INFO.
+        monkeypatch.setenv("TIKTOK_APP_ID", "7000000000000000001")
+        monkeypatch.setenv("TIKTOK_APP_SECRET", APP_SECRET_CANARY)
         monkeypatch.setenv("TIKTOK_API_BASE_URL", base_url)
         monkeypatch.setenv("TIKTOK_WAREHOUSE_URL", warehouse_url)
         monkeypatch.setenv("TIKTOK_API_QPS", "1000")
         defs = build_definitions(tiktok_api_from_env(), warehouse_from_env())
         materialize_recent(instance, START, END, defs=defs, log=print)
         assert sim.faults.pending == 0, "the retries really happened"
+        assert sim.echoed >= 2, "the throttle answers echoed the token"
         # The same token, now revoked: the run must fail with a clear message, without the token.
         sim.revoke(CANARY)
         with pytest.raises(Exception) as caught:  # noqa: PT011 - whatever Dagster wraps it in
@@ -93,21 +106,23 @@ def test_demo_with_a_canary_token_leaks_it_nowhere(tmp_path, monkeypatch, caplog
         leaks = []
         materializations = 0
         for run in runs:
-            leaks += [f"run {run.run_id} record" for _ in _hits(serialize_value(run), (CANARY,))]
+            leaks += [f"run {run.run_id} record" for _ in _hits(serialize_value(run), NEEDLES)]
             for record in instance.all_logs(run.run_id):
                 if record.dagster_event and record.dagster_event.is_step_materialization:
                     materializations += 1
                 leaks += [f"run {run.run_id} event {record.dagster_event_type}"
-                          for _ in _hits(serialize_value(record), (CANARY,))]
+                          for _ in _hits(serialize_value(record), NEEDLES)]
         assert materializations > 0, "the scan saw materialization metadata"
-        leaks += [f"exception: {hit}" for hit in _hits(failure_text, (CANARY,))]
-        leaks += [f"captured log: {hit}" for hit in _hits(caplog.text, (CANARY,))]
+        leaks += [f"exception: {hit}" for hit in _hits(failure_text, NEEDLES)]
+        leaks += [f"captured log: {hit}" for hit in _hits(caplog.text, NEEDLES)]
         captured = capfd.readouterr()
-        leaks += [f"stdout/stderr: {hit}" for hit in _hits(captured.out + captured.err, (CANARY,))]
-        leaks += _scan_tables(sqlite_engine(tmp_path / "warehouse.sqlite"), (CANARY,))
-        leaks += _scan_files(tmp_path, (CANARY,))
+        leaks += [f"stdout/stderr: {hit}" for hit in _hits(captured.out + captured.err, NEEDLES)]
+        leaks += _scan_tables(sqlite_engine(tmp_path / "warehouse.sqlite"), NEEDLES)
+        leaks += _scan_files(tmp_path, NEEDLES)
     assert "retry" in caplog.text, "the retry warnings were captured and scanned"
+    assert "/oauth2/advertiser/get/" in caplog.text, "httpx's request log (the app secret's URL) was scanned"
     assert leaks == []
+    assert "access_token: [REDACTED]" in failure_text, "the refusal's echoed message was scrubbed, not dropped"
 
 
 def test_client_repr_and_errors_never_show_the_token() -> None:

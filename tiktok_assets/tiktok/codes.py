@@ -1,14 +1,19 @@
 """TikTok Business API v1.3 body codes: the one table of what each code means and what to do about it.
 
-Source: TikTok API for Business documentation, v1.3, Appendix "Return codes"
-(business-api.tiktok.com/portal/docs, "Return codes"), and its "Rate limits"
-page for 40100/40016/40133. The client classifies errors from this table, the
-simulator answers with its numbers, and postback delivery uses it to tell
-throttling from token problems. Pure: no HTTP, no Dagster.
+Sources (FACTS.md section 3): TikTok's own SDK table of numeric codes,
+tiktok/tiktok-business-api-sdk ``python_sdk/business_api_client/tiktok_business/tiktok_code.py``
+(its constant names are quoted in each meaning), TikTok API for Business v1.3
+"Return codes" and "Rate limits" (business-api.tiktok.com/portal/docs?id=1740029171730433),
+and for codes that table lacks (40067, 40133) the messages recorded in
+airbytehq/airbyte ``source-tiktok-marketing/unit_tests/integration/test_reports_daily_window_splitting.py``.
+The client classifies errors from this table, the simulator answers with its
+numbers, and postback delivery uses it to tell throttling from token problems.
+Pure: no HTTP, no Dagster.
 
 HTTP 429 is not a body code (TikTok's own limits answer HTTP 200 with one of
-the THROTTLE codes), but gateways in front of the API do send it; the client
-treats it as a throttle (:data:`HTTP_TOO_MANY_REQUESTS`).
+the THROTTLE codes; that business-api.tiktok.com sends 429 at all is
+unconfirmed), but gateways in front of an API do: the client treats it as a
+throttle (:data:`HTTP_TOO_MANY_REQUESTS`), which costs nothing if it never comes.
 """
 
 from __future__ import annotations
@@ -44,23 +49,25 @@ OK = 0
 NO_PERMISSION = 40001
 BAD_PARAMETER = 40002
 BAD_PARAMETER_VALUE = 40006
-QUERY_TOO_LARGE = 40067
 APP_DAILY_LIMIT = 40016
+QUERY_TOO_LARGE = 40067
 APP_RATE_LIMIT = 40100
 INVALID_AUTH_PARAMETERS = 40101
 TOKEN_EXPIRED = 40102
 TOKEN_EMPTY = 40104
 TOKEN_INVALID = 40105
 AUTH_CODE_INVALID = 40110
+REQUEST_FREQUENCY_LIMITED = 40132
 ADVERTISER_RATE_LIMIT = 40133
-SERVER_BUSY = 40200
-SERVER_TASK_ERROR = 40201
-SERVER_WRITE_ERROR = 40202
-SERVER_UPSTREAM_ERROR = 40700
+SERVER_TASK_ERROR = 40200
+TASK_NOT_READY = 40201
+WRITE_CONFLICT = 40202
+RPC_VALIDATION_ERROR = 40700
 INTERNAL_ERROR = 50000
-SERVICE_ERROR = 50002
-SERVICE_UNAVAILABLE = 51001
-UPSTREAM_TIMEOUT = 60001
+SYSTEM_TIMEOUT = 50002
+STATISTICS_ERROR = 51001
+MAINTENANCE = 60001
+TOO_MANY_REQUESTS_BL = 61000
 
 HTTP_TOO_MANY_REQUESTS = 429
 
@@ -70,26 +77,30 @@ _T, _A, _P, _B, _L, _S = (CodeKind.THROTTLE, CodeKind.AUTH, CodeKind.PERMISSION,
 CODES: dict[int, CodeInfo] = {
     info.code: info
     for info in (
-        CodeInfo(NO_PERMISSION, _P, "No permission to operate the advertiser or resource"),
-        CodeInfo(BAD_PARAMETER, _B, "Parameter error; the message names the field"),
-        CodeInfo(BAD_PARAMETER_VALUE, _B, "Parameter value not supported"),
-        CodeInfo(QUERY_TOO_LARGE, _L, "Query too large: narrow the date range or the ids"),
-        CodeInfo(APP_DAILY_LIMIT, _T, "Too many requests: the app's call limit was reached"),
-        CodeInfo(APP_RATE_LIMIT, _T, "Too many requests: the app's QPS/QPM limit was exceeded"),
-        CodeInfo(INVALID_AUTH_PARAMETERS, _A, "Invalid authorisation parameters (app id or secret)"),
-        CodeInfo(TOKEN_EXPIRED, _A, "Access token expired"),
-        CodeInfo(TOKEN_EMPTY, _A, "Access token is empty"),
-        CodeInfo(TOKEN_INVALID, _A, "Access token is incorrect or has been revoked"),
-        CodeInfo(AUTH_CODE_INVALID, _A, "Authorisation code or token invalid"),
-        CodeInfo(ADVERTISER_RATE_LIMIT, _T, "Too many requests for this advertiser: advertiser-level QPS exceeded"),
-        CodeInfo(SERVER_BUSY, _S, "Internal service busy: retry later"),
-        CodeInfo(SERVER_TASK_ERROR, _S, "Internal service error: retry later"),
-        CodeInfo(SERVER_WRITE_ERROR, _S, "Internal service error: retry later"),
-        CodeInfo(SERVER_UPSTREAM_ERROR, _S, "Upstream service error: retry later"),
-        CodeInfo(INTERNAL_ERROR, _S, "System error"),
-        CodeInfo(SERVICE_ERROR, _S, "Service error"),
-        CodeInfo(SERVICE_UNAVAILABLE, _S, "Service temporarily unavailable"),
-        CodeInfo(UPSTREAM_TIMEOUT, _S, "Upstream timeout"),
+        CodeInfo(NO_PERMISSION, _P, "PERMISSION_ERROR: no permission for the advertiser or resource "
+                                    "(also answered for a deleted advertiser)"),
+        CodeInfo(BAD_PARAMETER, _B, "PARAM_ERROR: a parameter is invalid; the message names it"),
+        CodeInfo(BAD_PARAMETER_VALUE, _B, "VERSION_ERROR: invalid parameter"),
+        CodeInfo(APP_DAILY_LIMIT, _T, "BIZ_FC_ERROR: business frequency control, too many requests"),
+        CodeInfo(QUERY_TOO_LARGE, _L, "The query is too large: reduce metrics or the time range"),
+        CodeInfo(APP_RATE_LIMIT, _T, "REQUEST_TOO_FREQUENT: the app's QPS/QPM/QPD limit was reached"),
+        CodeInfo(INVALID_AUTH_PARAMETERS, _A, "INVALID_PARTNER: invalid app id or secret"),
+        CodeInfo(TOKEN_EXPIRED, _A, "ACCESS_TOKEN_EXPIRE: the access token has expired"),
+        CodeInfo(TOKEN_EMPTY, _A, "EMPTY_ACCESS_TOKEN: no access token was sent"),
+        CodeInfo(TOKEN_INVALID, _A, "INVALID_ACCESS_TOKEN: the access token is incorrect or has been revoked"),
+        CodeInfo(AUTH_CODE_INVALID, _A, "AUTH_CODE_ERROR: the authorisation code is invalid"),
+        CodeInfo(REQUEST_FREQUENCY_LIMITED, _T, "REQUEST_FREQUENCY_LIMITED: too many requests"),
+        CodeInfo(ADVERTISER_RATE_LIMIT, _T, "The advertiser's QPS reached its limit for this path"),
+        CodeInfo(SERVER_TASK_ERROR, _S, "GENERAL_TASK_ERROR: retry later"),
+        CodeInfo(TASK_NOT_READY, _S, "TASK_NOT_READY: retry later"),
+        CodeInfo(WRITE_CONFLICT, _S, "WRITE_CONFLICT: retry later"),
+        # The name says validation; nothing public shows what triggers it, so it is retried like a server error.
+        CodeInfo(RPC_VALIDATION_ERROR, _S, "RPC_VALIDATION_ERROR: an internal call failed"),
+        CodeInfo(INTERNAL_ERROR, _S, "SYS_ERROR: system error"),
+        CodeInfo(SYSTEM_TIMEOUT, _S, "SYS_TIMEOUT: system timeout"),
+        CodeInfo(STATISTICS_ERROR, _S, "STATISTICS_ERROR: the reporting backend failed"),
+        CodeInfo(MAINTENANCE, _S, "MAINTENANCE: the API is under maintenance"),
+        CodeInfo(TOO_MANY_REQUESTS_BL, _T, "TOO_MANY_REQUESTS_BL: too many requests"),
     )
 }
 

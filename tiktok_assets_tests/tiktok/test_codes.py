@@ -7,9 +7,12 @@ import pytest
 from tiktok_assets.tiktok import codes
 from tiktok_assets.tiktok.codes import CodeKind
 
-# Re-typed from DESIGN.md "TikTok Business API facts" (TikTok v1.3 "Return codes" and "Rate limits").
+# Re-typed from DESIGN.md "TikTok Business API facts" and FACTS.md section 3 (TikTok's SDK table
+# tiktok/tiktok-business-api-sdk python_sdk/business_api_client/tiktok_business/tiktok_code.py; 40133 from
+# airbytehq/airbyte source-tiktok-marketing test_reports_daily_window_splitting.py).
 DOCUMENTED = [
-    (40100, CodeKind.THROTTLE), (40016, CodeKind.THROTTLE), (40133, CodeKind.THROTTLE),
+    (40100, CodeKind.THROTTLE), (40016, CodeKind.THROTTLE), (40133, CodeKind.THROTTLE), (40132, CodeKind.THROTTLE),
+    (61000, CodeKind.THROTTLE), (40104, CodeKind.AUTH), (40006, CodeKind.BAD_PARAMETER),
     (40101, CodeKind.AUTH), (40102, CodeKind.AUTH), (40105, CodeKind.AUTH), (40110, CodeKind.AUTH),
     (40001, CodeKind.PERMISSION),
     (40002, CodeKind.BAD_PARAMETER),
@@ -32,4 +35,4 @@ def test_unknown_codes_and_ok_have_no_kind() -> None:
 
 
 def test_throttle_codes_are_exactly_the_documented_ones() -> None:
-    assert codes.THROTTLE_CODES == {40100, 40016, 40133}
+    assert codes.THROTTLE_CODES == {40100, 40016, 40132, 40133, 61000}

@@ -27,11 +27,13 @@ from tiktok_assets.partitions import (
     advertiser_partitions,
     split_advertiser_date_key,
 )
+from tiktok_assets.spend.errors import AdvertiserProfileError
 from tiktok_assets.spend.pull import (
     AdvertiserProfile,
     ad_parents_frame,
     fetch_daily_stats,
     fetch_hourly_stats,
+    profiles_from_infos,
 )
 from tiktok_assets.spend.quality import (
     hourly_daily_mismatches,
@@ -82,13 +84,6 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _advertiser_profiles(client: TikTokClient, advertiser_ids: list[str]) -> dict[str, AdvertiserProfile]:
-    return {
-        profile.advertiser_id: profile
-        for profile in (AdvertiserProfile.from_info(info) for info in client.advertiser_info(advertiser_ids))
-    }
-
-
 def _dates_by_advertiser(partition_keys: list[str]) -> dict[str, list[date]]:
     grouped: dict[str, list[date]] = defaultdict(list)
     for key in partition_keys:
@@ -133,20 +128,27 @@ def tiktok_advertisers(
     added = sorted(set(ids) - existing)
     if added:
         context.instance.add_dynamic_partitions(ADVERTISER_PARTITIONS_NAME, added)
+    profiles, errors = profiles_from_infos(infos)
     table = pd.DataFrame(
         [
             {
-                "advertiser_id": str(info["advertiser_id"]),
-                "name": info.get("name"),
-                "currency": info.get("currency"),
-                "time zone": info.get("display_timezone") or info.get("timezone"),
+                "advertiser_id": advertiser_id,
+                "name": profiles[advertiser_id].name if advertiser_id in profiles else None,
+                "currency": profiles[advertiser_id].currency if advertiser_id in profiles else None,
+                "report time zone": (f"{profiles[advertiser_id].timezone} ({profiles[advertiser_id].timezone_field})"
+                                     if advertiser_id in profiles else None),
+                "problem": str(errors[advertiser_id]) if advertiser_id in errors else "",
             }
-            for info in infos
+            for advertiser_id in ids
         ]
     )
+    for error in errors.values():
+        # Discovery still succeeds (the partitions exist); the stats assets fail these advertisers.
+        context.log.warning(str(error))
     return dg.MaterializeResult(
         metadata={
             "advertisers": len(ids),
+            "advertisers_without_currency_or_zone": dg.MetadataValue.json(sorted(errors)),
             "partitions_added": len(added),
             "advertiser_list": dg.MetadataValue.md(table.to_markdown(index=False) if not table.empty else "_none_"),
         }
@@ -241,8 +243,10 @@ def _materialize_stats(
     schema_problems: list[pd.DataFrame] = []
     done = 0
     with tiktok_api.get_client() as client:
-        profiles = _advertiser_profiles(client, sorted(dates_by_advertiser))
-        unknown = sorted(set(dates_by_advertiser) - set(profiles))
+        # An advertiser whose currency or zone is unknown is not imported; the
+        # others are written first, then the run fails naming it.
+        profiles, profile_errors = profiles_from_infos(client.advertiser_info(sorted(dates_by_advertiser)))
+        unknown = sorted(set(dates_by_advertiser) - set(profiles) - set(profile_errors))
         if unknown:
             raise dg.Failure(
                 f"Advertiser(s) {', '.join(unknown)} were not returned by /advertiser/info/: "
@@ -252,6 +256,9 @@ def _materialize_stats(
         fetch = fetch_daily_stats if table == "ad_stats_daily" else fetch_hourly_stats
         slices: list[tuple[AdvertiserProfile, pd.DataFrame, list[date]]] = []
         for advertiser_id, dates in sorted(dates_by_advertiser.items()):
+            if advertiser_id in profile_errors:
+                context.log.error(f"{table}: {len(dates)} partition(s) not imported: {profile_errors[advertiser_id]}")
+                continue
             profile = profiles[advertiser_id]
             dates = _without_future(context, profile, dates)
             if not dates:
@@ -307,6 +314,22 @@ def _materialize_stats(
         context.log.info(f"{table}: finished {total_partitions} partitions; API requests: {client.stats.as_dict()}")
     yield _schema_check_result(context.asset_key, schema_problems)
     yield _revision_check_result(context.asset_key, engine, table, written_refs, run_started_at)
+    if profile_errors:
+        raise _profile_failure(table, profile_errors, dates_by_advertiser)
+
+
+def _profile_failure(table: str, errors: dict[str, AdvertiserProfileError], dates_by_advertiser: dict[str, list[date]]
+                     ) -> dg.Failure:
+    failed = sorted(errors)
+    return dg.Failure(
+        description=f"{table}: advertiser(s) {', '.join(failed)} not imported (the other advertisers' partitions "
+        "were written): " + " | ".join(str(errors[advertiser_id]) for advertiser_id in failed),
+        metadata={
+            "advertisers_not_imported": dg.MetadataValue.json(failed),
+            "partitions_not_imported": sum(len(dates_by_advertiser.get(advertiser_id, [])) for advertiser_id in failed),
+            "fields": dg.MetadataValue.json({advertiser_id: errors[advertiser_id].field for advertiser_id in failed}),
+        },
+    )
 
 
 def _prefetched(pool: ThreadPoolExecutor, work: Callable[[T], R], items: list[T], ahead: int) -> Iterator[R]:

@@ -8,6 +8,7 @@ line up.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -15,6 +16,8 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
+from tiktok_assets.spend.errors import AdvertiserProfileError
+from tiktok_assets.spend.zones import REPORT_ZONE_FIELDS, ZoneError, report_zone, zone_info
 from tiktok_assets.tiktok.client import TikTokClient
 from tiktok_assets.tiktok.reports import COUNT_COLUMNS, MONEY_COLUMNS, STAT_COLUMNS, parse_report_rows
 
@@ -53,23 +56,71 @@ HOURLY_COLUMNS = [
 ]
 
 
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_CURRENCY_FIX = ("Set the account's currency in TikTok Ads Manager (Account settings > Account info) or check that "
+                 "the access token may read the account's details, then re-run these partitions.")
+# TikTok sets an account's zone when it is created and never changes it (ads.tiktok.com/help/article/time-zone).
+_ZONE_FIX = ("Check that the access token may read the account's details (its time zone is set in TikTok Ads Manager "
+             "when the account is created and cannot be changed there); if TikTok really serves none, ask TikTok "
+             "support, then re-run these partitions.")
+
+
 @dataclass(frozen=True)
 class AdvertiserProfile:
     advertiser_id: str
     name: str
     currency: str
     timezone: str
-    """IANA zone TikTok dates this advertiser's reports in (``display_timezone``)."""
+    """The zone TikTok dates this advertiser's reports in: a fixed offset such as ``UTC-08:00``
+    (``zones.report_zone``); any zone ``zones.zone_info`` reads works for the functions here."""
+    timezone_field: str = REPORT_ZONE_FIELDS[0]
+    """The ``/advertiser/info/`` field the zone was read from."""
 
     @classmethod
     def from_info(cls, info: dict) -> AdvertiserProfile:
-        zone = info.get("display_timezone") or info.get("timezone") or "UTC"
+        """The profile of one ``/advertiser/info/`` row; ``AdvertiserProfileError`` when currency or zone is
+        missing or unreadable (never USD or UTC by default)."""
+        advertiser_id = str(info.get("advertiser_id") or "").strip()
+        if not advertiser_id:
+            raise AdvertiserProfileError("(unknown)", "advertiser_id", "answered a row without advertiser_id",
+                                         "Report it to TikTok support with the request id.")
+        currency = info.get("currency")
+        if currency is None or not str(currency).strip():
+            raise AdvertiserProfileError(advertiser_id, "currency", "has no currency", _CURRENCY_FIX)
+        if not _CURRENCY.match(str(currency).strip()):
+            raise AdvertiserProfileError(advertiser_id, "currency",
+                                         f"has currency {currency!r}, not an ISO 4217 code such as 'USD'", _CURRENCY_FIX)
+        zone, field = _report_zone(advertiser_id, info)
         return cls(
-            advertiser_id=str(info["advertiser_id"]),
-            name=str(info.get("name") or info.get("advertiser_name") or info["advertiser_id"]),
-            currency=str(info.get("currency") or "USD"),
-            timezone=str(zone),
+            advertiser_id=advertiser_id,
+            name=str(info.get("name") or info.get("advertiser_name") or advertiser_id),
+            currency=str(currency).strip(),
+            timezone=zone,
+            timezone_field=field,
         )
+
+
+def _report_zone(advertiser_id: str, info: dict) -> tuple[str, str]:
+    try:
+        return report_zone(info)
+    except ZoneError as exc:
+        raise AdvertiserProfileError(advertiser_id, exc.field or REPORT_ZONE_FIELDS[0], f"has {exc}", _ZONE_FIX
+                                     ) from None
+
+
+def profiles_from_infos(infos: Iterable[dict]) -> tuple[dict[str, AdvertiserProfile], dict[str, AdvertiserProfileError]]:
+    """Profiles by advertiser id, and the errors of the rows that cannot give one (those advertisers are not
+    imported; the others are)."""
+    profiles: dict[str, AdvertiserProfile] = {}
+    errors: dict[str, AdvertiserProfileError] = {}
+    for info in infos:
+        try:
+            profile = AdvertiserProfile.from_info(info)
+        except AdvertiserProfileError as error:
+            errors[error.advertiser_id] = error
+        else:
+            profiles[profile.advertiser_id] = profile
+    return profiles, errors
 
 
 def currency_decimals(currency: str) -> int:
@@ -187,16 +238,17 @@ def local_to_utc(local: pd.Series, zone: str) -> pd.Series:
     if local.empty:
         return pd.Series([], dtype="datetime64[ns]")
     localized = pd.DatetimeIndex(local).tz_localize(
-        zone, ambiguous=np.ones(len(local), dtype=bool), nonexistent="shift_forward"
+        zone_info(zone), ambiguous=np.ones(len(local), dtype=bool), nonexistent="shift_forward"
     )
     return pd.Series(localized.tz_convert("UTC").tz_localize(None), index=local.index)
 
 
 def local_day_hours(day: date, zone: str) -> pd.DatetimeIndex:
     """The aware local start of every hour of ``day`` (23, 24 or 25 on DST days)."""
-    start = pd.Timestamp(day).tz_localize(zone)
-    end = pd.Timestamp(day + timedelta(days=1)).tz_localize(zone)
-    return pd.date_range(start.tz_convert("UTC"), end.tz_convert("UTC"), freq="h", inclusive="left").tz_convert(zone)
+    tz = zone_info(zone)
+    start = pd.Timestamp(day).tz_localize(tz)
+    end = pd.Timestamp(day + timedelta(days=1)).tz_localize(tz)
+    return pd.date_range(start.tz_convert("UTC"), end.tz_convert("UTC"), freq="h", inclusive="left").tz_convert(tz)
 
 
 def spread_evenly(totals: np.ndarray, parts: int, decimals: int) -> np.ndarray:

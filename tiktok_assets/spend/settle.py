@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from tiktok_assets.spend.zones import zone_info
+
 DEFAULT_SETTLE_DAYS = 7
 # Run tag: stats assets skip partitions that are already settled (the daily re-pull sets it).
 SKIP_SETTLED_TAG = "tiktok/skip_settled"
@@ -38,10 +40,10 @@ def validate_settle_days(days: int) -> int:
 
 
 def local_today(zone: str, now_utc: datetime) -> date:
-    """The advertiser's calendar date at ``now_utc`` (aware or naive UTC)."""
+    """The advertiser's calendar date at ``now_utc`` (aware or naive UTC); ``zone`` in any form ``zones`` reads."""
     if now_utc.tzinfo is None:
         now_utc = now_utc.replace(tzinfo=ZoneInfo("UTC"))
-    return now_utc.astimezone(ZoneInfo(zone)).date()
+    return now_utc.astimezone(zone_info(zone)).date()
 
 
 def age_in_days(stat_date: date, today: date) -> int:

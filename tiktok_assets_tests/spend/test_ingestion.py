@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -85,19 +86,25 @@ def test_hourly_rows_sum_to_daily_rows_including_the_spread_advertiser(harness, 
 
 
 @pytest.mark.parametrize(
-    ("zone", "day", "hours"),
+    ("zone", "day"),
     [
-        ("Asia/Tokyo", date(2026, 11, 15), 24),  # ahead of UTC
-        ("America/Los_Angeles", date(2026, 11, 15), 24),  # behind UTC
-        ("America/Los_Angeles", date(2026, 11, 1), 25),  # autumn DST change
-        ("Europe/Berlin", date(2026, 10, 25), 25),  # autumn DST change, east of UTC
+        ("Asia/Tokyo", date(2026, 11, 15)),  # ahead of UTC
+        ("America/Los_Angeles", date(2026, 11, 15)),  # behind UTC
+        # DST changes: a TikTok account keeps its standard offset all year (ads.tiktok.com/help/article/time-zone),
+        # so these days have 24 hours too. (This test expected 25: it assumed reports follow display_timezone.)
+        ("America/Los_Angeles", date(2026, 11, 1)),
+        ("Europe/Berlin", date(2026, 10, 25)),
+        ("America/Los_Angeles", date(2026, 7, 15)),  # summer: UTC-8 still, not UTC-7
     ],
 )
 def test_hours_land_inside_the_local_day_with_none_lost_or_doubled(loopback_simulator, tmp_path, zone: str,
-                                                                   day: date, hours: int) -> None:
+                                                                   day: date) -> None:
     simulator, base_url = loopback_simulator
     harness = SpendHarness(base_url, f"sqlite:///{tmp_path / 'w.sqlite'}")
-    advertiser_id = next(a["advertiser_id"] for a in simulator.world.advertisers if a["display_timezone"] == zone)
+    info = next(a for a in simulator.world.advertisers if a["display_timezone"] == zone)
+    advertiser_id = info["advertiser_id"]
+    # The account's fixed zone, read by the tz database itself: Etc/GMT+8 is UTC-8.
+    fixed = ZoneInfo(str(info["timezone"]))
     harness.import_range(day - timedelta(days=1), day + timedelta(days=1), entities=False)
     rows = harness.query(
         "select ad_id, stat_hour_utc, stat_hour_local, spend, clicks from ad_stats_hourly "
@@ -106,13 +113,13 @@ def test_hours_land_inside_the_local_day_with_none_lost_or_doubled(loopback_simu
     )
     assert not rows.empty
     utc = pd.to_datetime(rows["stat_hour_utc"])
-    day_start = pd.Timestamp(day).tz_localize(zone).tz_convert("UTC").tz_localize(None)
-    day_end = pd.Timestamp(day + timedelta(days=1)).tz_localize(zone).tz_convert("UTC").tz_localize(None)
-    assert (day_end - day_start) == pd.Timedelta(hours=hours)
+    day_start = pd.Timestamp(day).tz_localize(fixed).tz_convert("UTC").tz_localize(None)
+    day_end = pd.Timestamp(day + timedelta(days=1)).tz_localize(fixed).tz_convert("UTC").tz_localize(None)
+    assert (day_end - day_start) == pd.Timedelta(hours=24)
     assert utc.min() >= day_start and utc.max() < day_end, "an hour leaked into a neighbouring day"
     assert not rows.duplicated(["ad_id", "stat_hour_utc"]).any(), "an hour was doubled"
-    # Every local hour maps back to its own UTC instant.
-    back = utc.dt.tz_localize("UTC").dt.tz_convert(zone).dt.tz_localize(None)
+    # Every local hour maps back to its own UTC instant, at the account's fixed offset.
+    back = utc.dt.tz_localize("UTC").dt.tz_convert(fixed).dt.tz_localize(None)
     assert (back == pd.to_datetime(rows["stat_hour_local"])).all()
     # Nothing lost: the day's hourly spend is TikTok's daily spend for that day.
     truth = _truth(simulator, advertiser_id, day, day)

@@ -167,6 +167,8 @@ def first_party_events(
                 "events_already_stored": ingest.already_stored,
                 "bad_lines": ingest.bad_lines,
                 "bad_line_reasons": _markdown(reasons),
+                # Kept events stored without a value that was no email, phone or IP: counted, never shown.
+                "identity_values_dropped": dg.MetadataValue.json(dict(sorted(ingest.field_drops().items()))),
                 "file_list": _markdown(pd.DataFrame(files_summary(ingest.files))),
             }
         )

@@ -36,7 +36,12 @@ properties         JSON object of extra properties (mapping filters read them)
 =================  ============================================================
 
 Loading never stops at a bad line: readers return the good events and a list
-of rejects, each with its line number and the reason.
+of rejects, each with its line number and the reason. A bad identity value
+(an email that is no address, such as ``jane doe@example.com`` or
+``jane@localhost``; a phone that is no number; an IP that is none) is not a
+bad line: the field is left out, the drop counted by reason
+(:attr:`LoadResult.field_drops`), and the event kept, because the order is
+real whatever its email.
 """
 
 from __future__ import annotations
@@ -46,7 +51,8 @@ import ipaddress
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -59,7 +65,7 @@ import pandas as pd
 
 from tiktok_assets.garbage_collector import gc_paused
 from tiktok_assets.postbacks.errors import EventFileError, EventValidationError
-from tiktok_assets.postbacks.pii import already_hashed
+from tiktok_assets.postbacks.pii import PiiRejection, already_hashed, is_email
 
 
 class EventSource(StrEnum):
@@ -201,7 +207,6 @@ EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST_EVENT_TIME = datetime(2100, 1, 1, tzinfo=UTC)
 _MILLISECONDS_THRESHOLD = 1e11
 
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _PHONE_CHARS = re.compile(r"\+?[0-9 ()./-]+")
 _TRUE_TEXT = frozenset({"true", "1", "yes"})
 _FALSE_TEXT = frozenset({"false", "0", "no"})
@@ -217,19 +222,29 @@ class Rejected(NamedTuple):
     reason: str
 
 
-class LoadResult(NamedTuple):
+@dataclass(frozen=True)
+class LoadResult:
+    """What a reader made of a file; unpacks as ``events, rejects``."""
+
     events: list[FirstPartyEvent]
     rejects: list[Rejected]
+    field_drops: Mapping[str, int] = field(default_factory=dict)
+    """Identity values left out of kept events, by reason (``email_invalid``, ``phone_invalid``, ``ip_invalid``)."""
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.events, self.rejects))
 
 
 # ---------------------------------------------------------------- parsing
 
 
-def parse_event(record: Mapping[str, Any]) -> FirstPartyEvent:
+def parse_event(record: Mapping[str, Any], *, dropped: Counter[str] | None = None) -> FirstPartyEvent:
     """Validate one flat record (see the module docstring) into a :class:`FirstPartyEvent`.
 
     Raises :class:`EventValidationError` naming the field and the event_id.
     ``products`` and ``properties`` may be given as JSON text (CSV cells, warehouse rows).
+    An email, phone or IP that is text but no address, number or IP is left
+    out of the event instead, its reason counted in ``dropped``.
     """
     if not isinstance(record, Mapping):
         raise EventValidationError("(record)", f"must be a JSON object, got {type(record).__name__}")
@@ -237,7 +252,7 @@ def parse_event(record: Mapping[str, Any]) -> FirstPartyEvent:
     event_id = _text(raw_id, "event_id", None, allow_int=True)
     if event_id is None:
         raise EventValidationError("event_id", "is missing: every event needs a stable event_id (it dedups with the pixel)")
-    check = _Checker(event_id)
+    check = _Checker(event_id, Counter() if dropped is None else dropped)
     unknown = sorted(str(key) for key in record if key not in _RECORD_FIELD_SET)
     if unknown:
         check.fail(", ".join(unknown), f"unknown field(s); move extra data under 'properties' (accepted: {', '.join(RECORD_FIELDS)})")
@@ -252,17 +267,17 @@ def parse_event(record: Mapping[str, Any]) -> FirstPartyEvent:
     event_time = check.event_time(record.get("event_time"))
 
     email = check.text(record.get("email"), "email")
-    if email is not None and not (_EMAIL.fullmatch(email) or already_hashed(email)):
-        check.fail("email", "is not an email address (name@domain.tld) nor a SHA-256 hex digest")
+    if email is not None and not (is_email(email) or already_hashed(email)):
+        email = check.drop(PiiRejection.EMAIL_INVALID)
     phone = check.text(record.get("phone"), "phone")
-    if phone is not None and not already_hashed(phone):
-        check.phone_shape(phone)
+    if phone is not None and not already_hashed(phone) and not _phone_shaped(phone):
+        phone = check.drop(PiiRejection.PHONE_INVALID)
     ip = check.text(record.get("ip"), "ip")
     if ip is not None:
         try:
             ipaddress.ip_address(ip)
         except ValueError:
-            check.fail("ip", "is not an IPv4 or IPv6 address")
+            ip = check.drop(PiiRejection.IP_INVALID)
     identity = Identity(
         email=email,
         phone=phone,
@@ -320,14 +335,30 @@ def _text(raw: Any, name: str, event_id: str | None, *, allow_int: bool = False)
     raise EventValidationError(name, f"must be a string, got {type(raw).__name__}", event_id=event_id)
 
 
+def _phone_shaped(phone: str) -> bool:
+    """Digits and separators, 7 to 15 digits (E.164) after a ``00`` prefix; phonenumbers decides validity when
+    hashing (it is ~25 µs a number)."""
+    if not _PHONE_CHARS.fullmatch(phone):
+        return False
+    digits = sum(ch.isdigit() for ch in phone)
+    if phone.startswith("00"):
+        digits -= 2
+    return 7 <= digits <= 15
+
+
 @dataclass(slots=True)
 class _Checker:
     """Field validators that know which event they are checking, for the error message."""
 
     event_id: str
+    dropped: Counter[str]
 
     def fail(self, name: str, problem: str) -> NoReturn:
         raise EventValidationError(name, problem, event_id=self.event_id)
+
+    def drop(self, reason: PiiRejection) -> None:
+        """Count a value left out of the event (the value itself is not kept anywhere)."""
+        self.dropped[reason.value] += 1
 
     def text(self, raw: Any, name: str) -> str | None:
         return _text(raw, name, self.event_id, allow_int=name in _ID_FIELDS)
@@ -366,16 +397,6 @@ class _Checker:
         if abs(seconds) >= _MILLISECONDS_THRESHOLD:
             self.fail("event_time", f"{raw!r} looks like unix milliseconds: send seconds")
         return datetime.fromtimestamp(seconds, UTC)
-
-    def phone_shape(self, phone: str) -> None:
-        # Only the shape here; phonenumbers decides validity when hashing (it is ~25 µs a number).
-        if not _PHONE_CHARS.fullmatch(phone):
-            self.fail("phone", "may hold only digits, spaces, + ( ) . / - (or be a SHA-256 hex digest)")
-        digits = sum(ch.isdigit() for ch in phone)
-        if phone.startswith("00"):
-            digits -= 2
-        if not 7 <= digits <= 15:
-            self.fail("phone", f"has {digits} digits; a phone number has 7 to 15 (E.164)")
 
     def amount(self, raw: Any, name: str) -> float | None:
         if raw is None or raw == "":
@@ -471,6 +492,7 @@ def read_jsonl(path: str | Path) -> LoadResult:
     """Read one flat record per line; blank lines are skipped, bad lines become rejects."""
     events: list[FirstPartyEvent] = []
     rejects: list[Rejected] = []
+    drops: Counter[str] = Counter()
     with _open(path, "rb") as handle, gc_paused():
         for line_number, raw_line in enumerate(handle, start=1):
             try:
@@ -485,8 +507,8 @@ def read_jsonl(path: str | Path) -> LoadResult:
             except json.JSONDecodeError as exc:
                 rejects.append(Rejected(line_number, None, f"line {line_number}: not valid JSON ({exc.msg} at column {exc.colno})"))
                 continue
-            _parse_into(record, line_number, events, rejects)
-    return LoadResult(events, rejects)
+            _parse_into(record, line_number, events, rejects, drops)
+    return LoadResult(events, rejects, dict(sorted(drops.items())))
 
 
 def read_csv(path: str | Path) -> LoadResult:
@@ -498,6 +520,7 @@ def read_csv(path: str | Path) -> LoadResult:
     """
     events: list[FirstPartyEvent] = []
     rejects: list[Rejected] = []
+    drops: Counter[str] = Counter()
     with _open(path, "r", newline="", encoding="utf-8") as handle, gc_paused():
         reader = csv.DictReader(handle, restkey="(extra)", restval=None)
         header = reader.fieldnames or []
@@ -517,8 +540,8 @@ def read_csv(path: str | Path) -> LoadResult:
                 reason = f"line {line_number}: has {count} fields, the header has {len(header)}"
                 rejects.append(Rejected(line_number, row.get("event_id") or None, reason))
                 continue
-            _parse_into(row, line_number, events, rejects)
-    return LoadResult(events, rejects)
+            _parse_into(row, line_number, events, rejects, drops)
+    return LoadResult(events, rejects, dict(sorted(drops.items())))
 
 
 def write_jsonl(events: Iterable[FirstPartyEvent], path: str | Path) -> int:
@@ -539,11 +562,16 @@ def _open(path: str | Path, mode: str, **kwargs: Any) -> IO[Any]:
         raise EventFileError(f"no event file at {path}: check the path (the readers take .jsonl or .csv files)") from None
 
 
-def _parse_into(record: Any, line_number: int, events: list[FirstPartyEvent], rejects: list[Rejected]) -> None:
+def _parse_into(record: Any, line_number: int, events: list[FirstPartyEvent], rejects: list[Rejected],
+                drops: Counter[str]) -> None:
+    # A line's drops count only if the line is kept: a rejected line is counted once, as a reject.
+    dropped: Counter[str] = Counter()
     try:
-        events.append(parse_event(record))
+        events.append(parse_event(record, dropped=dropped))
     except EventValidationError as exc:
         rejects.append(Rejected(line_number, exc.event_id, f"line {line_number}: {exc}"))
+    else:
+        drops.update(dropped)
 
 
 # ---------------------------------------------------------------- records and frames

@@ -15,8 +15,8 @@ from __future__ import annotations
 import re
 import shutil
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,8 @@ class FileLoad:
     inserted: int = 0
     already_stored: int = 0
     rejects: tuple[Rejected, ...] = ()
+    field_drops: Mapping[str, int] = field(default_factory=dict)
+    """Identity values left out of its stored events, by reason: the events were stored without them."""
     error: str | None = None
     """Why the whole file was refused (then nothing of it was loaded)."""
 
@@ -63,6 +65,13 @@ class DropIngest:
     @property
     def bad_lines(self) -> int:
         return sum(len(load.rejects) for load in self.files)
+
+    def field_drops(self) -> Counter[str]:
+        """Identity values left out of stored events (an email that is no address...), by reason."""
+        total: Counter[str] = Counter()
+        for load in self.files:
+            total.update(load.field_drops)
+        return total
 
     def reject_reasons(self) -> Counter[str]:
         """Bad lines counted by reason, line numbers and event ids left out."""
@@ -90,7 +99,7 @@ def load_event_file(engine: Engine, path: str | Path, *, received_at: datetime |
     except EventFileError as error:
         return FileLoad(path.name, error=str(error))
     stored = store_events(engine, loaded.events, received_at=received_at)
-    return FileLoad(path.name, stored.inserted, stored.already_stored, tuple(loaded.rejects))
+    return FileLoad(path.name, stored.inserted, stored.already_stored, tuple(loaded.rejects), loaded.field_drops)
 
 
 def ingest_drop_directory(engine: Engine, directory: str | Path, *, received_at: datetime | None = None) -> DropIngest:

@@ -28,6 +28,11 @@ DEFAULT_PHONE_REGION = "US"
 CACHE_LIMIT = 500_000
 
 _SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
+# name@domain.tld: one @, no blanks, a dot in the domain. "jane doe@example.com" and "jane@localhost" are typos
+# or test data, and TikTok could never match their hash to a person.
+_EMAIL = re.compile(r"[^@\s]+@[^@\s.][^@\s]*\.[^@\s]*[^@\s.]")
+# "00" is the international prefix in most of the world (ITU-T E.164): 0044 20 7946 0958 is +44 20 7946 0958.
+_INTERNATIONAL_00 = re.compile(r"\s*00\s*")
 _E164 = phonenumbers.PhoneNumberFormat.E164
 _UNSEEN = object()
 
@@ -38,6 +43,7 @@ class PiiRejection(StrEnum):
     EMAIL_INVALID = "email_invalid"
     PHONE_UNPARSEABLE = "phone_unparseable"
     PHONE_INVALID = "phone_invalid"
+    IP_INVALID = "ip_invalid"
 
 
 def sha256_hex(text: str) -> str:
@@ -48,10 +54,15 @@ def already_hashed(text: str) -> bool:
     return len(text) == 64 and _SHA256_HEX.fullmatch(text) is not None
 
 
+def is_email(text: str) -> bool:
+    """Whether ``text`` looks like an address TikTok could match (``name@domain.tld``, no blanks)."""
+    return _EMAIL.fullmatch(text) is not None
+
+
 def normalize_email(raw: str) -> str | PiiRejection:
-    """Trimmed and lowercased, or the reason it cannot be (no ``@``)."""
+    """Trimmed and lowercased, or the reason it cannot be (not ``name@domain.tld``)."""
     email = raw.strip().lower()
-    return email if "@" in email else PiiRejection.EMAIL_INVALID
+    return email if is_email(email) else PiiRejection.EMAIL_INVALID
 
 
 def normalize_external_id(raw: str) -> str:
@@ -61,10 +72,22 @@ def normalize_external_id(raw: str) -> str:
 def normalize_phone(raw: str, default_region: str = DEFAULT_PHONE_REGION) -> str | PiiRejection:
     """E.164 text (``+14155550123``), or the reason it cannot be.
 
-    Numbers without a ``+`` country code are read as numbers of ``default_region``.
+    Numbers without a ``+`` country code are read as numbers of ``default_region``;
+    one starting with ``00`` that is no number there is read as ``+`` and the rest
+    (``0044 20 7946 0958`` is ``+442079460958`` whatever the region: phonenumbers
+    knows only the region's own international prefix, 011 in the US).
     """
+    outcome = _e164(raw, default_region)
+    if isinstance(outcome, PiiRejection) and (international := _INTERNATIONAL_00.match(raw)):
+        retried = _e164("+" + raw[international.end():], default_region)
+        if not isinstance(retried, PiiRejection):
+            return retried
+    return outcome
+
+
+def _e164(raw: str, region: str) -> str | PiiRejection:
     try:
-        number = phonenumbers.parse(raw, default_region)
+        number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException:
         return PiiRejection.PHONE_UNPARSEABLE
     if not phonenumbers.is_valid_number(number):

@@ -28,7 +28,7 @@ def write_drop(directory) -> None:
     (directory / "a_orders.jsonl").write_text("\n".join([
         line("j1"), line("j2", email="Zoe@Example.com"), line("j3"),
         '{"event_id": "broken", ',  # not JSON
-        line("j4", email="not-an-email"),
+        line("j4", email="jane doe@example.com", phone="0044 20 7946 0958"),  # a bad email drops the email only
     ]) + "\n")
     (directory / "b_orders.csv").write_text(
         "event_id,source,event_name,event_time,page_url,value,currency\n"
@@ -46,19 +46,22 @@ def test_a_drop_directory_is_loaded_and_its_files_moved(engine, tmp_path):
 
     ingest = ingest_drop_directory(engine, drop, received_at=SIM_NOW)
 
-    assert (ingest.inserted, ingest.already_stored, ingest.bad_lines) == (4, 0, 3)
+    # Issue 15, defect 4: j4's email is no address; j4 is kept without it, and the drop counted.
+    assert (ingest.inserted, ingest.already_stored, ingest.bad_lines) == (5, 0, 2)
     assert [(load.name, load.inserted, len(load.rejects), load.error is not None) for load in ingest.files] == [
-        ("a_orders.jsonl", 3, 2, False), ("b_orders.csv", 1, 1, False), ("c_broken.csv", 0, 0, True)]
+        ("a_orders.jsonl", 4, 1, False), ("b_orders.csv", 1, 1, False), ("c_broken.csv", 0, 0, True)]
+    assert ingest.field_drops() == {"email_invalid": 1}
     assert "missing required column(s) event_time" in ingest.files[2].error
     reasons = ingest.reject_reasons()
-    assert sum(reasons.values()) == 3
-    assert any(reason.startswith("field 'email': is not an email address") for reason in reasons)
+    assert sum(reasons.values()) == 2
     assert any(reason.startswith("field 'page_url': is required for web events") for reason in reasons)
     assert any(reason.startswith("not valid JSON") for reason in reasons)
     assert sorted(path.name for path in (drop / "processed").iterdir()) == ["a_orders.jsonl", "b_orders.csv"]
     assert [path.name for path in (drop / "rejected").iterdir()] == ["c_broken.csv"]
     assert sorted(path.name for path in drop.iterdir() if path.is_file()) == ["d_upload.jsonl.part", "notes.txt"]
-    assert [event.event_id for event in read_events(engine, HOUR, HOUR + timedelta(hours=1))] == ["j1", "j2", "j3", "c1"]
+    stored = read_events(engine, HOUR, HOUR + timedelta(hours=1))
+    assert [event.event_id for event in stored] == ["j1", "j2", "j3", "j4", "c1"]
+    assert (stored[3].identity.email, stored[3].identity.phone) == (None, "0044 20 7946 0958")
 
     # The same file dropped again stores nothing twice and keeps both copies.
     (drop / "a_orders.jsonl").write_text(line("j1") + "\n")
@@ -77,8 +80,9 @@ def test_the_asset_loads_the_drop_directory_and_counts_bad_lines(tmp_path, monke
                             resources={"tiktok_api": TikTokApiResource(), "warehouse": warehouse})
 
     metadata = result.asset_materializations_for_node("first_party_events")[0].metadata
-    assert (metadata["files"].value, metadata["events_inserted"].value, metadata["bad_lines"].value) == (3, 4, 3)
-    assert "is not an email address" in metadata["bad_line_reasons"].value
+    assert (metadata["files"].value, metadata["events_inserted"].value, metadata["bad_lines"].value) == (3, 5, 2)
+    assert "is required for web events" in metadata["bad_line_reasons"].value
+    assert metadata["identity_values_dropped"].value == {"email_invalid": 1}
     assert "Zoe@Example.com" not in str({name: value.value for name, value in metadata.items()})
 
 

@@ -43,11 +43,24 @@ def test_external_id_is_trimmed_and_lowercased_before_hashing():
         ("020 7946 0958", "GB", "+442079460958"),
         ("0151 23456789", "DE", "+4915123456789"),
         ("011 49 151 23456789", "US", "+4915123456789"),
+        # "00" is the international prefix of most of the world (ITU-T E.164 Annex; the UK, France, Germany...):
+        # a shop's customers write it whatever the shop's own region (issue 15, defect 4).
+        ("0044 20 7946 0958", "US", "+442079460958"),
+        ("00 33 1 23 45 67 89", "US", "+33123456789"),
+        ("0033 6 12 34 56 78", "CA", "+33612345678"),
+        ("0044 20 7946 0958", "GB", "+442079460958"),
     ],
 )
 def test_phone_becomes_e164_then_sha256(raw, region, e164):
     assert normalize_phone(raw, region) == e164
     assert PiiHasher(default_region=region).phone(raw) == hashlib.sha256(e164.encode()).hexdigest()
+
+
+@pytest.mark.parametrize("raw", ["jane doe@example.com", "jane@localhost", "@example.com", "jane@", "jane@@example.com"])
+def test_emails_that_are_not_addresses_are_dropped_and_counted(raw):
+    hasher = PiiHasher()
+    assert hasher.email(raw) is None
+    assert hasher.rejections == {PiiRejection.EMAIL_INVALID: 1}
 
 
 def test_invalid_phones_become_none_with_counted_reasons_and_no_raw_value():

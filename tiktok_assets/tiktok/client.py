@@ -45,16 +45,35 @@ MAX_DAYS_PER_REQUEST = {"day": 30, "hour": 1}
 # /advertiser/info/ takes at most 100 ids a request.
 ADVERTISER_INFO_BATCH = 100
 
-DataLevel = Literal["AUCTION_AD", "AUCTION_ADGROUP", "AUCTION_CAMPAIGN", "AUCTION_ADVERTISER"]
+DataLevel = Literal[
+    "AUCTION_AD", "AUCTION_ADGROUP", "AUCTION_CAMPAIGN", "AUCTION_ADVERTISER",
+    "RESERVATION_AD", "RESERVATION_ADGROUP", "RESERVATION_CAMPAIGN", "RESERVATION_ADVERTISER",
+]
 Granularity = Literal["day", "hour"]
+ServiceType = Literal["AUCTION", "RESERVATION"]
 
+# Reach & Frequency and TopView campaigns (service_type RESERVATION) are only in RESERVATION_* reports.
 ID_DIMENSION: dict[str, str] = {
-    "AUCTION_AD": "ad_id",
-    "AUCTION_ADGROUP": "adgroup_id",
-    "AUCTION_CAMPAIGN": "campaign_id",
-    "AUCTION_ADVERTISER": "advertiser_id",
+    f"{service}_{level}": f"{level.lower()}_id"
+    for service in ("AUCTION", "RESERVATION")
+    for level in ("AD", "ADGROUP", "CAMPAIGN", "ADVERTISER")
 }
 TIME_DIMENSION: dict[str, str] = {"day": "stat_time_day", "hour": "stat_time_hour"}
+
+# TikTok leaves deleted entities out unless a status filter asks for them ("status filters default to
+# non-deleted"): /campaign|adgroup|ad/get/ take filtering.primary_status, reports a <level>_status filter
+# (tiktok/tiktok-business-api-sdk FilteringAdGet; airbyte source-tiktok-marketing include_deleted).
+ALL_ENTITIES_FILTER: dict[str, str] = {"primary_status": "STATUS_ALL"}
+_REPORT_STATUS_FIELD: dict[str, str] = {"AD": "ad_status", "ADGROUP": "adgroup_status", "CAMPAIGN": "campaign_status"}
+
+
+def report_status_filtering(data_level: str) -> list[dict[str, str]] | None:
+    """The report ``filtering`` that asks for deleted entities' rows too; None at advertiser level (no status)."""
+    field_name = _REPORT_STATUS_FIELD.get(data_level.partition("_")[2])
+    if field_name is None:
+        return None
+    # filter_value is itself JSON text inside the JSON filtering list, as TikTok documents it.
+    return [{"field_name": field_name, "filter_type": "IN", "filter_value": '["STATUS_ALL"]'}]
 
 
 @dataclass(frozen=True)
@@ -381,14 +400,21 @@ class TikTokClient:
             rows.extend((payload.get("data") or {}).get("list") or [])
         return rows
 
-    def campaigns(self, advertiser_id: str) -> list[dict[str, Any]]:
-        return self.all_pages("/campaign/get/", {"advertiser_id": advertiser_id}, advertiser_id=advertiser_id)
+    def campaigns(self, advertiser_id: str, *, include_deleted: bool = True) -> list[dict[str, Any]]:
+        return self._entities("/campaign/get/", advertiser_id, include_deleted)
 
-    def adgroups(self, advertiser_id: str) -> list[dict[str, Any]]:
-        return self.all_pages("/adgroup/get/", {"advertiser_id": advertiser_id}, advertiser_id=advertiser_id)
+    def adgroups(self, advertiser_id: str, *, include_deleted: bool = True) -> list[dict[str, Any]]:
+        return self._entities("/adgroup/get/", advertiser_id, include_deleted)
 
-    def ads(self, advertiser_id: str) -> list[dict[str, Any]]:
-        return self.all_pages("/ad/get/", {"advertiser_id": advertiser_id}, advertiser_id=advertiser_id)
+    def ads(self, advertiser_id: str, *, include_deleted: bool = True) -> list[dict[str, Any]]:
+        return self._entities("/ad/get/", advertiser_id, include_deleted)
+
+    def _entities(self, path: str, advertiser_id: str, include_deleted: bool) -> list[dict[str, Any]]:
+        # Deleted ones too by default: their spend stays in reports, so their names and parents must stay known.
+        params: dict[str, Any] = {"advertiser_id": advertiser_id}
+        if include_deleted:
+            params["filtering"] = ALL_ENTITIES_FILTER
+        return self.all_pages(path, params, advertiser_id=advertiser_id)
 
     def report_pages(
         self,
@@ -400,15 +426,27 @@ class TikTokClient:
         data_level: DataLevel = "AUCTION_AD",
         granularity: Granularity = "day",
         page_size: int = MAX_PAGE_SIZE,
+        service_type: ServiceType = "AUCTION",
+        include_deleted: bool = True,
     ) -> Iterator[list[dict[str, Any]]]:
         """Yield pages of BASIC report rows for [start, end], split to TikTok's span limits.
 
         Each yielded page is complete for its chunk: a chunk is fully read (and
         re-read from page 1 if paging turned inconsistent) before any of it is
         yielded. A 40067 "query too large" halves the chunk and tries again.
+        ``include_deleted`` (the default) asks for deleted entities' rows too:
+        without it TikTok leaves them out and their spend seems to vanish.
+        ``service_type="RESERVATION"`` reads Reach & Frequency / TopView
+        buying, with the ``RESERVATION_*`` data levels.
         """
         if data_level not in ID_DIMENSION:
             raise ValueError(f"data_level must be one of {sorted(ID_DIMENSION)}, got {data_level!r}")
+        if service_type not in ("AUCTION", "RESERVATION"):
+            raise ValueError(f"service_type must be 'AUCTION' or 'RESERVATION', got {service_type!r}")
+        if not data_level.startswith(f"{service_type}_"):
+            raise ValueError(f"data_level {data_level!r} does not go with service_type {service_type!r}: "
+                             f"use a {service_type}_* level")
+        filtering = report_status_filtering(data_level) if include_deleted else None
         if granularity not in TIME_DIMENSION:
             raise ValueError(f"granularity must be 'day' or 'hour', got {granularity!r}")
         pending = date_chunks(start, end, MAX_DAYS_PER_REQUEST[granularity])
@@ -417,7 +455,7 @@ class TikTokClient:
             chunk_start, chunk_end = pending.pop()
             params = {
                 "advertiser_id": advertiser_id,
-                "service_type": "AUCTION",
+                "service_type": service_type,
                 "report_type": "BASIC",
                 "data_level": data_level,
                 "dimensions": [ID_DIMENSION[data_level], TIME_DIMENSION[granularity]],
@@ -425,6 +463,8 @@ class TikTokClient:
                 "start_date": chunk_start.isoformat(),
                 "end_date": chunk_end.isoformat(),
             }
+            if filtering is not None:
+                params["filtering"] = filtering
             try:
                 pages = list(self._paged_consistent("/report/integrated/get/", params, advertiser_id, page_size,
                                                     max_restarts=3))

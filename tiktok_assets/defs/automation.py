@@ -5,6 +5,7 @@ Downstream assets follow upstream by declarative automation (see
 """
 
 
+import logging
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
@@ -15,6 +16,9 @@ from tiktok_assets.defs.resources import TikTokApiResource, WarehouseResource
 from tiktok_assets.partitions import ADVERTISER_PARTITIONS_NAME, all_advertisers_range_tags
 from tiktok_assets.spend.revisions import latest_pulls
 from tiktok_assets.spend.settle import SKIP_SETTLED_TAG, local_today, repull_dates, settle_days_from_env
+from tiktok_assets.spend.zones import ZoneError, report_zone
+
+log = logging.getLogger(__name__)
 
 STATS_ASSETS = [dg.AssetKey("ad_stats_daily"), dg.AssetKey("ad_stats_hourly")]
 ENTITY_ASSETS = [dg.AssetKey(f"{kind}_history") for kind in ("campaign", "adgroup", "ad")]
@@ -60,10 +64,20 @@ def advertiser_zones(engine: sa.Engine, advertiser_ids: list[str]) -> dict[str, 
                 advertisers.c.advertiser_id.in_(advertiser_ids)
             )
         ).all()
-    return {row.advertiser_id: row.display_timezone or row.timezone or "UTC" for row in rows}
+    zones: dict[str, str] = {}
+    for row in rows:
+        try:
+            zones[row.advertiser_id] = report_zone({"timezone": row.timezone,
+                                                    "display_timezone": row.display_timezone})[0]
+        except ZoneError as error:
+            # Never guess UTC: the stats run fails this advertiser's partitions, naming the field.
+            log.warning("Advertiser %s left out of the schedule's date range: %s", row.advertiser_id, error)
+    return zones
 
 
 NO_ADVERTISERS_YET = dg.SkipReason("No advertisers discovered yet: the advertiser discovery sensor adds them.")
+NO_ZONES_YET = dg.SkipReason("No advertiser has a readable time zone in the warehouse yet: materialize "
+                             "tiktok_advertisers (its /advertiser/info/ rows give each account's zone).")
 
 
 def _scheduled_utc(context: dg.ScheduleEvaluationContext) -> datetime:
@@ -82,7 +96,10 @@ def hourly_sync_schedule(context: dg.ScheduleEvaluationContext, warehouse: Wareh
         return
     now = _scheduled_utc(context)
     zones = advertiser_zones(warehouse.get_engine(), advertiser_ids)
-    todays = [local_today(zones.get(advertiser_id, "UTC"), now) for advertiser_id in advertiser_ids]
+    if not zones:
+        yield NO_ZONES_YET
+        return
+    todays = [local_today(zone, now) for zone in zones.values()]
     # One run for every advertiser: from the earliest local "yesterday" to the
     # latest local "today" (zones east of UTC are a day ahead near midnight).
     start, end = min(todays) - timedelta(days=1), max(todays)
@@ -120,9 +137,11 @@ def daily_settle_schedule(context: dg.ScheduleEvaluationContext, warehouse: Ware
     settle_days = settle_days_from_env()
     engine = warehouse.get_engine()
     zones = advertiser_zones(engine, advertiser_ids)
+    if not zones:
+        yield NO_ZONES_YET
+        return
     wanted: set[date] = set()
-    for advertiser_id in advertiser_ids:
-        zone = zones.get(advertiser_id, "UTC")
+    for advertiser_id, zone in zones.items():
         today = local_today(zone, now)
         history = latest_pulls(engine, "ad_stats_daily", advertiser_id, zone, since=today - timedelta(days=56))
         wanted.update(repull_dates(today, settle_days, history))

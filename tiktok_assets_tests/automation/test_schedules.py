@@ -32,7 +32,9 @@ from tiktok_assets_tests.automation.location import (
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 SKIP_SETTLED = "tiktok/skip_settled"
-ZONES = {LOS_ANGELES: "America/Los_Angeles", BERLIN: "Europe/Berlin", TOKYO: "Asia/Tokyo", LONDON: "Europe/London"}
+# The zones the accounts' reports are dated in: the fixed offsets of /advertiser/info/ `timezone`, no DST
+# (TikTok: "an ad account created in California will use UTC-8 time zone for the entire year").
+ZONES = {LOS_ANGELES: "Etc/GMT+8", BERLIN: "Etc/GMT-1", TOKYO: "Etc/GMT-9", LONDON: "Etc/GMT"}
 
 
 def _discover(location: Location, simulator, advertiser_ids: list[str] | None) -> None:
@@ -104,13 +106,15 @@ def test_hourly_sync_pulls_local_yesterday_and_today_of_every_advertiser(
     assert _target(location, "hourly_sync_schedule") == set(STATS)
 
 
-def test_hourly_sync_treats_an_advertiser_unknown_to_the_warehouse_as_utc(location) -> None:
+def test_hourly_sync_never_guesses_utc_for_an_advertiser_whose_zone_it_does_not_know(location) -> None:
     # Partitions added by hand (e.g. by the UI) before discovery wrote the advertiser's zone.
+    # Its "today" is unknown: reading it as UTC would pull the wrong local days (issue 14, defect 5).
     location.instance.add_dynamic_partitions("tiktok_advertisers", [TOKYO])
 
-    request = _only_request(location.schedule_tick("hourly_sync_schedule", datetime(2026, 11, 20, 23, 5, tzinfo=UTC)))
+    tick = location.schedule_tick("hourly_sync_schedule", datetime(2026, 11, 20, 23, 5, tzinfo=UTC))
 
-    assert (request.tags[RANGE_START], request.tags[RANGE_END]) == (f"2026-11-19|{TOKYO}", f"2026-11-20|{TOKYO}")
+    assert not tick.run_requests
+    assert "time zone" in tick.skip_message and "tiktok_advertisers" in tick.skip_message
 
 
 def test_daily_entities_snapshots_each_advertiser_once_a_day(location, loopback_simulator) -> None:

@@ -128,3 +128,31 @@ def test_a_server_ignoring_page_without_page_info_fails_instead_of_looping_or_du
     with _client(server) as client, pytest.raises(errors.TikTokPagingError):
         client.ads("7001")
     assert server.requests[ADS] == 8  # two pages a read, 4 reads
+
+
+@pytest.fixture
+def sim_without_page_info():
+    from tiktok_assets.simulator import Simulator, World
+    from tiktok_assets.simulator.clock import SimClock
+    from tiktok_assets.simulator.realism import Realism
+    from tiktok_assets_tests.conftest import SIM_NOW
+
+    return Simulator(world=World(seed=7), clock=SimClock(fixed=SIM_NOW), qps=None,
+                     realism=Realism(omit_page_info=frozenset({"/ad/get/", "/report/integrated/get/"})))
+
+
+def test_the_simulator_without_page_info_is_read_whole_in_small_pages(sim_without_page_info) -> None:
+    from tiktok_assets.simulator import DEFAULT_ACCESS_TOKEN
+    from tiktok_assets_tests.conftest import SIM_NOW
+
+    sim = sim_without_page_info
+    advertiser_id = sim.world.advertiser_ids[0]
+    start, end = date(2026, 10, 21), date(2026, 11, 19)
+    truth = sim.world.report_frame(advertiser_id, "AUCTION_AD", "day", start, end, SIM_NOW)
+    with TikTokClient(DEFAULT_ACCESS_TOKEN, "http://simulator.local", qps=None, transport=sim.transport()) as client:
+        ads = client.all_pages("/ad/get/", {"advertiser_id": advertiser_id,
+                                            "filtering": {"primary_status": "STATUS_ALL"}}, page_size=7)
+        rows = [row for page in client.report_pages(advertiser_id, start=start, end=end, metrics=["spend"],
+                                                    page_size=100) for row in page]
+    assert len(ads) == len(sim.world.ads(advertiser_id, SIM_NOW)) > 7
+    assert len(rows) == len(truth) > 100

@@ -18,7 +18,6 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from urllib.parse import quote
 
 import dagster as dg
 import sqlalchemy as sa
@@ -27,11 +26,11 @@ from sqlalchemy.engine import Engine
 
 from tiktok_assets.defs.resources import TikTokApiResource, WarehouseResource
 from tiktok_assets.partitions import RANGE_END_TAG, RANGE_START_TAG
+from tiktok_assets.tiktok.scrub import REDACTED, scrub
 from tiktok_assets.warehouse import naive_utc, write_transaction
 from tiktok_assets.warehouse.tables import metadata
 
 PARTITION_TAG = "dagster/partition"
-REDACTED = "[REDACTED]"
 # Long enough for any TikTok message and a request id; a stack trace stays in Dagster's event log.
 MAX_ERROR_MESSAGE_CHARS = 4000
 
@@ -72,9 +71,8 @@ def scrub_secrets(text: str, secrets: Iterable[str | None] = ()) -> str:
     or URL-encoded; values of secret-named headers and parameters are removed
     whatever they are, which also covers a token other than the configured one.
     """
-    for secret in sorted({s.strip() for s in secrets if s and s.strip()}, key=len, reverse=True):
-        for form in {secret, quote(secret, safe="")}:
-            text = text.replace(form, REDACTED)
+    # The one scrubber first (every secret a client registered, raw and encoded), then secret-named values.
+    text = scrub(text, extra=[s.strip() for s in secrets if s and s.strip()])
 
     def redact(match: re.Match[str]) -> str:
         quote_char = match.group("quote") or ""

@@ -26,6 +26,7 @@ import httpx
 from tiktok_assets.tiktok.codes import HTTP_TOO_MANY_REQUESTS
 from tiktok_assets.tiktok.scrub import install_log_filter, register_secret
 from tiktok_assets.tiktok.errors import (
+    TikTokAdsThrottledError,
     TikTokError,
     TikTokHttpRateLimitError,
     TikTokPagingError,
@@ -44,6 +45,9 @@ MAX_PAGE_SIZE = 1000
 MAX_DAYS_PER_REQUEST = {"day": 30, "hour": 1}
 # /advertiser/info/ takes at most 100 ids a request.
 ADVERTISER_INFO_BATCH = 100
+# Above 20,000 ads a report answers code 0 with the newest 20,000 only, saying so in this header alone
+# (TikTok "Reporting FAQs", docs id 1738864850353154, "Data incompleteness").
+ADS_THROTTLE_HEADER = "x-tt-ads-throttle"
 
 DataLevel = Literal[
     "AUCTION_AD", "AUCTION_ADGROUP", "AUCTION_CAMPAIGN", "AUCTION_ADVERTISER",
@@ -267,6 +271,13 @@ class TikTokClient:
             raise TikTokTransportError(f"Response from {endpoint} is not a TikTok envelope", endpoint=endpoint)
         if payload["code"] != 0:
             raise error_from_body(payload, endpoint=endpoint, advertiser_id=advertiser_id)
+        throttled_ads = response.headers.get(ADS_THROTTLE_HEADER)
+        if throttled_ads is not None:
+            raise TikTokAdsThrottledError(
+                f"TikTok served only part of {endpoint} for advertiser {advertiser_id} ({ADS_THROTTLE_HEADER}: "
+                f"{throttled_ads}): the answer is not complete and was not taken.",
+                endpoint=endpoint, advertiser_id=advertiser_id, header=throttled_ads,
+            )
         return payload
 
     def request(self, method: Literal["GET", "POST"], path: str, *, params: Mapping[str, Any] | None = None,

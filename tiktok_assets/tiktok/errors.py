@@ -102,6 +102,17 @@ class TikTokHttpRateLimitError(TikTokTransportError):
     throttled = True
 
 
+class TikTokAdsThrottledError(TikTokError):
+    """A code-0 report holding only the newest 20,000 ads, said only by the ``X-Tt-Ads-Throttle`` header
+    (TikTok "Reporting FAQs", Data incompleteness): never complete, so never taken; ask by id filters instead."""
+
+    def __init__(self, message: str, *, endpoint: str, advertiser_id: str | None, header: str) -> None:
+        self.endpoint = endpoint
+        self.advertiser_id = advertiser_id
+        self.header = header
+        super().__init__(message)
+
+
 class TikTokPagingError(TikTokError):
     """Paging stayed inconsistent (total_page kept changing or pages came back empty)."""
 

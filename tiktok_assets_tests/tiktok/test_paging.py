@@ -38,10 +38,11 @@ class ListingServer(httpx.BaseTransport):
     """Serves fixed listings page by page; ``page_info`` is whatever ``page_info(page, size, rows)`` returns."""
 
     def __init__(self, listings: dict[str, list[dict[str, Any]]], page_info=lambda page, size, rows: None,
-                 ignore_page: bool = False) -> None:
+                 ignore_page: bool = False, headers: dict[str, str] | None = None) -> None:
         self.listings = listings
         self.page_info = page_info
         self.ignore_page = ignore_page
+        self.headers = headers or {}
         self.requests: Counter[str] = Counter()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -54,7 +55,8 @@ class ListingServer(httpx.BaseTransport):
         if info is not None:
             data["page_info"] = info
         body = {"code": 0, "message": "OK", "request_id": f"20261120{self.requests.total():06d}", "data": data}
-        return httpx.Response(200, content=json.dumps(body).encode(), headers={"content-type": "application/json"})
+        return httpx.Response(200, content=json.dumps(body).encode(),
+                              headers={"content-type": "application/json", **self.headers})
 
 
 def _client(server: ListingServer) -> TikTokClient:
@@ -156,3 +158,15 @@ def test_the_simulator_without_page_info_is_read_whole_in_small_pages(sim_withou
                                                     page_size=100) for row in page]
     assert len(ads) == len(sim.world.ads(advertiser_id, SIM_NOW)) > 7
     assert len(rows) == len(truth) > 100
+
+
+def test_a_report_cut_to_the_newest_20000_ads_is_never_taken_as_complete() -> None:
+    # TikTok "Reporting FAQs" (docs id 1738864850353154), Data incompleteness: code 0, the header says it.
+    header = ("Number of ad ids is equal or more than 20k, only return the top 20k id's results, sorting by create "
+              "time desc order.")
+    server = ListingServer({REPORT: [_report_row(index) for index in range(300)]},
+                           headers={"X-Tt-Ads-Throttle": header})
+    with _client(server) as client, pytest.raises(errors.TikTokAdsThrottledError) as caught:
+        _report(client)
+    assert "advertiser 7001" in str(caught.value) and "20k" in str(caught.value)
+    assert server.requests[REPORT] == 1  # not retried: asking again gets the same cut answer

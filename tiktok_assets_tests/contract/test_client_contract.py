@@ -125,6 +125,36 @@ def test_authorised_advertisers_without_page_info():
         assert len(client.authorised_advertisers()) == case.expected["rows"]
 
 
+def test_advertiser_level_report_parses_with_advertiser_id():
+    case = load_case("report_advertiser_level")
+    client, transport = replay(case.name)
+    with client:
+        rows = client.report(ADVERTISER, start=DAYS[0], end=DAYS[1], metrics=case.metrics,
+                             data_level="AUCTION_ADVERTISER")
+    (request,) = transport.requests
+    assert json.loads(request.query["dimensions"]) == ["advertiser_id", "stat_time_day"]
+    frame = parse_report_rows(rows, id_dimension="advertiser_id", time_dimension="stat_time_day",
+                              metrics=["spend"], advertiser_id=ADVERTISER)
+    assert set(frame["advertiser_id"]) == {ADVERTISER}
+    assert frame["spend"].sum() == pytest.approx(case.expected["spend"])
+
+
+def test_reservation_campaigns_in_the_default_listing_are_kept(engine):
+    from tiktok_assets.warehouse import entities_as_of, write_entity_snapshot
+
+    case = load_case("campaigns_official_example")
+    client, _ = replay(case.name)
+    with client:
+        rows = client.campaigns(ADVERTISER)
+    assert len(rows) == case.expected["rows"]
+    reservation = [str(row["campaign_id"]) for row in rows if row.get("objective_type") == "RF_REACH"]
+    assert reservation == case.expected["reservation_ids"]
+    write_entity_snapshot(engine, "campaign", ADVERTISER, rows, SNAPSHOT_AT)
+    stored = entities_as_of(engine, "campaign", SNAPSHOT_AT, ADVERTISER)
+    assert sorted(stored["campaign_id"]) == sorted(str(row["campaign_id"]) for row in case.rows())
+    assert not stored["is_deleted"].astype(bool).any()
+
+
 # -- deleted entities and their stats are asked for ---------------------------------------------------
 
 # TikTok's report filter per data level (FACTS.md 1: Airbyte manifest.yaml, TikTok docs 1738864850353154).

@@ -155,6 +155,15 @@ def test_report_paged_without_page_info(sim, advertiser):
     assert_same_shape(list(case.exchanges), pages)
 
 
+def test_advertiser_level_report(sim, advertiser):
+    case = load_case("report_advertiser_level")
+    sim.realism = Realism(lowercase_ok=True, omit_request_id=True)
+    answer = get(sim, REPORT, report_params(advertiser, case.metrics, data_level="AUCTION_ADVERTISER",
+                                            dimensions=["advertiser_id", "stat_time_day"]))
+    body = assert_same_shape(case.first, answer)
+    assert {row["dimensions"]["advertiser_id"] for row in _rows(body)} == {advertiser}
+
+
 # -- entity listings -----------------------------------------------------------------------------------
 
 
@@ -195,6 +204,18 @@ def test_empty_listing(sim, advertiser):
     # An empty listing is one page of nothing, as TikTok says it.
     assert (served["total_page"], served["total_number"], served["page"]) == (
         recorded["total_page"], recorded["total_number"], recorded["page"])
+
+
+def test_default_campaign_listing_with_a_reservation_campaign(sim):
+    case = load_case("campaigns_official_example")
+    advertiser = next((advertiser for advertiser in sim.world.advertiser_ids
+                       if sim.world.reservation_campaign_ids(advertiser)), None)
+    assert advertiser is not None, "the simulator's world has no reservation campaign"
+    (page,) = listing(sim, "campaign", advertiser)
+    body = assert_same_shape(case.first, page, extra_row_keys=True)
+    listed = {str(row["campaign_id"]) for row in _rows(body) if row.get("objective_type") == "RF_REACH"}
+    # buying_types defaults to AUCTION and RESERVATION_RF: R&F campaigns are listed without asking.
+    assert listed and listed <= set(sim.world.reservation_campaign_ids(advertiser))
 
 
 DELETED = {
@@ -369,7 +390,8 @@ def test_every_case_has_a_simulator_test():
         "advertiser_info_no_currency", "advertiser_info_zones", "oauth_advertisers", "error_40001_no_permission",
         "error_40002_invalid_metric", "error_40067_query_too_large", "error_40100_app_rate_limit",
         "error_40105_token_invalid", "error_40133_advertiser_rate_limit", "error_50000_system_error",
-        "http_502_html", "http_503_html", "report_ads_throttle_header",
+        "http_502_html", "http_503_html", "report_ads_throttle_header", "campaigns_official_example",
+        "report_advertiser_level",
     }
     assert set(case_names()) == covered
 

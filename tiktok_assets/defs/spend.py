@@ -55,6 +55,7 @@ from tiktok_assets.spend.settle import (
     local_today,
     repull_dates,
     settle_days_from_env,
+    settled_dates,
 )
 from tiktok_assets.tiktok.client import TikTokClient
 from tiktok_assets.warehouse import (
@@ -209,6 +210,7 @@ def _has_tracking(url: str | None) -> bool:
 
 SPEND_REVISION_CHECK = "spend_revision_within_threshold"
 SCHEMA_CHECK = "stats_schema_valid"
+SETTLED_ROWS_CHECK = "settled_partitions_lost_no_rows"
 
 
 def _stats_check_specs(asset_name: str) -> list[dg.AssetCheckSpec]:
@@ -219,6 +221,12 @@ def _stats_check_specs(asset_name: str) -> list[dg.AssetCheckSpec]:
             blocking=True,
             description="pandera schema of the rows this run wrote: ids present, 3-letter currency, "
             "non-negative metrics, clicks within impressions, one row per key.",
+        ),
+        dg.AssetCheckSpec(
+            SETTLED_ROWS_CHECK,
+            asset=asset_name,
+            description="Warns when a re-pull of a settled day no longer served rows the warehouse holds: they are "
+            "kept, never counted as deletions, so a settled figure never drops; names the partitions.",
         ),
         dg.AssetCheckSpec(
             SPEND_REVISION_CHECK,
@@ -241,6 +249,7 @@ def _materialize_stats(
     total_partitions = sum(len(dates) for dates in dates_by_advertiser.values())
     written_refs: list[PartitionRef] = []
     schema_problems: list[pd.DataFrame] = []
+    vanished: list[PartitionWrite] = []
     done = 0
     with tiktok_api.get_client() as client:
         # An advertiser whose currency or zone is unknown is not imported; the
@@ -255,6 +264,9 @@ def _materialize_stats(
         skip_settled = context.run.tags.get(SKIP_SETTLED_TAG) == "true"
         fetch = fetch_daily_stats if table == "ad_stats_daily" else fetch_hourly_stats
         slices: list[tuple[AdvertiserProfile, pd.DataFrame, list[date]]] = []
+        # Partitions the re-pull planner calls settled: the warehouse keeps their
+        # stored rows that this pull no longer serves (one rule: settle.is_settled).
+        settled_keys: set[tuple[str, date]] = set()
         for advertiser_id, dates in sorted(dates_by_advertiser.items()):
             if advertiser_id in profile_errors:
                 context.log.error(f"{table}: {len(dates)} partition(s) not imported: {profile_errors[advertiser_id]}")
@@ -267,7 +279,8 @@ def _materialize_stats(
                 dates = _without_settled(context, engine, table, profile, dates)
                 if not dates:
                     continue
-            parents = ad_parents_frame(client.ads(advertiser_id))
+            parents = ad_parents_frame(client.ads(advertiser_id, include_deleted=True))
+            settled_keys |= {(advertiser_id, day) for day in _settled(engine, table, profile, dates)}
             ordered = sorted(dates)
             # Fetch and write in slices so a year-long backfill keeps memory flat.
             slices.extend((profile, parents, ordered[start : start + SLICE_DAYS])
@@ -293,13 +306,16 @@ def _materialize_stats(
                 # lies wholly inside one transaction, so a crash never leaves
                 # half a partition behind.
                 writes = write_stats_partitions(
-                    engine, table, {(advertiser_id, day): frame for day, frame in frames.items()}, _now()
+                    engine, table, {(advertiser_id, day): frame for day, frame in frames.items()}, _now(),
+                    settled=settled_keys,
                 )
                 # The API work so far in this run (requests, pages, retries, throttling),
                 # so a partition's metadata says what its import cost.
                 api_so_far = {f"run_api_{name}": count for name, count in client.stats.as_dict().items()}
                 for written in writes.values():
                     written_refs.append(PartitionRef(advertiser_id, written.stat_date))
+                    if written.vanished_kept:
+                        vanished.append(written)
                     done += 1
                     yield dg.AssetMaterialization(
                         asset_key=context.asset_key,
@@ -314,6 +330,7 @@ def _materialize_stats(
         context.log.info(f"{table}: finished {total_partitions} partitions; API requests: {client.stats.as_dict()}")
     yield _schema_check_result(context.asset_key, schema_problems)
     yield _revision_check_result(context.asset_key, engine, table, written_refs, run_started_at)
+    yield _vanished_check_result(context.asset_key, vanished)
     if profile_errors:
         raise _profile_failure(table, profile_errors, dates_by_advertiser)
 
@@ -411,6 +428,41 @@ def _without_settled(context: dg.AssetExecutionContext, engine, table: str, prof
     return kept
 
 
+def _settled(engine, table: str, profile: AdvertiserProfile, dates: list[date]) -> set[date]:  # noqa: ANN001
+    """The advertiser's dates among ``dates`` that the re-pull planner calls settled (settle.settled_dates)."""
+    today = local_today(profile.timezone, datetime.now(UTC))
+    history = latest_pulls(engine, table, profile.advertiser_id, profile.timezone, since=min(dates))
+    return settled_dates(history, today, settle_days_from_env()) & set(dates)
+
+
+def _vanished_check_result(asset_key: dg.AssetKey, vanished: list[PartitionWrite]) -> dg.AssetCheckResult:
+    rows = sum(written.vanished_kept for written in vanished)
+    preview = pd.DataFrame(
+        [{"advertiser_id": written.advertiser_id, "stat_date": written.stat_date.isoformat(),
+          "rows_vanished_kept": written.vanished_kept, "rows_served": written.rows_served} for written in vanished]
+    )
+    return dg.AssetCheckResult(
+        asset_key=asset_key,
+        check_name=SETTLED_ROWS_CHECK,
+        passed=not vanished,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(
+            f"{rows} row(s) of {len(vanished)} settled partition(s) were not served again and were KEPT (a settled "
+            "day's figures never drop because rows go missing): "
+            + ", ".join(f"{written.advertiser_id} on {written.stat_date} ({written.vanished_kept})"
+                        for written in vanished[:10])
+            + ". Deleted ads are asked for (status filter STATUS_ALL), so TikTok should still serve them: check the "
+            "token's access to these ads; if TikTok really removed them, delete those rows by hand."
+            if vanished else "No settled partition lost rows in this run."
+        ),
+        metadata={
+            "settled_partitions_with_vanished_rows": len(vanished),
+            "rows_vanished_kept": rows,
+            "partitions": dg.MetadataValue.md(preview.head(25).to_markdown(index=False) if len(preview) else "_none_"),
+        },
+    )
+
+
 def _schema_check_result(asset_key: dg.AssetKey, problems: list[pd.DataFrame]) -> dg.AssetCheckResult:
     failures = pd.concat(problems, ignore_index=True) if problems else pd.DataFrame()
     metadata: dict[str, object] = {"failure_cases": len(failures)}
@@ -457,6 +509,7 @@ def _partition_metadata(profile: AdvertiserProfile, stat_date: date, written: Pa
         "rows_inserted": written.inserted,
         "rows_updated": written.updated,
         "rows_deleted": written.deleted,
+        "rows_vanished_kept": written.vanished_kept,
         "rows_unchanged": written.unchanged,
         "spend": dg.MetadataValue.float(round(written.spend_after, 6)),
         "conversions": written.conversions_after,

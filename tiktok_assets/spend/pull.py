@@ -140,7 +140,8 @@ def contiguous_ranges(dates: Iterable[date]) -> list[tuple[date, date]]:
 
 
 def ad_parents_frame(ads: Sequence[dict]) -> pd.DataFrame:
-    """ad_id -> adgroup_id, campaign_id, from /ad/get/ rows."""
+    """ad_id -> adgroup_id, campaign_id, from /ad/get/ rows (read with ``include_deleted=True``, so deleted ads'
+    stats keep their ad group and campaign)."""
     return pd.DataFrame(
         {
             "ad_id": [str(ad["ad_id"]) for ad in ads],
@@ -152,8 +153,9 @@ def ad_parents_frame(ads: Sequence[dict]) -> pd.DataFrame:
 
 
 def _with_parents(frame: pd.DataFrame, parents: pd.DataFrame) -> pd.DataFrame:
-    # A deleted ad still has history in reports but no longer in /ad/get/:
-    # keep its rows with unknown parents rather than dropping spend.
+    # ``parents`` holds deleted ads too (asked for with include_deleted); an
+    # ad missing from it anyway keeps its rows with unknown parents rather
+    # than dropping spend.
     return frame.merge(parents, on="ad_id", how="left")
 
 
@@ -164,8 +166,11 @@ def fetch_daily_stats(
     rows = [
         row
         for start, end in contiguous_ranges(dates)
+        # include_deleted: TikTok leaves deleted ads' rows out unless asked, and
+        # their spend would then seem to vanish from past days.
         for page in client.report_pages(
-            advertiser.advertiser_id, start=start, end=end, metrics=DAILY_METRICS, granularity="day"
+            advertiser.advertiser_id, start=start, end=end, metrics=DAILY_METRICS, granularity="day",
+            include_deleted=True,
         )
         for row in page
     ]
@@ -196,7 +201,8 @@ def fetch_hourly_stats(
         rows = [
             row
             for page in client.report_pages(
-                advertiser.advertiser_id, start=day, end=day, metrics=HOURLY_METRICS, granularity="hour"
+                advertiser.advertiser_id, start=day, end=day, metrics=HOURLY_METRICS, granularity="hour",
+                include_deleted=True,
             )
             for row in page
         ]

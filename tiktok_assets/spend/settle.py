@@ -67,6 +67,12 @@ def is_settled(record: PullRecord, today: date, settle_days: int) -> bool:
     return past_window and pulled_after_aging_out and not record.changed
 
 
+def settled_dates(latest_pulls: Iterable[PullRecord], today: date, settle_days: int) -> set[date]:
+    """The dates whose latest pull makes them settled (``is_settled``): the warehouse keeps rows a new pull of
+    these no longer serves, so a settled figure never drops because a row went missing."""
+    return {record.stat_date for record in latest_pulls if is_settled(record, today, settle_days)}
+
+
 def repull_dates(today: date, settle_days: int, latest_pulls: Iterable[PullRecord],
                  lookback_days: int = MAX_SETTLE_DAYS * 2) -> list[date]:
     """Dates to pull again today: the settle window, plus older days pulled before but not yet settled.

@@ -24,7 +24,7 @@ from tiktok_assets.defs.resources import WarehouseResource
 from tiktok_assets.defs.spend import DATA_VERSION_TAG, ad_stats_daily, ad_stats_hourly
 from tiktok_assets.metrics import render
 from tiktok_assets.metrics.attribution import attribute_first_party
-from tiktok_assets.metrics.derive import CURRENCY, FIRST_PARTY_REVENUE, TIKTOK_REVENUE, aggregate, with_metrics
+from tiktok_assets.metrics.derive import CURRENCY, FIRST_PARTY_REVENUE, aggregate, with_metrics
 from tiktok_assets.metrics.entities import EntityHistory
 from tiktok_assets.metrics.rollup import GRAINS, LEVELS, metrics_at_level, metrics_for_levels
 from tiktok_assets.metrics.schemas import (
@@ -82,7 +82,9 @@ def _metrics_description(level: str, grain: str) -> str:
     per = "local day" if grain == "daily" else "hour (UTC start, with the local hour)"
     return (
         f"Per {_LEVEL_WORDS[level]}, currency and {per}: spend, impressions, clicks, conversions, installs, "
-        "purchases and TikTok-attributed purchase value, first-party orders and revenue, and the ratio metrics "
+        "web purchases and value (Complete Payment), in-app purchases and value, TikTok-attributed purchases and "
+        "revenue (in-app for app campaigns, web for the others: tiktok_assets.metrics.revenue), first-party orders "
+        "and revenue, and the ratio metrics (ROAS on the TikTok-attributed revenue) "
         "(CTR, CPC, CPM, CPA, ROAS, IPM, CPI, click-to-install, conversion rate) as ratios of sums, NULL on a zero "
         "denominator. Names are those in force at the stat's time. Table "
         f"``{level}_metrics_{grain}``; recomputed only when the partition's stats changed."
@@ -184,11 +186,11 @@ def _revenue_columns_completed(frame: pd.DataFrame) -> pd.DataFrame:
     """Both revenue sources filled in where the rollup leaves gaps.
 
     Without a first_party_events table the rollup adds no two-source columns:
-    first-party ones stay NULL (unknown, not zero), but TikTok's revenue and
-    ROAS are known all the same.
+    first-party ones stay NULL (unknown, not zero), but TikTok's ROAS is known
+    all the same.
     """
-    if TIKTOK_REVENUE not in frame.columns:
-        return frame.assign(**{TIKTOK_REVENUE: frame["purchase_value"], "tiktok_roas": frame["roas"]})
+    if "tiktok_roas" not in frame.columns:
+        return frame.assign(tiktok_roas=frame["roas"])
     return _first_party_gaps_filled(frame)
 
 
@@ -215,7 +217,7 @@ def _partition_metadata(level: str, advertiser_id: str, summary: PartitionSummar
         # Money is never added across currencies: one set of totals per currency.
         suffix = "" if len(summary.totals) == 1 else f"_{row.currency}"
         metadata[f"currency{suffix}"] = row.currency
-        for column in ("spend", "purchase_value", "first_party_revenue"):
+        for column in ("spend", "tiktok_revenue", "purchase_value", "app_purchase_value", "first_party_revenue"):
             value = getattr(row, column, None)
             if value is not None and pd.notna(value):
                 metadata[f"{column}{suffix}"] = dg.MetadataValue.float(round(float(value), 6))
@@ -341,7 +343,8 @@ def read_report_inputs(engine: Engine) -> ReportInputs | None:
 def _totals_per_currency(advertiser_daily: pd.DataFrame) -> pd.DataFrame:
     totals = with_metrics(aggregate(advertiser_daily, by=[]))
     shown = [column for column in (CURRENCY, "spend", "impressions", "clicks", "conversions", "installs",
-                                   "purchases", "purchase_value", "roas", "first_party_revenue", "first_party_roas",
+                                   "tiktok_purchases", "tiktok_revenue", "roas", "purchase_value", "app_purchase_value",
+                                   "first_party_revenue", "first_party_roas",
                                    "revenue_discrepancy", "ctr", "cpa", "cpi") if column in totals.columns]
     return totals[shown].sort_values(CURRENCY).reset_index(drop=True)
 
@@ -445,7 +448,7 @@ def channels_report(warehouse: WarehouseResource) -> dg.MaterializeResult:
             lambda given, level: render.channels_report(given.stats, level, given.history, given.first_party),
             inputs, "channels")
     campaigns = frame[frame["level"] == "campaign"]
-    columns = [column for column in ("advertiser_name", "campaign_name", "spend", "purchases", "purchase_value",
+    columns = [column for column in ("advertiser_name", "campaign_name", "spend", "tiktok_purchases", "tiktok_revenue",
                                      "roas", "cpa", "first_party_revenue", "first_party_roas", "revenue_discrepancy")
                if column in frame.columns]
     return _report_result("channels", inputs, frame, campaigns, columns, _report_checks("channels_report", failures),

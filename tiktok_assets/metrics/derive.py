@@ -8,6 +8,11 @@ null, never 0 or infinity, so "no clicks" cannot pass for "free clicks".
 Money is only ever added within one currency: every grouping includes
 ``currency``, and helpers that would add across currencies raise
 :class:`MixedCurrencyError`.
+
+ROAS divides ``tiktok_revenue`` by spend: the web or the in-app purchase value
+by campaign type, as :mod:`tiktok_assets.metrics.revenue` documents. It is
+derived row by row before summing (a group may mix app and web campaigns); a
+frame that already has it (a metrics table) has it summed like any base.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from tiktok_assets.metrics.errors import MissingColumnsError, MissingCurrencyError, MixedCurrencyError
+from tiktok_assets.metrics.revenue import SOURCE_COLUMNS, TIKTOK_PURCHASES, TIKTOK_REVENUE, attributed
 from tiktok_assets.tiktok.reports import COUNT_COLUMNS, MONEY_COLUMNS, STAT_COLUMNS
 
 CURRENCY = "currency"
@@ -27,10 +33,13 @@ FIRST_PARTY_ORDERS = "first_party_orders"
 FIRST_PARTY_REVENUE = "first_party_revenue"
 FIRST_PARTY_COLUMNS = (FIRST_PARTY_ORDERS, FIRST_PARTY_REVENUE)
 
+# TikTok-attributed purchases and revenue by campaign type (metrics.revenue), derived per row.
+ATTRIBUTED_COLUMNS = (TIKTOK_PURCHASES, TIKTOK_REVENUE)
+
 # Whole numbers once summed (and stored as int64); the rest of the additive columns are money.
-ADDITIVE_COUNT_COLUMNS = (*COUNT_COLUMNS, FIRST_PARTY_ORDERS)
-ADDITIVE_MONEY_COLUMNS = (*MONEY_COLUMNS, FIRST_PARTY_REVENUE)
-ADDITIVE_COLUMNS = (*STAT_COLUMNS, *FIRST_PARTY_COLUMNS)
+ADDITIVE_COUNT_COLUMNS = (*COUNT_COLUMNS, TIKTOK_PURCHASES, FIRST_PARTY_ORDERS)
+ADDITIVE_MONEY_COLUMNS = (*MONEY_COLUMNS, TIKTOK_REVENUE, FIRST_PARTY_REVENUE)
+ADDITIVE_COLUMNS = (*STAT_COLUMNS, *ATTRIBUTED_COLUMNS, *FIRST_PARTY_COLUMNS)
 
 # Reach counts distinct people, so it cannot be summed over ads or hours. The
 # largest reach of any row in a group is still a true lower bound of the
@@ -59,8 +68,8 @@ METRICS: tuple[Ratio, ...] = (
     Ratio("cpc", "spend", "clicks"),
     Ratio("cpm", "spend", "impressions", 1000.0),
     Ratio("cpa", "spend", "conversions"),
-    # ROAS on TikTok-attributed revenue (the report's purchase value).
-    Ratio("roas", "purchase_value", "spend"),
+    # ROAS on TikTok-attributed revenue: web or in-app purchase value by campaign type (metrics.revenue).
+    Ratio("roas", TIKTOK_REVENUE, "spend"),
     Ratio("ipm", "installs", "impressions", 1000.0),
     Ratio("cpi", "spend", "installs"),
     Ratio("click_to_install_rate", "installs", "clicks"),
@@ -69,14 +78,12 @@ METRICS: tuple[Ratio, ...] = (
 METRIC_COLUMNS = tuple(metric.name for metric in METRICS)
 _NEEDED_BASES = {metric.numerator for metric in METRICS} | {metric.denominator for metric in METRICS}
 
-TIKTOK_REVENUE = "tiktok_revenue"
 REVENUE_DISCREPANCY = "revenue_discrepancy"
 FIRST_PARTY_METRICS: tuple[Ratio, ...] = (
     Ratio("tiktok_roas", TIKTOK_REVENUE, "spend"),
     Ratio("first_party_roas", FIRST_PARTY_REVENUE, "spend"),
 )
 FIRST_PARTY_METRIC_COLUMNS = (
-    TIKTOK_REVENUE,
     *(metric.name for metric in FIRST_PARTY_METRICS),
     REVENUE_DISCREPANCY,
 )
@@ -134,8 +141,10 @@ def totals(frame: pd.DataFrame) -> pd.Series:
 def aggregate(frame: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     """Sum the additive columns of ``frame`` per group of ``by`` (+ ``currency``, always).
 
-    Returns the group keys, the summed bases present in ``frame`` (stat columns
-    and first-party orders/revenue), ``reach_lower_bound`` when ``frame`` has
+    Returns the group keys, the summed bases present in ``frame`` (stat columns,
+    ``tiktok_purchases`` / ``tiktok_revenue`` — derived per row when ``frame``
+    has the web and in-app columns but not these, with every campaign's type
+    unknown: see :mod:`.revenue` — and first-party orders/revenue), ``reach_lower_bound`` when ``frame`` has
     ``reach``, and ``spread`` (any hour of the group spread from daily) when it
     has ``spread``. Null keys form their own group, so rows with an unknown
     parent keep their spend. Groups come out in order of first appearance.
@@ -153,8 +162,10 @@ class FrameGrouper:
     ``np.bincount`` over that id.
     """
 
-    def __init__(self, frame: pd.DataFrame) -> None:
+    def __init__(self, frame: pd.DataFrame, row_kinds: np.ndarray | None = None) -> None:
         self.frame = frame
+        self.row_kinds = row_kinds
+        """Campaign kind per row (``revenue.APP/WEB/UNKNOWN``) for TikTok-attributed revenue; None: all unknown."""
         self._codes: dict[str, _KeyCodes] = {}
 
     def key_codes(self, column: str) -> tuple[np.ndarray, pd.Index]:
@@ -234,6 +245,9 @@ class FrameGrouper:
             values = _as_float(frame[column], na_value=0.0)
             sums = values if identity else np.bincount(ids, weights=values, minlength=count)
             columns[column] = _typed_sum(column, sums)
+        for column, values in self._attributed().items():
+            sums = values if identity else np.bincount(ids, weights=values, minlength=count)
+            columns[column] = _typed_sum(column, sums)
         if REACH in frame.columns:
             reach = _as_float(frame[REACH], na_value=np.nan)
             columns[REACH_LOWER_BOUND] = reach if identity else (
@@ -242,6 +256,23 @@ class FrameGrouper:
             spread = _as_float(frame[SPREAD], na_value=0.0)
             columns[SPREAD] = (spread if identity else np.bincount(ids, weights=spread, minlength=count)) > 0
         return Groups(columns=columns, first_rows=first_rows)
+
+    def _attributed(self) -> dict[str, np.ndarray]:
+        """Per-row TikTok-attributed purchases and revenue, unless the frame has them or no revenue at all."""
+        frame = self.frame
+        if TIKTOK_REVENUE in frame.columns:
+            return {}
+        present = [column for column in SOURCE_COLUMNS if column in frame.columns]
+        if not present:
+            return {}
+        if len(present) < len(SOURCE_COLUMNS):
+            missing = [column for column in SOURCE_COLUMNS if column not in frame.columns]
+            raise MissingColumnsError("aggregate() input", missing, "TikTok-attributed revenue needs the web "
+                                      "(purchases, purchase_value) and in-app (app_purchases, app_purchase_value) columns")
+        if self.row_kinds is not None and len(self.row_kinds) != len(frame):
+            raise ValueError(f"row_kinds has {len(self.row_kinds)} entries for {len(frame)} rows")
+        sources = {column: _as_float(frame[column], na_value=0.0) for column in SOURCE_COLUMNS}
+        return attributed(sources, self.row_kinds)
 
 
 @dataclass(frozen=True)
@@ -274,9 +305,8 @@ def metric_columns(summed: Mapping[str, pd.Series | np.ndarray]) -> dict[str, np
         for metric in METRICS
     }
     if FIRST_PARTY_REVENUE in summed.keys():
-        bases[TIKTOK_REVENUE] = _as_float(summed["purchase_value"], na_value=0.0)
+        bases[TIKTOK_REVENUE] = _as_float(summed[TIKTOK_REVENUE], na_value=0.0)
         bases[FIRST_PARTY_REVENUE] = _as_float(summed[FIRST_PARTY_REVENUE], na_value=0.0)
-        added[TIKTOK_REVENUE] = bases[TIKTOK_REVENUE]
         for metric in FIRST_PARTY_METRICS:
             added[metric.name] = safe_ratio(bases[metric.numerator], bases[metric.denominator], metric.scale)
         added[REVENUE_DISCREPANCY] = safe_ratio(
@@ -288,9 +318,9 @@ def with_metrics(summed: pd.DataFrame) -> pd.DataFrame:
     """``summed`` (from :func:`aggregate`) plus the ratio metrics of DESIGN.md, computed row by row.
 
     Adds ``ctr, cpc, cpm, cpa, roas, ipm, cpi, click_to_install_rate,
-    conversion_rate``. When ``first_party_revenue`` is present it also adds
-    ``tiktok_revenue`` (= ``purchase_value``), ``tiktok_roas``,
-    ``first_party_roas`` and ``revenue_discrepancy`` =
+    conversion_rate`` (ROAS on ``tiktok_revenue``, :mod:`.revenue`'s rule).
+    When ``first_party_revenue`` is present it also adds ``tiktok_roas``
+    (= ``roas``), ``first_party_roas`` and ``revenue_discrepancy`` =
     (tiktok_revenue − first_party_revenue) / first_party_revenue: positive when
     TikTok claims more revenue than the shop recorded for its clicks (the usual
     case: view-through and cross-device credit), negative when the shop saw

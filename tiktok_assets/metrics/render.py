@@ -30,12 +30,12 @@ from tiktok_assets.metrics.rollup import (
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MISSING = "—"
 
-MONEY_COLUMNS = frozenset({"spend", "purchase_value", "tiktok_revenue", "first_party_revenue", "cpc", "cpm", "cpa",
-                           "cpi"})
+MONEY_COLUMNS = frozenset({"spend", "purchase_value", "app_purchase_value", "tiktok_revenue", "first_party_revenue",
+                           "cpc", "cpm", "cpa", "cpi"})
 PERCENT_COLUMNS = frozenset({"ctr", "click_to_install_rate", "conversion_rate", "revenue_discrepancy"})
 MULTIPLE_COLUMNS = frozenset({"roas", "tiktok_roas", "first_party_roas"})
-COUNT_COLUMNS = frozenset({"impressions", "clicks", "conversions", "installs", "purchases", "first_party_orders",
-                           "reach_lower_bound"})
+COUNT_COLUMNS = frozenset({"impressions", "clicks", "conversions", "installs", "purchases", "app_purchases",
+                           "tiktok_purchases", "first_party_orders", "reach_lower_bound"})
 DECIMAL_COLUMNS = frozenset({"ipm"})
 
 LABELS: dict[str, str] = {
@@ -44,7 +44,9 @@ LABELS: dict[str, str] = {
     "ad_name": "Ad", "stat_date": "Date", "stat_hour_utc": "Hour (UTC)", "stat_hour_local": "Hour (local)",
     "period_start": "From", "period_end": "To", "currency": "Currency", "spend": "Ad spend",
     "impressions": "Impressions", "clicks": "Clicks", "conversions": "Conversions", "installs": "Installs",
-    "purchases": "Purchases", "purchase_value": "Revenue (TikTok)", "tiktok_revenue": "Revenue (TikTok)",
+    "purchases": "Purchases (web)", "purchase_value": "Revenue (TikTok, web)",
+    "app_purchases": "Purchases (in-app)", "app_purchase_value": "Revenue (TikTok, in-app)",
+    "tiktok_purchases": "Purchases (TikTok)", "tiktok_revenue": "Revenue (TikTok)",
     "first_party_revenue": "Revenue (first-party)", "first_party_orders": "Orders (first-party)",
     "ctr": "CTR", "cpc": "CPC", "cpm": "CPM", "cpa": "CPA", "roas": "ROAS (TikTok)", "tiktok_roas": "ROAS (TikTok)",
     "first_party_roas": "ROAS (first-party)", "revenue_discrepancy": "TikTok vs first-party revenue",
@@ -55,8 +57,14 @@ LABELS: dict[str, str] = {
 _FIRST_PARTY_REPORT_COLUMNS = ("first_party_orders", "first_party_revenue", "first_party_roas", "revenue_discrepancy")
 OVERVIEW_COLUMNS = ("advertiser_id", "advertiser_name", "stat_date", CURRENCY, "spend", "roas", "ctr", "cpa", "cpc",
                     "cpm", "conversions", "clicks", "impressions")
-CHANNELS_MEASURES = ("spend", "purchases", "purchase_value", "roas", "cpa")
-APP_MEASURES = ("spend", "impressions", "clicks", "installs", "cpi", "ipm", "click_to_install_rate")
+# TikTok-attributed purchases and revenue (web or in-app by campaign type, metrics.revenue) beside both sources.
+CHANNELS_MEASURES = ("spend", "tiktok_purchases", "tiktok_revenue", "roas", "cpa", "purchases", "purchase_value",
+                     "app_purchases", "app_purchase_value")
+APP_MEASURES = ("spend", "impressions", "clicks", "installs", "cpi", "ipm", "click_to_install_rate", "app_purchases",
+                "app_purchase_value", "roas")
+# Report columns added in schema version 3 (tiktok_assets.warehouse.schema).
+SCHEMA_3_MEASURES = {"channels": ("tiktok_purchases", "tiktok_revenue", "app_purchases", "app_purchase_value"),
+                     "app": ("app_purchases", "app_purchase_value", "roas")}
 
 
 def markdown_table(
@@ -105,7 +113,9 @@ def trend_chart_png(
     """A PNG: per currency, daily ad spend as bars and ROAS (ratio of sums per day) as a line.
 
     ``daily_frame`` is any frame with ``date_column``, ``currency``, ``spend``
-    and ``purchase_value`` (stats or a metrics table at any level). First-party
+    and ``tiktok_revenue`` (a metrics table at any level), or the four web and
+    in-app purchase columns (stats: revenue by the unknown-campaign rule of
+    :mod:`.revenue`). First-party
     ROAS is drawn dashed when the frame has first-party revenue. Built on a
     bare ``Figure`` with the Agg canvas: no pyplot state, safe in threads.
     """
@@ -180,6 +190,9 @@ def channels_report(
     """Per campaign, ad group or ad: ad spend, purchases, revenue (both sources), ROAS, CPA; biggest spend first.
 
     Converge's channels view; totals over the whole of ``stats`` unless ``by_day``.
+    TikTok's purchases and revenue are the web or in-app ones by campaign type
+    (``tiktok_purchases``, ``tiktok_revenue``; :mod:`.revenue`), with both
+    kinds beside them.
     """
     metrics = _level_metrics(stats, level, entity_history, first_party, by_day)
     columns = [*_leading(metrics, level), *CHANNELS_MEASURES, *_first_party_columns(metrics)]
@@ -193,7 +206,8 @@ def app_report(
     *,
     by_day: bool = False,
 ) -> pd.DataFrame:
-    """Per campaign, ad group or ad: installs, CPI, IPM, click-to-install; most installs first (Appstack's app view)."""
+    """Per campaign, ad group or ad: installs, CPI, IPM, click-to-install, in-app purchases, their value and ROAS;
+    most installs first (Appstack's app view)."""
     metrics = _level_metrics(stats, level, entity_history, None, by_day)
     columns = [*_leading(metrics, level), *APP_MEASURES]
     return metrics[columns].sort_values("installs", ascending=False, kind="stable").reset_index(drop=True)

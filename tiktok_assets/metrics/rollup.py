@@ -9,6 +9,11 @@ never vanishes between levels.
 
 First-party orders compose as :mod:`tiktok_assets.metrics.attribution`
 describes: each level counts the orders matched at that level or finer.
+
+TikTok-attributed purchases and revenue (``tiktok_purchases``,
+``tiktok_revenue``, ROAS's numerator) are taken per ad row by its campaign's
+type from the campaign history, as :mod:`tiktok_assets.metrics.revenue`
+documents, and then summed like every base.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from tiktok_assets.metrics.entities import (
     values_as_of,
 )
 from tiktok_assets.metrics.errors import MissingColumnsError
+from tiktok_assets.metrics.revenue import campaign_kinds, row_kinds
 
 Level = Literal["ad", "adgroup", "campaign", "advertiser"]
 Grain = Literal["hourly", "daily"]
@@ -168,7 +174,18 @@ def _checked(values: Iterable[str], allowed: Sequence[str], what: str) -> list:
 
 def _grouper(stats: pd.DataFrame, first_party: pd.DataFrame | None, history: EntityHistory,
              time_columns: Sequence[str], levels: Sequence[str]) -> FrameGrouper:
-    """A grouper over the stats with known parents, plus the first-party rows when given."""
+    """A grouper over the stats with known parents (plus the first-party rows when given), knowing campaign types."""
+    grouper = _rows_grouper(stats, first_party, history, time_columns, levels)
+    kinds = campaign_kinds(history)
+    if kinds:
+        # The grouper factorises campaign_id anyway: one lookup per campaign, not per row.
+        codes, campaign_ids = grouper.key_codes("campaign_id")
+        grouper.row_kinds = row_kinds(codes, campaign_ids, kinds)
+    return grouper
+
+
+def _rows_grouper(stats: pd.DataFrame, first_party: pd.DataFrame | None, history: EntityHistory,
+                  time_columns: Sequence[str], levels: Sequence[str]) -> FrameGrouper:
     id_columns = sorted({column for level in levels for column in LEVEL_KEYS[level]})
     missing = [column for column in [*ID_COLUMNS, CURRENCY, *time_columns] if column not in stats.columns]
     if missing:

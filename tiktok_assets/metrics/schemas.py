@@ -96,7 +96,15 @@ def _schema(name: str, columns: Iterable[str], unique: list[str], *, optional: I
     )
 
 
-_BASES = ("spend", "impressions", "clicks", "conversions", "installs", "purchases", "purchase_value")
+_BASES = ("spend", "impressions", "clicks", "conversions", "installs", "purchases", "purchase_value", "app_purchases",
+          "app_purchase_value", "tiktok_purchases", "tiktok_revenue")
+
+# TikTok-attributed revenue is the web value, the in-app value or (campaign type unknown) both: never more.
+_revenue_within_sources = pa.Check(
+    lambda frame: frame["tiktok_revenue"] <= (frame["purchase_value"] + frame["app_purchase_value"]) * (1 + 1e-9) + 1e-6,
+    name="tiktok_revenue_within_sources",
+    error="tiktok_revenue exceeds web plus in-app purchase value",
+)
 
 
 def metrics_schema(level: str, grain: str) -> pa.DataFrameSchema:
@@ -107,7 +115,7 @@ def metrics_schema(level: str, grain: str) -> pa.DataFrameSchema:
         [*LEVEL_KEYS[level], *LEVEL_NAMES[level], CURRENCY, GRAIN_KEY[grain], *_BASES, *METRIC_COLUMNS],
         unique=keys,
         optional=[*GRAIN_CARRIED[grain], *FIRST_PARTY_COLUMNS, *FIRST_PARTY_METRIC_COLUMNS, REACH_LOWER_BOUND, SPREAD],
-        checks=[_clicks_within_impressions],
+        checks=[_clicks_within_impressions, _revenue_within_sources],
     )
 
 

@@ -44,7 +44,7 @@ from tiktok_assets.metrics.derive import (
     TIKTOK_REVENUE,
 )
 from tiktok_assets.metrics.entities import TABLE_NAMES, EntityHistory
-from tiktok_assets.metrics.render import APP_MEASURES, CHANNELS_MEASURES, OVERVIEW_COLUMNS
+from tiktok_assets.metrics.render import APP_MEASURES, CHANNELS_MEASURES, OVERVIEW_COLUMNS, SCHEMA_3_MEASURES
 from tiktok_assets.metrics.rollup import GRAIN_KEY, GRAINS, LEVEL_KEYS, LEVEL_NAMES, LEVELS
 from tiktok_assets.warehouse.bulk import bulk_insert
 from tiktok_assets.warehouse.engine import serialise_writers, write_transaction
@@ -61,7 +61,8 @@ except ImportError:  # a code location without the postbacks domain
     _first_party_events = None
 
 # Bump when the fingerprinted content changes shape: every data version changes with it.
-_VERSION_PREFIX = b"tiktok_assets.metrics.v1\n"
+# v2 (schema 3): in-app purchases and TikTok-attributed purchases/revenue by campaign type joined the content.
+_VERSION_PREFIX = b"tiktok_assets.metrics.v2\n"
 REPORT_LEVELS = ("campaign", "adgroup", "ad")
 ATTRIBUTION_EVENT_COLUMNS = ("event_id", "source", "event_name", "event_time", "value", "currency", "order_id",
                              "customer_id", "ttclid", "utm_source", "utm_campaign", "cvg_source", "cvg_adid", "cvg_cid")
@@ -79,11 +80,16 @@ def _time_columns(grain: str) -> list[sa.Column]:
     ]
 
 
+# Bases added in schema version 3; rows written before hold 0 until their partition is recomputed.
+SCHEMA_3_BASES = ("app_purchases", "app_purchase_value", "tiktok_purchases", "tiktok_revenue")
+
+
 def _base_columns() -> list[sa.Column]:
-    counts = [sa.Column(name, sa.BigInteger, nullable=False) for name in ADDITIVE_COUNT_COLUMNS
-              if name not in FIRST_PARTY_COLUMNS]
-    money = [sa.Column(name, Money, nullable=False) for name in ADDITIVE_MONEY_COLUMNS
-             if name not in FIRST_PARTY_COLUMNS]
+    def column(name: str, kind: sa.types.TypeEngine) -> sa.Column:
+        return sa.Column(name, kind, nullable=False, server_default=sa.text("0") if name in SCHEMA_3_BASES else None)
+
+    counts = [column(name, sa.BigInteger) for name in ADDITIVE_COUNT_COLUMNS if name not in FIRST_PARTY_COLUMNS]
+    money = [column(name, Money) for name in ADDITIVE_MONEY_COLUMNS if name not in FIRST_PARTY_COLUMNS]
     return [*money[:1], *counts, *money[1:]]
 
 
@@ -148,7 +154,8 @@ def _measure_column(name: str) -> sa.Column:
     if name in ADDITIVE_MONEY_COLUMNS:
         return sa.Column(name, Money, nullable=name not in ("spend", "purchase_value"))
     if name in ADDITIVE_COUNT_COLUMNS:
-        return sa.Column(name, sa.BigInteger, nullable=name in FIRST_PARTY_COLUMNS)
+        # Counts added in schema 3 may be NULL: rows written before did not have them.
+        return sa.Column(name, sa.BigInteger, nullable=name in FIRST_PARTY_COLUMNS or name in SCHEMA_3_BASES)
     return sa.Column(name, sa.Float)
 
 
@@ -193,6 +200,11 @@ REPORT_TABLES: dict[str, sa.Table] = {
     "app": app_report_table,
 }
 ALL_TABLES: tuple[sa.Table, ...] = (*METRICS_TABLES.values(), *REPORT_TABLES.values())
+# (table, column) pairs schema version 3 adds to these tables (tiktok_assets.warehouse.schema runs the step).
+SCHEMA_3_COLUMNS: tuple[tuple[str, str], ...] = (
+    *((table.name, name) for table in METRICS_TABLES.values() for name in SCHEMA_3_BASES),
+    *((REPORT_TABLES[report].name, name) for report, names in SCHEMA_3_MEASURES.items() for name in names),
+)
 
 
 def metrics_table(level: str, grain: str) -> sa.Table:
@@ -306,7 +318,7 @@ class PartitionSummary:
 
 
 _SUMMARY_COLUMNS = ("spend", "impressions", "clicks", "conversions", "installs", "purchase_value",
-                    "first_party_revenue")
+                    "app_purchase_value", "tiktok_revenue", "first_party_revenue")
 
 
 def replace_metrics_partitions(

@@ -98,10 +98,22 @@ def _schema_3(connection: Connection) -> None:
     revisions logged before keep NULL old/new app values (not tracked then),
     pulls 0 kept rows and app value 0, entity versions ``is_deleted`` false
     (TikTok's listings hid deleted entities, so none was ever recorded) and
-    ``secondary_status`` NULL until the next snapshot lists it.
+    ``secondary_status`` NULL until the next snapshot lists it. The metrics
+    and report tables (derived, rebuilt partition by partition) gain their
+    in-app and TikTok-attributed columns with 0 / NULL until recomputed.
     """
-    for table_name, column in SCHEMA_3_COLUMNS:
-        add_missing_column(connection, metadata.tables[table_name], column)
+    pairs = list(SCHEMA_3_COLUMNS)
+    try:
+        # Imported here: the metrics domain builds on this package, not the other way round.
+        from tiktok_assets.metrics.store import SCHEMA_3_COLUMNS as metrics_columns
+    except ImportError:  # a code location without the metrics domain
+        metrics_columns = ()
+    pairs += metrics_columns
+    existing = set(sa.inspect(connection).get_table_names())
+    for table_name, column in pairs:
+        # A table the database lacks is created whole, at the latest shape, by create_all.
+        if table_name in existing:
+            add_missing_column(connection, metadata.tables[table_name], column)
 
 
 MIGRATIONS: list[Migration] = [

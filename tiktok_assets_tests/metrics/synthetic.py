@@ -69,6 +69,8 @@ def hourly_stats(ads: pd.DataFrame, start_local: str, hours: int, rng: np.random
         installs=rng.binomial(clicks, 0.3),
         purchases=rng.binomial(clicks, 0.1),
         purchase_value=np.round(rng.gamma(1.0, 8.0, rows), 2),
+        app_purchases=rng.binomial(clicks, 0.05),
+        app_purchase_value=np.round(rng.gamma(1.0, 4.0, rows), 2),
         spread=rng.random(rows) < 0.05,
     )
     return frame.reset_index(drop=True)

@@ -21,7 +21,8 @@ from tiktok_assets.metrics.errors import MissingColumnsError, MissingCurrencyErr
 
 def _row(**values: object) -> dict[str, object]:
     base = {"advertiser_id": "A", "campaign_id": "C", "ad_id": "a", "currency": "USD", "spend": 0.0,
-            "impressions": 0, "clicks": 0, "conversions": 0, "installs": 0, "purchases": 0, "purchase_value": 0.0}
+            "impressions": 0, "clicks": 0, "conversions": 0, "installs": 0, "purchases": 0, "purchase_value": 0.0,
+            "app_purchases": 0, "app_purchase_value": 0.0}
     return {**base, **values}
 
 
@@ -162,7 +163,10 @@ def test_two_source_revenue_columns_and_discrepancy_sign() -> None:
         "currency": ["USD", "USD", "USD"],
         "spend": [50.0, 50.0, 50.0], "impressions": [1, 1, 1], "clicks": [1, 1, 1], "conversions": [1, 1, 1],
         "installs": [0, 0, 0], "purchases": [1, 1, 1],
-        "purchase_value": [120.0, 50.0, 30.0],  # TikTok-attributed
+        "purchase_value": [120.0, 50.0, 30.0],
+        "app_purchases": [0, 0, 0], "app_purchase_value": [0.0, 0.0, 0.0],
+        # TikTok-attributed (web campaigns: the web value), as aggregate() derives it.
+        "tiktok_purchases": [1, 1, 1], "tiktok_revenue": [120.0, 50.0, 30.0],
         "first_party_orders": [2, 1, 0],
         "first_party_revenue": [100.0, 100.0, 0.0],  # the shop's own orders
     })
@@ -177,7 +181,7 @@ def test_two_source_revenue_columns_and_discrepancy_sign() -> None:
     assert result["revenue_discrepancy"].iloc[1] == pytest.approx(-0.5)
     # No first-party revenue: undefined, not infinite.
     assert math.isnan(result["revenue_discrepancy"].iloc[2])
-    assert "tiktok_revenue" not in with_metrics(summed.drop(columns=["first_party_revenue", "first_party_orders"]))
+    assert "tiktok_roas" not in with_metrics(summed.drop(columns=["first_party_revenue", "first_party_orders"]))
 
 
 def test_with_metrics_names_missing_bases() -> None:

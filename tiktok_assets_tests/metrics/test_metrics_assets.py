@@ -27,7 +27,8 @@ ORDER_DAY = date(2026, 11, 12)
 # 20:00 UTC is noon in Los Angeles: the USD advertiser's local ORDER_DAY.
 ORDER_TIME = "2026-11-12T20:00:00Z"
 AD_ORDER_VALUE, CAMPAIGN_ORDER_VALUE, OTHER_CHANNEL_VALUE = 123.45, 80.00, 999.00
-SUMMED = ["spend", "impressions", "clicks", "conversions", "installs", "purchase_value"]
+SUMMED = ["spend", "impressions", "clicks", "conversions", "installs", "purchase_value", "app_purchase_value",
+          "tiktok_purchases", "tiktok_revenue"]
 PARENT = {"ad": "adgroup", "adgroup": "campaign", "campaign": "advertiser"}
 LEVEL_ID = {"ad": "ad_id", "adgroup": "adgroup_id", "campaign": "campaign_id", "advertiser": "advertiser_id"}
 
@@ -71,6 +72,19 @@ def loaded(tmp_path_factory) -> Iterator[Loaded]:
 
 def _stored(loaded: Loaded, level: str, grain: str) -> pd.DataFrame:
     return read_metrics(loaded.harness.engine, level, grain)
+
+
+def _app_campaign(harness: MetricsHarness, campaign_ids: pd.Series) -> np.ndarray:
+    """Whether each campaign is an app campaign: TikTok's objective APP_PROMOTION, read from the entity history."""
+    history = harness.query("select distinct campaign_id, objective_type from campaign_history")
+    objective = dict(zip(history["campaign_id"], history["objective_type"], strict=True))
+    return campaign_ids.map(objective).eq("APP_PROMOTION").to_numpy()
+
+
+def _expected_tiktok_revenue(harness: MetricsHarness, rows: pd.DataFrame) -> np.ndarray:
+    """The revenue TikTok attributes: in-app purchase value for app campaigns, web Complete Payment value otherwise."""
+    app = _app_campaign(harness, rows["campaign_id"])
+    return np.where(app, rows["app_purchase_value"].to_numpy(dtype=float), rows["purchase_value"].to_numpy(dtype=float))
 
 
 @pytest.mark.parametrize("grain", GRAINS)
@@ -117,7 +131,7 @@ def test_stored_metrics_are_ratios_of_the_stored_sums(loaded: Loaded, level: str
         "cpc": _by_hand(rows["spend"], rows["clicks"]),
         "cpm": _by_hand(rows["spend"], rows["impressions"], 1000),
         "cpa": _by_hand(rows["spend"], rows["conversions"]),
-        "roas": _by_hand(rows["purchase_value"], rows["spend"]),
+        "roas": _by_hand(rows["tiktok_revenue"], rows["spend"]),
         "ipm": _by_hand(rows["installs"], rows["impressions"], 1000),
         "cpi": _by_hand(rows["spend"], rows["installs"]),
         "click_to_install_rate": _by_hand(rows["installs"], rows["clicks"]),
@@ -128,6 +142,24 @@ def test_stored_metrics_are_ratios_of_the_stored_sums(loaded: Loaded, level: str
         np.testing.assert_allclose(rows[metric].to_numpy(dtype=float), values, rtol=1e-6, equal_nan=True,
                                    err_msg=metric)
     assert rows["cpi"].isna().any() and rows["cpi"].notna().any(), "web ads have no installs: CPI is null there"
+
+
+@pytest.mark.parametrize("level", ["campaign", "ad"])
+def test_app_campaigns_earn_their_in_app_revenue_and_web_campaigns_their_web_revenue(loaded: Loaded, level: str
+                                                                                     ) -> None:
+    rows = _stored(loaded, level, "daily")
+    app = _app_campaign(loaded.harness, rows["campaign_id"])
+    assert app.any() and (~app).any(), "the simulated world has app and web campaigns"
+    np.testing.assert_allclose(rows["tiktok_revenue"].to_numpy(dtype=float),
+                               _expected_tiktok_revenue(loaded.harness, rows), atol=1e-6)
+    expected_purchases = np.where(app, rows["app_purchases"], rows["purchases"])
+    assert (rows["tiktok_purchases"].to_numpy() == expected_purchases).all()
+    # App ROAS is no longer 0: app campaigns with in-app revenue have it over their spend.
+    earning = app & (rows["app_purchase_value"].to_numpy() > 0) & (rows["spend"].to_numpy() > 0)
+    assert earning.any()
+    np.testing.assert_allclose(rows["roas"].to_numpy()[earning],
+                               rows["app_purchase_value"].to_numpy()[earning] / rows["spend"].to_numpy()[earning],
+                               rtol=1e-6)
 
 
 def test_names_are_those_of_the_entity_history(loaded: Loaded) -> None:
@@ -163,9 +195,10 @@ def test_first_party_revenue_sits_beside_tiktoks_with_the_discrepancy(loaded: Lo
     ordered = ads[ads["ad_id"] == loaded.ordered_ad].iloc[0]
     assert ordered["first_party_orders"] == 1
     assert ordered["first_party_revenue"] == pytest.approx(AD_ORDER_VALUE)
-    assert ordered["tiktok_revenue"] == pytest.approx(ordered["purchase_value"])
+    tiktok_revenue = _expected_tiktok_revenue(loaded.harness, ads[ads["ad_id"] == loaded.ordered_ad])[0]
+    assert ordered["tiktok_revenue"] == pytest.approx(tiktok_revenue)
     assert ordered["first_party_roas"] == pytest.approx(AD_ORDER_VALUE / ordered["spend"])
-    expected_discrepancy = (ordered["purchase_value"] - AD_ORDER_VALUE) / AD_ORDER_VALUE
+    expected_discrepancy = (tiktok_revenue - AD_ORDER_VALUE) / AD_ORDER_VALUE
     assert ordered["revenue_discrepancy"] == pytest.approx(expected_discrepancy)
     others = ads[ads["ad_id"] != loaded.ordered_ad]
     assert (others["first_party_orders"] == 0).all() and (others["first_party_revenue"] == 0).all()
@@ -265,6 +298,6 @@ def test_without_a_first_party_table_first_party_columns_are_null_and_tiktoks_ar
     assert len(rows) > 0
     assert rows["first_party_orders"].isna().all() and rows["first_party_revenue"].isna().all()
     assert rows["first_party_roas"].isna().all()
-    np.testing.assert_allclose(rows["tiktok_revenue"], rows["purchase_value"])
+    np.testing.assert_allclose(rows["tiktok_revenue"], _expected_tiktok_revenue(one_day, rows))
     np.testing.assert_allclose(rows["tiktok_roas"], rows["roas"], equal_nan=True)
 

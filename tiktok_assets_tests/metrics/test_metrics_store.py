@@ -32,7 +32,8 @@ def _stats(rows: list[tuple[str, str, date, float, int, int]]) -> pd.DataFrame:
     """Ad-day stats: (ad_id, campaign_id, stat_date, spend, impressions, clicks)."""
     frame = pd.DataFrame(rows, columns=["ad_id", "campaign_id", "stat_date", "spend", "impressions", "clicks"])
     return frame.assign(advertiser_id=ADVERTISER, adgroup_id=frame["campaign_id"] + "-g", currency="USD",
-                        conversions=3, installs=0, purchases=1, purchase_value=20.0)
+                        conversions=3, installs=0, purchases=1, purchase_value=20.0, app_purchases=0,
+                        app_purchase_value=0.0)
 
 
 STATS = _stats([

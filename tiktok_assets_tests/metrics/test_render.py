@@ -26,7 +26,8 @@ def _stat(advertiser_id: str, campaign_id: str, ad_id: str, day: date, currency:
           ) -> dict[str, object]:
     base = {"advertiser_id": advertiser_id, "campaign_id": campaign_id, "adgroup_id": f"{campaign_id}-g",
             "ad_id": ad_id, "stat_date": day, "currency": currency, "spend": 0.0, "impressions": 0, "clicks": 0,
-            "conversions": 0, "installs": 0, "purchases": 0, "purchase_value": 0.0}
+            "conversions": 0, "installs": 0, "purchases": 0, "purchase_value": 0.0, "app_purchases": 0,
+            "app_purchase_value": 0.0}
     return {**base, **values}
 
 

@@ -21,8 +21,8 @@ from tiktok_assets.metrics.rollup import (
 )
 from tiktok_assets_tests.metrics.synthetic import random_hourly_stats
 
-COUNTS = ["impressions", "clicks", "conversions", "installs", "purchases"]
-MONEY = ["spend", "purchase_value"]
+COUNTS = ["impressions", "clicks", "conversions", "installs", "purchases", "app_purchases"]
+MONEY = ["spend", "purchase_value", "app_purchase_value"]
 PARENT = {"ad": "adgroup", "adgroup": "campaign", "campaign": "advertiser"}
 
 
@@ -87,7 +87,7 @@ def test_daily_from_hourly_equals_hourly_summed_by_local_date() -> None:
 def _stat(ad_id: str, **values: object) -> dict[str, object]:
     base = {"advertiser_id": "A", "campaign_id": "C1", "adgroup_id": "G1", "ad_id": ad_id, "currency": "USD",
             "spend": 1.0, "impressions": 10, "clicks": 1, "conversions": 0, "installs": 0, "purchases": 0,
-            "purchase_value": 0.0}
+            "purchase_value": 0.0, "app_purchases": 0, "app_purchase_value": 0.0}
     return {**base, **values}
 
 

@@ -109,7 +109,8 @@ def test_schemas_exist_for_every_level_and_grain_and_validate_returns_empty_on_s
     frame = pd.DataFrame({
         "advertiser_id": ["A"], "advertiser_name": [None], "currency": ["JPY"], "stat_date": [date(2026, 3, 1)],
         "spend": [100.0], "impressions": [10], "clicks": [1], "conversions": [0], "installs": [0], "purchases": [0],
-        "purchase_value": [0.0], "ctr": [0.1], "cpc": [100.0], "cpm": [10_000.0], "cpa": [np.nan], "roas": [0.0],
+        "purchase_value": [0.0], "app_purchases": [0], "app_purchase_value": [0.0], "tiktok_purchases": [0],
+        "tiktok_revenue": [0.0], "ctr": [0.1], "cpc": [100.0], "cpm": [10_000.0], "cpa": [np.nan], "roas": [0.0],
         "ipm": [0.0], "cpi": [np.nan], "click_to_install_rate": [0.0], "conversion_rate": [0.0],
     })
     ok, failures = validate(METRICS_SCHEMAS[("advertiser", "daily")], frame)

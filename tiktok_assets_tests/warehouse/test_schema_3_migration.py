@@ -8,6 +8,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from tiktok_assets.metrics import store as metrics_store
 from tiktok_assets.warehouse import (
     SCHEMA_VERSION,
     create_schema,
@@ -23,14 +24,33 @@ from tiktok_assets_tests.warehouse.sample_frames import ADVERTISER, DAY, PULLED,
 
 LATER = PULLED + timedelta(days=1)
 HOUR = datetime(2026, 11, 20, 17)  # 09:00 in Los Angeles
+# Version 3 adds these to the metrics domain's tables; the metrics tables had tiktok_revenue already.
+METRICS_ADDED = [(table, column) for table, column in metrics_store.SCHEMA_3_COLUMNS
+                 if not (table.endswith(("_daily", "_hourly")) and column == "tiktok_revenue")]
 
 
 def _as_version_2(engine: Engine) -> None:
     """Take a fresh warehouse back to version 2's shape: without the columns version 3 adds."""
     with write_transaction(engine) as connection:
-        for table, column in SCHEMA_3_COLUMNS:
+        for table, column in [*SCHEMA_3_COLUMNS, *METRICS_ADDED]:
             connection.exec_driver_sql(f'ALTER TABLE {table} DROP COLUMN "{column}"')
         connection.exec_driver_sql("UPDATE schema_meta SET schema_version = 2")
+
+
+def _metrics_row() -> dict[str, object]:
+    """A campaign_metrics_daily row of version 2 (its columns minus those version 3 adds)."""
+    table = metadata.tables["campaign_metrics_daily"]
+    added = {column for name, column in METRICS_ADDED if name == table.name}
+    row: dict[str, object] = {}
+    for column in table.columns:
+        if column.name in added:
+            continue
+        kind = column.type
+        row[column.name] = (DAY if isinstance(kind, sa.Date) and not isinstance(kind, sa.DateTime) else
+                            PULLED if isinstance(kind, sa.DateTime) else
+                            7 if isinstance(kind, sa.Integer) else 1.5 if isinstance(kind, sa.Numeric | sa.Float)
+                            else "1" if column.name.endswith("_id") else "USD" if column.name == "currency" else "x")
+    return row
 
 
 def _version_2_rows(engine: Engine) -> None:
@@ -61,6 +81,7 @@ def _version_2_rows(engine: Engine) -> None:
         ("ad_history", [{"ad_id": "11", "adgroup_id": "21", "campaign_id": "1", "advertiser_id": ADVERTISER,
                          "ad_name": "Video", "operation_status": "ENABLE", "has_ttclid": False,
                          "has_tracking": False, "valid_from": PULLED}]),
+        ("campaign_metrics_daily", [_metrics_row()]),
     ]
     with write_transaction(engine) as connection:
         for name, rows in statements:
@@ -87,7 +108,7 @@ def test_a_version_2_warehouse_upgrades_to_3_keeping_every_row(engine: Engine) -
 
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT schema_version FROM schema_meta")).scalar() == SCHEMA_VERSION == 3
-        for table, column in SCHEMA_3_COLUMNS:
+        for table, column in [*SCHEMA_3_COLUMNS, *metrics_store.SCHEMA_3_COLUMNS]:
             assert column_exists(connection, table, column), (table, column)
     assert {name: _count(engine, name) for name in metadata.tables} == counts
     # Every old row keeps its values; the new columns say "not imported yet" (0) or "not tracked then" (NULL).
@@ -107,6 +128,10 @@ def test_a_version_2_warehouse_upgrades_to_3_keeping_every_row(engine: Engine) -
             row = connection.execute(sa.text(f"SELECT * FROM {name}")).mappings().one()
             assert row[f"{name.removesuffix('_history')}_id"] == entity_id
             assert (bool(row["is_deleted"]), row["secondary_status"]) == (False, None)
+        metrics_row = connection.execute(sa.text("SELECT * FROM campaign_metrics_daily")).mappings().one()
+    assert (metrics_row["spend"], metrics_row["clicks"], metrics_row["tiktok_revenue"]) == (1.5, 7, 1.5)
+    assert (metrics_row["app_purchases"], metrics_row["tiktok_purchases"], float(metrics_row["app_purchase_value"])) == (
+        0, 0, 0.0)
 
     # The upgraded warehouse takes writes of the new shape: a re-pull fills the app value in, logged.
     repull = write_stats_partition(engine, "ad_stats_daily", ADVERTISER, DAY, daily_frame([

@@ -289,6 +289,8 @@ def _run_metadata(mapped: MappedWindow, report: DeliveryReport | None) -> dict[s
         "already_queued": mapped.enqueued.already_queued,
         # The same order (destination, TikTok event, order_id) met again under another event_id: not sent twice.
         "duplicate_orders_dropped": mapped.enqueued.duplicate_orders,
+        # Outside the sanity bounds (a value of 1e20...): dead-lettered as out_of_bounds, never sent.
+        "out_of_bounds_dead_lettered": mapped.enqueued.out_of_bounds,
         "identity_values_dropped": dg.MetadataValue.json(mapped.pii_dropped),
     }
     if report is not None:
@@ -319,8 +321,8 @@ def _undelivered_check(engine: Engine, summary: pd.DataFrame, max_hours: float) 
                         f"(oldest queued {overdue.oldest_queued_at:%Y-%m-%d %H:%M} UTC); check TikTok's availability "
                         "and the delivery runs' logs")
     if given_up:
-        problems.append(f"{given_up} event(s) of this hour were dead-lettered unsent (older than TikTok accepts, or "
-                        "past the 48 h dedup window); deliver sooner after events happen")
+        problems.append(f"{given_up} event(s) of this hour were dead-lettered unsent (older than TikTok accepts, "
+                        "past the 48 h dedup window, or outside the sanity bounds); see the dead_letters metadata")
     return dg.AssetCheckResult(
         check_name=UNDELIVERED_CHECK,
         passed=not problems,

@@ -178,6 +178,38 @@ class Destination:
 
 
 @dataclass(frozen=True)
+class SanityBounds:
+    """The largest order value, product price and quantity taken for a sale; beyond them an event is dead-lettered.
+
+    A value of 1e20 or a quantity of 10^12 is a broken export (cents sent as
+    units twice over, an id in the quantity column), and once sent TikTok
+    would count it in ROAS for good. ``per_currency`` replaces ``max_value``
+    for currencies whose unit is worth little (a yen, a rupiah).
+    """
+
+    max_value: float = 1_000_000.0
+    max_quantity: int = 10_000
+    per_currency: Mapping[str, float] = field(default_factory=dict)
+
+    def max_value_in(self, currency: str | None) -> float:
+        return self.per_currency.get(currency, self.max_value) if currency is not None else self.max_value
+
+    def problem(self, event: FirstPartyEvent) -> str | None:
+        """Why ``event`` is outside the bounds, in words naming the bound; None when it is inside."""
+        limit = self.max_value_in(event.currency)
+        if event.value is not None and event.value > limit:
+            return f"value {event.value:g} {event.currency} is above the bound of {limit:,.0f} {event.currency} (sanity_bounds)"
+        for product in event.products:
+            if product.quantity > self.max_quantity:
+                return (f"quantity {product.quantity} of product {product.product_id} is above the bound of "
+                        f"{self.max_quantity:,} (sanity_bounds.max_quantity)")
+            if product.price is not None and product.price > limit:
+                return (f"price {product.price:g} {event.currency} of product {product.product_id} is above the bound "
+                        f"of {limit:,.0f} {event.currency} (sanity_bounds)")
+        return None
+
+
+@dataclass(frozen=True)
 class MappingConfig:
     rules: Mapping[tuple[EventSource, str], tuple[MappingRule, ...]]
     destinations: Mapping[EventSource, Destination]
@@ -186,6 +218,7 @@ class MappingConfig:
     pass_through_custom_events: bool = False
     limited_data_use: bool = False
     phone_default_region: str = "US"
+    bounds: SanityBounds = field(default_factory=SanityBounds)
 
     def tiktok_events_for(self, event: FirstPartyEvent) -> tuple[str, ...]:
         """The TikTok event names to send for ``event``, primary first, without repeats."""
@@ -211,7 +244,7 @@ class MappingConfig:
 
 _TOP_LEVEL_KEYS = frozenset(
     {"content_id_mode", "pass_through_custom_events", "limited_data_use", "phone_default_region",
-     "destinations", "mappings", "use_default_mappings"}
+     "destinations", "mappings", "use_default_mappings", "sanity_bounds"}
 )
 _DESTINATION_ID_KEY = {EventSource.WEB: "pixel_id", EventSource.APP: "app_id"}
 _RULE_KEYS = frozenset({"source", "event", "tiktok", "new_customer_event", "custom", "where"})
@@ -280,7 +313,16 @@ def _read_document(config: str | Path | Mapping[str, Any] | None) -> dict[str, A
 
 def _merge(defaults: dict[str, Any], user: dict[str, Any]) -> dict[str, Any]:
     merged = {key: value for key, value in defaults.items() if key not in ("destinations", "mappings")}
-    merged.update({key: value for key, value in user.items() if key not in ("destinations", "mappings", "use_default_mappings")})
+    merged.update({key: value for key, value in user.items()
+                   if key not in ("destinations", "mappings", "use_default_mappings", "sanity_bounds")})
+    # Bounds merge key by key, currencies too: a user bound for one currency keeps the defaults of the others.
+    user_bounds = user.get("sanity_bounds") or {}
+    if not isinstance(user_bounds, dict):
+        raise MappingConfigError("sanity_bounds", "must be a mapping of max_value, max_quantity and currencies")
+    default_bounds = defaults.get("sanity_bounds") or {}
+    merged["sanity_bounds"] = {**default_bounds, **user_bounds,
+                               "currencies": {**(default_bounds.get("currencies") or {}),
+                                              **(user_bounds.get("currencies") or {})}}
     user_destinations = user.get("destinations") or {}
     if not isinstance(user_destinations, dict):
         raise MappingConfigError("destinations", "must be a mapping with 'web' and/or 'app'")
@@ -336,6 +378,7 @@ def build_mapping(document: Mapping[str, Any], *, user_rule_count: int | None = 
 
     destinations = _destinations(document.get("destinations") or {}, rules, flags["pass_through_custom_events"])
     return MappingConfig(
+        bounds=_bounds(document.get("sanity_bounds") or {}),
         rules={key: tuple(value) for key, value in rules.items()},
         destinations=destinations,
         content_id_mode=ContentIdMode(content_id_mode),
@@ -371,6 +414,31 @@ def _destinations(
         test_event_code = _optional_text(settings.get("test_event_code"), f"{prefix}.test_event_code")
         destinations[source] = Destination(source.value, source_id, test_event_code)
     return destinations
+
+
+def _bounds(raw: Mapping[str, Any]) -> SanityBounds:
+    _refuse_unknown_keys(raw, frozenset({"max_value", "max_quantity", "currencies"}), "sanity_bounds.", "setting")
+    defaults = SanityBounds()
+
+    def positive(value: Any, key: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            _fail(key, f"must be a number above 0, got {value!r}")
+        return float(value)
+
+    currencies = raw.get("currencies") or {}
+    if not isinstance(currencies, Mapping):
+        _fail("sanity_bounds.currencies", "must map ISO 4217 codes to the largest value, e.g. {JPY: 150000000}")
+    quantity = raw.get("max_quantity", defaults.max_quantity)
+    if isinstance(quantity, float) and quantity.is_integer():
+        quantity = int(quantity)
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+        _fail("sanity_bounds.max_quantity", f"must be a whole number of at least 1, got {quantity!r}")
+    return SanityBounds(
+        max_value=positive(raw.get("max_value", defaults.max_value), "sanity_bounds.max_value"),
+        max_quantity=quantity,
+        per_currency={str(code).upper(): positive(value, f"sanity_bounds.currencies.{code}")
+                      for code, value in currencies.items()},
+    )
 
 
 def _rule(raw: Any, key: str) -> MappingRule:

@@ -21,7 +21,7 @@ import numpy as np
 import orjson
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from tiktok_assets.garbage_collector import gc_paused
@@ -74,6 +74,8 @@ class Enqueued:
     duplicate_orders: int = 0
     """TikTok events not queued because their order (same destination, event name and order_id) was queued
     under another event_id: one order, one Purchase."""
+    out_of_bounds: int = 0
+    """TikTok events dead-lettered unsent as they were queued: outside the sanity bounds (a value of 1e20...)."""
 
 
 @dataclass(frozen=True)
@@ -147,9 +149,15 @@ def enqueue(engine: Engine, tiktok_events: Sequence[TikTokEvent], *, now: dateti
     order loaded twice under two ids would count twice. The first one queued keeps the order (in
     ``tiktok_events``, the first in order); the others are recorded in ``postback_order_duplicates``.
     """
-    if not tiktok_events:
-        return Enqueued(0, 0)
     now = now or datetime.now(UTC)
+    refused = [event for event in tiktok_events if event.problem is not None]
+    out_of_bounds = already_dead = 0
+    if refused:
+        tiktok_events = [event for event in tiktok_events if event.problem is None]
+        out_of_bounds = _dead_on_arrival(engine, refused, now)
+        already_dead = len(refused) - out_of_bounds
+    if not tiktok_events:
+        return Enqueued(0, already_dead, 0, out_of_bounds)
     frame = outbox_frame(tiktok_events, now)
     outbox = postback_outbox
     columns = [name for name in frame.columns if name not in ("payload", *_ORDER_COLUMNS)]
@@ -172,7 +180,41 @@ def enqueue(engine: Engine, tiktok_events: Sequence[TikTokEvent], *, now: dateti
                             ("outbox_id",))
             queue_pending_rows(connection, just_queued)
         duplicates = _record_duplicate_orders(connection, staging, now) if has_orders else 0
-    return Enqueued(queued, len(frame) - queued - duplicates, duplicates)
+    return Enqueued(queued, len(frame) - queued - duplicates + already_dead, duplicates, out_of_bounds)
+
+
+def _dead_on_arrival(engine: Engine, refused: Sequence[TikTokEvent], now: datetime) -> int:
+    """Put events that must never be sent in the outbox as dead (reason out_of_bounds) and in the dead letters,
+    under their outbox key so a re-run leaves them be; returns how many are new.
+
+    Row by row: such events are rare, and this keeps them off the queueing path every other event takes.
+    """
+    outbox = postback_outbox
+    stamp = utc_naive(now)
+    dead = 0
+    with write_transaction(engine) as connection:
+        dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+        for event in refused:
+            destination = event.destination
+            key = {"event_source": destination.event_source, "event_source_id": destination.event_source_id,
+                   "event": event.event, "event_id": event.event_id, "source_event_id": event.source_event_id,
+                   "event_time": datetime.fromtimestamp(event.data["event_time"], UTC).replace(tzinfo=None)}
+            outbox_id = connection.execute(
+                dialect_insert(outbox)
+                .values(**key, test_event_code=destination.test_event_code, state="dead", attempts=0,
+                        first_queued_at=stamp, dead_reason="out_of_bounds", last_error=event.problem)
+                .on_conflict_do_nothing(index_elements=list(OUTBOX_KEY))
+                .returning(outbox.c.outbox_id)
+            ).scalar()
+            if outbox_id is None:
+                continue  # dead-lettered by an earlier run
+            payload = _encode(dict(event.data))
+            connection.execute(sa.insert(postback_payloads).values(outbox_id=outbox_id, payload=payload))
+            connection.execute(sa.insert(postback_dead_letters).values(
+                outbox_id=outbox_id, **key, payload=payload, reason="out_of_bounds",
+                detail=f"not sent: {event.problem}", dead_at=stamp))
+            dead += 1
+    return dead
 
 
 def _same_order(staging: sa.Table) -> sa.ColumnElement[bool]:
@@ -370,7 +412,8 @@ def _combined(results: Sequence[MappedWindow]) -> MappedWindow:
         tiktok_events=sum(result.tiktok_events for result in results),
         enqueued=Enqueued(sum(result.enqueued.queued for result in results),
                           sum(result.enqueued.already_queued for result in results),
-                          sum(result.enqueued.duplicate_orders for result in results)),
+                          sum(result.enqueued.duplicate_orders for result in results),
+                          sum(result.enqueued.out_of_bounds for result in results)),
         unmapped_events=sum(result.unmapped_events for result in results),
         pii_dropped=dict(sorted(dropped.items())),
     )

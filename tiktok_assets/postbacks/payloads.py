@@ -48,6 +48,8 @@ class TikTokEvent:
     source_event_id: str
     """The first-party event it came from (outbox bookkeeping)."""
     data: Mapping[str, Any]
+    problem: str | None = None
+    """Why it must not be sent (outside the sanity bounds): it is dead-lettered when queued."""
 
     @property
     def dedup_key(self) -> tuple[str, str, str]:
@@ -94,11 +96,12 @@ def build_tiktok_events(event: FirstPartyEvent, mapping: MappingConfig, hasher: 
         raise PayloadError(f"event {event_id!r} ({event.event_name}): web events need page_url; TikTok rejects a web event without page.url")
     common["properties"] = _properties(event, mapping.content_id_mode)
     common["limited_data_use"] = mapping.limited_data_use
+    problem = mapping.bounds.problem(event) if event.value is not None or event.products else None
     tiktok_events = []
     for position, name in enumerate(names):
         tiktok_event_id = event_id if position == 0 else f"{event_id}:{name}"
         data = {"event": name, "event_time": event_time, "event_id": tiktok_event_id, **common}
-        tiktok_events.append(TikTokEvent(destination, name, tiktok_event_id, event_id, data))
+        tiktok_events.append(TikTokEvent(destination, name, tiktok_event_id, event_id, data, problem))
     return tiktok_events
 
 

@@ -48,6 +48,7 @@ Times are naive UTC, as everywhere in the warehouse.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -67,7 +68,9 @@ from tiktok_assets.warehouse.tables import BigId, Money, metadata
 
 SOURCES = ("web", "app")
 OUTBOX_STATES = ("pending", "sending", "accepted", "dead")
-DEAD_REASONS = ("rejected", "dedup_window", "too_old")
+DEAD_REASONS = ("rejected", "dedup_window", "too_old", "out_of_bounds")
+# The CHECK constraints that hold a dead reason: (table, column).
+_DEAD_REASON_CHECKS = (("postback_outbox", "dead_reason"), ("postback_dead_letters", "reason"))
 BATCH_OUTCOMES = ("sending", "accepted", "rejected", "failed", "abandoned")
 OUTBOX_FILLFACTOR = 50
 
@@ -236,12 +239,65 @@ def ensure_postback_tables(engine: Engine) -> None:
     """Create the postbacks tables where missing, and bring an outbox of an older version up to date; cheap when current."""
     with engine.connect() as connection:
         inspector = sa.inspect(connection)
-        if all(inspector.has_table(table.name) for table in POSTBACK_TABLES) and not _outbox_predates_queue(inspector):
+        if (all(inspector.has_table(table.name) for table in POSTBACK_TABLES) and not _outbox_predates_queue(inspector)
+                and not _dead_reasons_outdated(connection)):
             return
     with write_transaction(engine) as connection:
         serialise_writers(connection, ["tiktok_assets warehouse schema"])
         metadata.create_all(connection, tables=list(POSTBACK_TABLES), checkfirst=True)
         upgrade_outbox(connection)
+        if _dead_reasons_outdated(connection):
+            allow_dead_reasons(connection)
+
+
+def _check_sql(connection: Connection, table: str, column: str) -> str | None:
+    """The text of the dead-reason CHECK of ``table`` as the database holds it (None when there is none)."""
+    name = f"ck_{table}_{column}"
+    if connection.dialect.name == "postgresql":
+        return connection.execute(
+            sa.text("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = :name "
+                    "AND conrelid = to_regclass(:table)"), {"name": name, "table": table}).scalar()
+    return connection.execute(sa.text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :table"),
+                              {"table": table}).scalar()
+
+
+def _dead_reasons_outdated(connection: Connection) -> bool:
+    """Whether a dead-reason CHECK predates a reason of :data:`DEAD_REASONS` (``out_of_bounds`` came in issue 15)."""
+    for table, column in _DEAD_REASON_CHECKS:
+        sql = _check_sql(connection, table, column)
+        if sql is not None and any(f"'{reason}'" not in sql for reason in DEAD_REASONS):
+            return True
+    return False
+
+
+def allow_dead_reasons(connection: Connection, reasons: Sequence[str] = DEAD_REASONS) -> None:
+    """Make the dead-reason CHECKs of the outbox and the dead letters allow exactly ``reasons``.
+
+    PostgreSQL replaces the constraint. SQLite cannot alter a constraint; its
+    documented way to loosen a CHECK whose rows all pass the new one (ALTER
+    TABLE, "making other kinds of table schema changes") is to rewrite the
+    table's stored CREATE statement, which touches no row.
+    """
+    allowed = "(" + ", ".join(f"'{reason}'" for reason in reasons) + ")"
+    if connection.dialect.name == "postgresql":
+        for table, column in _DEAD_REASON_CHECKS:
+            name = f"ck_{table}_{column}"
+            connection.execute(sa.text(f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {name}, "
+                                       f"ADD CONSTRAINT {name} CHECK ({column} IN {allowed})"))
+        return
+    version = connection.exec_driver_sql("PRAGMA schema_version").scalar_one()
+    connection.exec_driver_sql("PRAGMA writable_schema = ON")
+    try:
+        for table, column in _DEAD_REASON_CHECKS:
+            sql = _check_sql(connection, table, column)
+            if sql is None:
+                continue
+            pattern = re.compile(rf"(CONSTRAINT ck_{table}_{column} CHECK \({column} IN )\([^)]*\)")
+            connection.execute(sa.text("UPDATE sqlite_master SET sql = :sql WHERE type = 'table' AND name = :table"),
+                               {"sql": pattern.sub(lambda match: match.group(1) + allowed, sql), "table": table})
+        connection.exec_driver_sql(f"PRAGMA schema_version = {version + 1}")
+    finally:
+        connection.exec_driver_sql("PRAGMA writable_schema = OFF")
 
 
 # The two partial indexes on outbox state an outbox had before postback_queue existed.

@@ -402,3 +402,27 @@ def test_every_case_names_its_source_and_is_valid_json():
                 json.dumps(exchange.body)
                 assert "code" in exchange.body, name
             assert not math.isnan(exchange.status)
+
+
+def test_a_settled_day_keeps_the_spend_of_an_ad_whose_rows_vanished(engine):
+    # Defect 1 of issue 14 against real shapes: the second pull lacks a deleted ad's row (TikTok's default filter).
+    from tiktok_assets.spend.pull import AdvertiserProfile, ad_parents_frame, fetch_daily_stats
+    from tiktok_assets.warehouse import read_stats, write_stats_partitions
+
+    later = load_case("report_mixed_types_ad_deleted")
+    settled_day = date.fromisoformat(later.expected["settled_day"])
+    profile = AdvertiserProfile.from_info(load_case("advertiser_info_zones").rows()[0])
+    written = {}
+    for name, pulled_at in (("report_mixed_types", SNAPSHOT_AT), (later.name, datetime(2026, 11, 25, 9, tzinfo=UTC))):
+        client, _ = replay(name)
+        with client:
+            frames = fetch_daily_stats(client, profile, list(DAYS), ad_parents_frame([]))
+        written = write_stats_partitions(engine, "ad_stats_daily",
+                                         {(ADVERTISER, day): frame for day, frame in frames.items()}, pulled_at,
+                                         settled=[(ADVERTISER, settled_day)])
+    stored = read_stats(engine, "ad_stats_daily", ADVERTISER, settled_day, settled_day)
+    assert later.expected["vanished_ad"] in set(stored["ad_id"])
+    assert float(stored["spend"].sum()) == pytest.approx(later.expected["settled_day_spend"])
+    (write,) = [write for key, write in written.items() if write.stat_date == settled_day]
+    assert write.vanished_kept == 1
+

@@ -129,6 +129,29 @@ def test_report_with_mixed_value_types(sim, advertiser):
     assert body["message"] == "ok"
 
 
+def test_report_hides_a_deleted_ads_rows_unless_asked(sim):
+    case = load_case("report_mixed_types_ad_deleted")
+    sim.realism = Realism(integer_counts=True, null_metrics=True, lowercase_ok=True, omit_request_id=True,
+                          omit_page_info=frozenset({"/report/integrated/get/"}))
+    status_all = [{"field_name": "ad_status", "filter_type": "IN", "filter_value": '["STATUS_ALL"]'}]
+    found = None
+    # An advertiser of the world with a deleted ad that still has rows in the last 30 days.
+    for advertiser in sim.world.advertiser_ids:
+        deleted = {str(row["ad_id"]) for row in sim.world.ads(advertiser, SIM_NOW)
+                   if str(row["secondary_status"]).endswith("_DELETE")}
+        params = report_params(advertiser, case.metrics, start_date="2026-10-22", end_date="2026-11-20")
+        shown = get(sim, REPORT, {**params, "filtering": status_all})
+        if deleted & {str(row["dimensions"]["ad_id"]) for row in _rows(shown.json())}:
+            found = advertiser, deleted, params
+            break
+    assert found is not None, "no deleted ad of the world has rows in the last 30 days, even with STATUS_ALL"
+    advertiser, deleted, params = found
+    hidden = get(sim, REPORT, params)
+    assert_same_shape(case.first, hidden)
+    hidden_ids = {str(row["dimensions"]["ad_id"]) for row in _rows(hidden.json())}
+    assert hidden_ids and not hidden_ids & deleted, "deleted ads' rows served without a status filter"
+
+
 def test_report_with_dashes_and_numeric_ids(sim, advertiser):
     case = load_case("report_dash_numeric_ids")
     sim.realism = Realism(numeric_ids=True)
@@ -391,7 +414,7 @@ def test_every_case_has_a_simulator_test():
         "error_40002_invalid_metric", "error_40067_query_too_large", "error_40100_app_rate_limit",
         "error_40105_token_invalid", "error_40133_advertiser_rate_limit", "error_50000_system_error",
         "http_502_html", "http_503_html", "report_ads_throttle_header", "campaigns_official_example",
-        "report_advertiser_level",
+        "report_advertiser_level", "report_mixed_types_ad_deleted",
     }
     assert set(case_names()) == covered
 

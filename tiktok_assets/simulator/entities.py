@@ -14,7 +14,14 @@ Time rules, all in the advertiser's ``display_timezone``:
 * renames happen every ``period_days`` local days at ``offset_minutes`` past
   local midnight; the name gets a " v2", " v3"... suffix;
 * ``create_time``/``modify_time`` are UTC strings like "2022-03-24 12:08:29";
-  some ads are never modified and their dicts omit ``modify_time``, as TikTok's do.
+  some ads are never modified and their dicts omit ``modify_time``, as TikTok's do;
+* some campaigns, ad groups and ads are **deleted** at a deterministic moment
+  (``delete_time``): from then on they deliver nothing, and so nothing under
+  them does; their rows say so in ``secondary_status`` (``AD_STATUS_DELETE``,
+  or ``AD_STATUS_ADGROUP_DELETE``/``AD_STATUS_CAMPAIGN_DELETE`` when a parent
+  went), the way TikTok's enumeration names them;
+* a few campaigns are bought by **reservation** (Reach & Frequency,
+  ``service_type`` RESERVATION): their stats are only in RESERVATION reports.
 """
 
 from __future__ import annotations
@@ -30,6 +37,10 @@ from zoneinfo import ZoneInfo
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 WEB_OBJECTIVE = "WEB_CONVERSIONS"
 APP_OBJECTIVE = "APP_PROMOTION"
+# Reach & Frequency campaigns carry an ordinary objective; only buying_types tells them apart.
+RESERVATION_OBJECTIVE = "REACH"
+AUCTION = "AUCTION"
+RESERVATION = "RESERVATION"
 # ISO 4217 minor units of the currencies the world uses.
 CURRENCY_DECIMALS = {"USD": 2, "EUR": 2, "JPY": 0, "GBP": 2, "AUD": 2, "BRL": 2, "CAD": 2, "KRW": 0}
 
@@ -188,6 +199,8 @@ class CampaignSpec:
     create_time: datetime
     rename: Cycle | None
     pause: Cycle | None
+    delete_time: datetime | None = None
+    service_type: str = AUCTION
 
     @property
     def is_app(self) -> bool:
@@ -204,6 +217,8 @@ class AdgroupSpec:
     create_time: datetime
     modify_time: datetime
     is_app: bool
+    delete_time: datetime | None = None
+    service_type: str = AUCTION
 
 
 @dataclass(frozen=True)
@@ -216,7 +231,7 @@ class AdStatsParams:
     conversion_rate: float
     """Conversions per click (web) or installs per click (app)."""
     purchase_rate: float
-    """Purchases per conversion (web campaigns only)."""
+    """Purchases per conversion: web Complete Payments, or in-app purchases per install for app campaigns."""
     order_value: float
 
 
@@ -234,6 +249,7 @@ class AdSpec:
     pause: Cycle | None
     has_modify_time: bool
     stats: AdStatsParams
+    delete_time: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -266,6 +282,29 @@ def _cycle(rng: random.Random, periods: tuple[int, int], lengths: tuple[int, int
                  offset_minutes=rng.randrange(24 * 60))
 
 
+# Shares of entities deleted at some moment between the epoch and the end of the simulated period.
+DELETE_SHARE = {"campaign": 0.08, "adgroup": 0.06, "ad": 0.1}
+# Campaigns and ad groups go only late in the period, so most of the simulated year has every campaign whole.
+DELETE_FROM_DAY = {"campaign": 270, "adgroup": 270, "ad": 0}
+# Reservation (R&F) campaigns: one ad group of this many ads each.
+RESERVATION_ADS = 2
+
+
+def _deletion(seed: int, kind: str, serial: int, created: datetime, epoch: datetime, until: datetime
+              ) -> datetime | None:
+    # Its own stream: deciding deletions draws nothing from the entity's other streams.
+    rng = _rng(seed, "delete", kind, serial)
+    if rng.random() >= DELETE_SHARE[kind]:
+        return None
+    start = max(created + timedelta(days=3), epoch + timedelta(days=DELETE_FROM_DAY[kind]))
+    return _between(rng, start, until) if start < until else None
+
+
+def _earliest(*moments: datetime | None) -> datetime | None:
+    present = [moment for moment in moments if moment is not None]
+    return min(present) if present else None
+
+
 def build_entities(
     seed: int,
     ads_per_advertiser: Sequence[int],
@@ -273,8 +312,13 @@ def build_entities(
     adgroups_per_campaign: int,
     ads_per_adgroup: int,
     epoch: datetime,
+    reservation_campaigns: int = 0,
 ) -> EntityTree:
-    """Build the entity tree; ``ads_per_advertiser[i]`` caps advertiser i's ads (the last campaigns get fewer)."""
+    """Build the entity tree; ``ads_per_advertiser[i]`` caps advertiser i's ads (the last campaigns get fewer).
+
+    ``reservation_campaigns`` R&F campaigns go to advertisers 0, 2, 4... (wrapping), after every auction
+    entity, so adding them changes no auction entity's ids or draws.
+    """
     advertisers: list[AdvertiserSpec] = []
     campaigns: list[CampaignSpec] = []
     adgroups: list[AdgroupSpec] = []
@@ -305,40 +349,72 @@ def build_entities(
             # Every third campaign promotes the advertiser's app.
             is_app = c % 3 == 2
             theme = crng.choice(_APP_THEMES if is_app else _WEB_THEMES)
+            budget = round(crng.uniform(500, 4000) * market.cpm / 7.5, 0)
+            created = _between(crng, advertiser.create_time + timedelta(days=30), epoch - timedelta(days=60))
             campaign = CampaignSpec(
                 campaign_id=_entity_id(seed, "campaign", serial),
                 advertiser_id=advertiser_id,
                 base_name=f"{market.country} | {'App' if is_app else 'Web'} | {theme} {c + 1}",
                 objective_type=APP_OBJECTIVE if is_app else WEB_OBJECTIVE,
-                budget=round(crng.uniform(500, 4000) * market.cpm / 7.5, 0),
-                create_time=_between(crng, advertiser.create_time + timedelta(days=30), epoch - timedelta(days=60)),
+                budget=budget,
+                create_time=created,
                 rename=_cycle(crng, (30, 90)) if crng.random() < 0.35 else None,
                 pause=_cycle(crng, (20, 60), (1, 4)) if crng.random() < 0.2 else None,
+                delete_time=_deletion(seed, "campaign", serial, created, epoch, late_ads_until),
             )
             campaigns.append(campaign)
             for g in range(adgroups_per_campaign):
                 if ad_budget <= 0:
                     break
-                gserial = len(adgroups)
-                grng = _rng(seed, "adgroup", gserial)
-                created = campaign.create_time + timedelta(seconds=grng.randrange(10 * 86400))
-                adgroup = AdgroupSpec(
-                    adgroup_id=_entity_id(seed, "adgroup", gserial),
-                    campaign_id=campaign.campaign_id,
-                    advertiser_id=advertiser_id,
-                    base_name=f"{grng.choice(_AUDIENCES)} | {grng.choice(_AGE_BANDS)} | #{g + 1}",
-                    budget=round(campaign.budget / adgroups_per_campaign, 0),
-                    create_time=created,
-                    modify_time=created + timedelta(seconds=grng.randrange(30 * 86400)),
-                    is_app=is_app,
-                )
+                adgroup = _build_adgroup(seed, len(adgroups), campaign, g, adgroups_per_campaign, epoch,
+                                         late_ads_until)
                 adgroups.append(adgroup)
                 for n in range(ads_per_adgroup):
                     if ad_budget <= 0:
                         break
                     ad_budget -= 1
                     ads.append(_build_ad(seed, len(ads), advertiser, campaign, adgroup, n, epoch, late_ads_until))
+    for r in range(reservation_campaigns if advertisers else 0):
+        advertiser = advertisers[(2 * r) % len(advertisers)]
+        serial = len(campaigns)
+        crng = _rng(seed, "campaign", serial)
+        market = advertiser.market
+        campaign = CampaignSpec(
+            campaign_id=_entity_id(seed, "campaign", serial),
+            advertiser_id=advertiser.advertiser_id,
+            base_name=f"{market.country} | Reach & Frequency | {crng.choice(_WEB_THEMES)} R{r + 1}",
+            objective_type=RESERVATION_OBJECTIVE,
+            budget=round(crng.uniform(2000, 9000) * market.cpm / 7.5, 0),
+            create_time=_between(crng, advertiser.create_time + timedelta(days=30), epoch - timedelta(days=60)),
+            rename=None,
+            pause=None,
+            service_type=RESERVATION,
+        )
+        campaigns.append(campaign)
+        adgroup = _build_adgroup(seed, len(adgroups), campaign, 0, 1, epoch, late_ads_until)
+        adgroups.append(adgroup)
+        for n in range(RESERVATION_ADS):
+            ads.append(_build_ad(seed, len(ads), advertiser, campaign, adgroup, n, epoch, late_ads_until))
     return EntityTree(tuple(advertisers), tuple(campaigns), tuple(adgroups), tuple(ads))
+
+
+def _build_adgroup(seed: int, serial: int, campaign: CampaignSpec, g: int, per_campaign: int, epoch: datetime,
+                   until: datetime) -> AdgroupSpec:
+    grng = _rng(seed, "adgroup", serial)
+    created = campaign.create_time + timedelta(seconds=grng.randrange(10 * 86400))
+    return AdgroupSpec(
+        adgroup_id=_entity_id(seed, "adgroup", serial),
+        campaign_id=campaign.campaign_id,
+        advertiser_id=campaign.advertiser_id,
+        base_name=f"{grng.choice(_AUDIENCES)} | {grng.choice(_AGE_BANDS)} | #{g + 1}",
+        budget=round(campaign.budget / per_campaign, 0),
+        create_time=created,
+        modify_time=created + timedelta(seconds=grng.randrange(30 * 86400)),
+        is_app=campaign.is_app,
+        delete_time=(None if campaign.service_type == RESERVATION
+                     else _deletion(seed, "adgroup", serial, created, epoch, until)),
+        service_type=campaign.service_type,
+    )
 
 
 def _build_ad(seed: int, serial: int, advertiser: AdvertiserSpec, campaign: CampaignSpec, adgroup: AdgroupSpec,
@@ -350,6 +426,11 @@ def _build_ad(seed: int, serial: int, advertiser: AdvertiserSpec, campaign: Camp
         created = _between(rng, epoch, late_ads_until)
     else:
         created = _between(rng, adgroup.create_time, epoch - timedelta(days=30))
+    parent_deleted = _earliest(campaign.delete_time, adgroup.delete_time)
+    if parent_deleted is not None and created >= parent_deleted - timedelta(days=1):
+        # Nobody launches an ad into a deleted campaign: this one came a while before it went.
+        earliest = min(adgroup.create_time, parent_deleted - timedelta(days=2))
+        created = _between(_rng(seed, "ad-before-delete", serial), earliest, parent_deleted - timedelta(days=1))
     rename = _cycle(rng, (14, 60)) if rng.random() < 0.3 else None
     pause = _cycle(rng, (8, 30), (1, 3)) if rng.random() < 0.25 else None
     has_modify_time = rename is not None or pause is not None or rng.random() < 0.5
@@ -365,20 +446,31 @@ def _build_ad(seed: int, serial: int, advertiser: AdvertiserSpec, campaign: Camp
         url = f"{product}?{UTM_QUERY}"
     else:
         url = product
-    stats = AdStatsParams(
-        daily_impressions=math.exp(rng.uniform(math.log(1500), math.log(80000))),
-        ctr=rng.uniform(0.004, 0.025),
-        cpm=market.cpm * rng.uniform(0.6, 1.6),
-        conversion_rate=rng.uniform(0.05, 0.25) if campaign.is_app else rng.uniform(0.01, 0.07),
-        purchase_rate=0.0 if campaign.is_app else rng.uniform(0.25, 0.8),
-        order_value=0.0 if campaign.is_app else market.order_value * rng.uniform(0.6, 1.6),
-    )
+    reservation = campaign.service_type == RESERVATION
+    # Reservation buys a lot of impressions: four times an average auction ad.
+    daily_impressions = math.exp(rng.uniform(math.log(1500), math.log(80000))) * (4.0 if reservation else 1.0)
+    ctr = rng.uniform(0.004, 0.025)
+    cpm = market.cpm * rng.uniform(0.6, 1.6)
+    conversion_rate = rng.uniform(0.05, 0.25) if campaign.is_app else rng.uniform(0.01, 0.07)
+    purchase_rate = 0.0 if campaign.is_app else rng.uniform(0.25, 0.8)
+    order_value = 0.0 if campaign.is_app else market.order_value * rng.uniform(0.6, 1.6)
+    base_name = f"{rng.choice(_CREATIVES)} #{n + 1:02d}"
+    if campaign.is_app:
+        # In-app purchases per install and their value: drawn last, so every earlier draw stays as it was.
+        purchase_rate = rng.uniform(0.02, 0.12)
+        order_value = market.order_value * rng.uniform(0.08, 0.3)
+    stats = AdStatsParams(daily_impressions=daily_impressions, ctr=ctr, cpm=cpm, conversion_rate=conversion_rate,
+                          purchase_rate=purchase_rate, order_value=order_value)
+    if reservation:
+        delete_time = None
+    else:
+        delete_time = _deletion(seed, "ad", serial, created, epoch, late_ads_until)
     return AdSpec(
         ad_id=ad_id,
         adgroup_id=adgroup.adgroup_id,
         campaign_id=campaign.campaign_id,
         advertiser_id=advertiser.advertiser_id,
-        base_name=f"{rng.choice(_CREATIVES)} #{n + 1:02d}",
+        base_name=base_name,
         create_time=created,
         landing_page_url=url,
         is_app=campaign.is_app,
@@ -386,7 +478,13 @@ def _build_ad(seed: int, serial: int, advertiser: AdvertiserSpec, campaign: Camp
         pause=pause,
         has_modify_time=has_modify_time,
         stats=stats,
+        delete_time=delete_time,
     )
+
+
+def effective_delete_time(ad: AdSpec, adgroup: AdgroupSpec, campaign: CampaignSpec) -> datetime | None:
+    """When the ad stopped existing: its own deletion or its ad group's or campaign's, whichever came first."""
+    return _earliest(ad.delete_time, adgroup.delete_time, campaign.delete_time)
 
 
 # -- rendering at a point in time ---------------------------------------------------------
@@ -414,46 +512,96 @@ def _latest(created: datetime, *changes: datetime | None) -> datetime:
 
 
 def campaign_name_at(campaign: CampaignSpec, now: datetime, zone: ZoneInfo) -> str:
-    return _name_at(campaign.base_name, campaign.rename, campaign.create_time, now, zone)[0]
+    return _name_at(campaign.base_name, campaign.rename, campaign.create_time, _as_of(now, campaign.delete_time),
+                    zone)[0]
 
 
+def _as_of(now: datetime, deleted: datetime | None) -> datetime:
+    # A deleted entity is frozen as it was: no renames or pauses after its deletion.
+    return now if deleted is None or deleted > now else deleted
+
+
+def _gone(deleted: datetime | None, now: datetime) -> bool:
+    return deleted is not None and deleted <= now
+
+
+# Deleted entities keep operation_status DISABLE (the switch is off); secondary_status tells deleted from paused.
 def campaign_row(campaign: CampaignSpec, now: datetime, zone: ZoneInfo) -> dict[str, object]:
-    name, renamed = _name_at(campaign.base_name, campaign.rename, campaign.create_time, now, zone)
-    status, toggled = _status_at(campaign.pause, campaign.create_time, now, zone)
+    as_of = _as_of(now, campaign.delete_time)
+    name, renamed = _name_at(campaign.base_name, campaign.rename, campaign.create_time, as_of, zone)
+    status, toggled = _status_at(campaign.pause, campaign.create_time, as_of, zone)
+    deleted = _gone(campaign.delete_time, now)
+    if deleted:
+        status, secondary = "DISABLE", "CAMPAIGN_STATUS_DELETE"
+    else:
+        secondary = f"CAMPAIGN_STATUS_{status}"
     return {
         "advertiser_id": campaign.advertiser_id,
         "campaign_id": campaign.campaign_id,
         "campaign_name": name,
         "objective_type": campaign.objective_type,
         "operation_status": status,
-        "budget_mode": "BUDGET_MODE_DAY",
+        "secondary_status": secondary,
+        "budget_mode": "BUDGET_MODE_DAY" if campaign.service_type == AUCTION else "BUDGET_MODE_TOTAL",
         "budget": campaign.budget,
         "create_time": format_time(campaign.create_time),
-        "modify_time": format_time(_latest(campaign.create_time, renamed, toggled)),
+        "modify_time": format_time(_latest(campaign.create_time, renamed, toggled,
+                                           campaign.delete_time if deleted else None)),
     }
 
 
-def adgroup_row(adgroup: AdgroupSpec, now: datetime) -> dict[str, object]:
+def adgroup_row(adgroup: AdgroupSpec, campaign: CampaignSpec, now: datetime, zone: ZoneInfo) -> dict[str, object]:
+    campaign_status, _ = _status_at(campaign.pause, campaign.create_time, _as_of(now, campaign.delete_time), zone)
+    status = "ENABLE"
+    if _gone(adgroup.delete_time, now):
+        status, secondary = "DISABLE", "ADGROUP_STATUS_DELETE"
+    elif _gone(campaign.delete_time, now):
+        status, secondary = "DISABLE", "ADGROUP_STATUS_CAMPAIGN_DELETE"
+    elif campaign_status == "DISABLE":
+        secondary = "ADGROUP_STATUS_CAMPAIGN_DISABLE"
+    else:
+        secondary = "ADGROUP_STATUS_DELIVERY_OK"
+    deleted = _earliest(adgroup.delete_time, campaign.delete_time)
+    modified = adgroup.modify_time if adgroup.modify_time <= now else adgroup.create_time
+    if _gone(deleted, now):
+        modified = max(modified, deleted)  # type: ignore[type-var]
+    reservation = adgroup.service_type == RESERVATION
     return {
         "advertiser_id": adgroup.advertiser_id,
         "campaign_id": adgroup.campaign_id,
         "adgroup_id": adgroup.adgroup_id,
         "adgroup_name": adgroup.base_name,
-        "operation_status": "ENABLE",
+        "operation_status": status,
+        "secondary_status": secondary,
         "promotion_type": "APP_ANDROID" if adgroup.is_app else "WEBSITE",
-        "optimization_goal": "INSTALL" if adgroup.is_app else "CONVERT",
+        "optimization_goal": "REACH" if reservation else ("INSTALL" if adgroup.is_app else "CONVERT"),
         "placement_type": "PLACEMENT_TYPE_AUTOMATIC",
-        "budget_mode": "BUDGET_MODE_DAY",
+        "budget_mode": "BUDGET_MODE_TOTAL" if reservation else "BUDGET_MODE_DAY",
         "budget": adgroup.budget,
         "create_time": format_time(adgroup.create_time),
-        "modify_time": format_time(adgroup.modify_time if adgroup.modify_time <= now else adgroup.create_time),
+        "modify_time": format_time(modified),
     }
 
 
 def ad_row(ad: AdSpec, campaign: CampaignSpec, adgroup: AdgroupSpec, now: datetime, zone: ZoneInfo
            ) -> dict[str, object]:
-    name, renamed = _name_at(ad.base_name, ad.rename, ad.create_time, now, zone)
-    status, toggled = _status_at(ad.pause, ad.create_time, now, zone)
+    deleted = effective_delete_time(ad, adgroup, campaign)
+    as_of = _as_of(now, deleted)
+    name, renamed = _name_at(ad.base_name, ad.rename, ad.create_time, as_of, zone)
+    status, toggled = _status_at(ad.pause, ad.create_time, as_of, zone)
+    campaign_status, _ = _status_at(campaign.pause, campaign.create_time, as_of, zone)
+    if _gone(ad.delete_time, now):
+        status, secondary = "DISABLE", "AD_STATUS_DELETE"
+    elif _gone(adgroup.delete_time, now):
+        status, secondary = "DISABLE", "AD_STATUS_ADGROUP_DELETE"
+    elif _gone(campaign.delete_time, now):
+        status, secondary = "DISABLE", "AD_STATUS_CAMPAIGN_DELETE"
+    elif status == "DISABLE":
+        secondary = "AD_STATUS_DISABLE"
+    elif campaign_status == "DISABLE":
+        secondary = "AD_STATUS_CAMPAIGN_DISABLE"
+    else:
+        secondary = "AD_STATUS_DELIVERY_OK"
     row: dict[str, object] = {
         "advertiser_id": ad.advertiser_id,
         "campaign_id": ad.campaign_id,
@@ -463,11 +611,18 @@ def ad_row(ad: AdSpec, campaign: CampaignSpec, adgroup: AdgroupSpec, now: dateti
         "ad_id": ad.ad_id,
         "ad_name": name,
         "operation_status": status,
+        "secondary_status": secondary,
         "ad_format": "SINGLE_VIDEO",
         "call_to_action": "DOWNLOAD" if ad.is_app else "SHOP_NOW",
         "landing_page_url": ad.landing_page_url,
         "create_time": format_time(ad.create_time),
     }
     if ad.has_modify_time:
-        row["modify_time"] = format_time(_latest(ad.create_time, renamed, toggled))
+        gone = _gone(deleted, now)
+        row["modify_time"] = format_time(_latest(ad.create_time, renamed, toggled, deleted if gone else None))
     return row
+
+
+def is_deleted(row: dict[str, object]) -> bool:
+    """Whether an entity row (as rendered above) is of a deleted campaign, ad group or ad."""
+    return str(row.get("secondary_status", "")).endswith("_DELETE")

@@ -21,8 +21,14 @@ import numpy as np
 from tiktok_assets.simulator import counters
 from tiktok_assets.simulator.entities import local_midnight, zone_info
 
-METRICS = ("spend", "impressions", "clicks", "conversion", "app_install", "complete_payment", "purchase_value")
-SPEND, IMPRESSIONS, CLICKS, CONVERSION, APP_INSTALL, COMPLETE_PAYMENT, PURCHASE_VALUE = range(len(METRICS))
+# complete_payment/purchase_value are the web Complete Payment; purchase/app_purchase_value the in-app purchases.
+METRICS = ("spend", "impressions", "clicks", "conversion", "app_install", "complete_payment", "purchase_value",
+           "purchase", "app_purchase_value")
+(SPEND, IMPRESSIONS, CLICKS, CONVERSION, APP_INSTALL, COMPLETE_PAYMENT, PURCHASE_VALUE, PURCHASE,
+ APP_PURCHASE_VALUE) = range(len(METRICS))
+# Late-arriving counts, and the value that follows each.
+LATE_COUNTS = ((COMPLETE_PAYMENT, PURCHASE_VALUE), (PURCHASE, APP_PURCHASE_VALUE))
+NEVER = np.iinfo(np.int64).max
 HOURS_PER_DAY_SLOTS = 24
 # Invalid-traffic corrections (spend/impressions/clicks) are settled this many days after the day ends.
 CORRECTION_DAYS = 2
@@ -94,6 +100,8 @@ class AdArrays:
     serial: np.ndarray
     first_hour: np.ndarray
     """First UTC epoch hour the ad can deliver in (the hour after it was created)."""
+    end_hour: np.ndarray
+    """First UTC epoch hour it no longer delivers in (the hour it, its ad group or campaign was deleted; NEVER)."""
     daily_impressions: np.ndarray
     ctr: np.ndarray
     cpm_minor: np.ndarray
@@ -165,7 +173,8 @@ def final_day(ads: AdArrays, keys: StreamKeys, hours: DayHours) -> np.ndarray:
     share = DIURNAL_SHARE[hours.slots] * WEEKDAY_FACTOR[hours.day.weekday()]
     day_factor = ads.daily_impressions * np.exp(0.2 * z_day - 0.02)
     expected = day_factor[:, None] * share[None, :] * np.exp(0.25 * z_impressions - 0.03125)
-    delivering = (epoch_hours >= ads.first_hour[:, None]) & ~ads.paused_on(ordinal)[:, None]
+    delivering = ((epoch_hours >= ads.first_hour[:, None]) & (epoch_hours < ads.end_hour[:, None])
+                  & ~ads.paused_on(ordinal)[:, None])
     impressions = np.where(delivering, np.floor(expected + rounding), 0.0)
     clicks = _binomial(impressions, ads.ctr[:, None], z_clicks)
     spend = np.floor(impressions * (ads.cpm_minor[:, None] / 1000.0) * np.exp(0.08 * z_cost) + 0.5)
@@ -173,9 +182,13 @@ def final_day(ads: AdArrays, keys: StreamKeys, hours: DayHours) -> np.ndarray:
     conversions = _binomial(clicks, ads.conversion_rate[:, None], z_conversions)
     app = ads.is_app[:, None]
     installs = np.where(app, conversions, 0.0)
-    purchases = np.where(app, 0.0, _binomial(conversions, ads.purchase_rate[:, None], z_purchases))
-    value = np.floor(purchases * ads.order_value_minor[:, None] * np.exp(0.35 * z_value - 0.06) + 0.5)
-    return np.stack([spend, impressions, clicks, conversions, installs, purchases, value]).astype(np.int64)
+    # Web ads buy on the site (Complete Payment), app ads in the app (purchase): same draws, kept apart.
+    buyers = _binomial(conversions, ads.purchase_rate[:, None], z_purchases)
+    value = np.floor(buyers * ads.order_value_minor[:, None] * np.exp(0.35 * z_value - 0.06) + 0.5)
+    web_buyers, web_value = np.where(app, 0.0, buyers), np.where(app, 0.0, value)
+    app_buyers, app_value = np.where(app, buyers, 0.0), np.where(app, value, 0.0)
+    return np.stack([spend, impressions, clicks, conversions, installs, web_buyers, web_value, app_buyers,
+                     app_value]).astype(np.int64)
 
 
 def maturity(age: int, settle_days: int) -> float:
@@ -203,13 +216,13 @@ def served_day(final: np.ndarray, ads: AdArrays, keys: StreamKeys, hours: DayHou
                settle_days: int, hours_served: int) -> np.ndarray:
     """What the API serves for the day at ``age``: ``(metric, local hour slot, ad)`` int64.
 
-    Late conversions: conversion, app_install and complete_payment are the final
-    values times :func:`maturity`, floored, so they only ever rise; purchase
-    value follows the purchases. Invalid-traffic corrections: for some (ad, day)
+    Late conversions: conversion, app_install, complete_payment and purchase are
+    the final values times :func:`maturity`, floored, so they only ever rise;
+    each purchase value follows its purchases. Invalid-traffic corrections: for some (ad, day)
     pairs spend, impressions and clicks are served a few percent high for the
     first :data:`CORRECTION_DAYS` days, then corrected down to final.
     Invariants hold at every age: clicks ≤ impressions, conversion ≤ clicks,
-    complete_payment ≤ conversion.
+    complete_payment ≤ conversion, purchase ≤ app_install.
     """
     values = final
     if hours_served < hours.n_hours:
@@ -219,14 +232,15 @@ def served_day(final: np.ndarray, ads: AdArrays, keys: StreamKeys, hours: DayHou
         base = values
         values = values.copy()
         share = maturity(age, settle_days)
-        for metric in (CONVERSION, APP_INSTALL, COMPLETE_PAYMENT):
+        for metric in (CONVERSION, APP_INSTALL, COMPLETE_PAYMENT, PURCHASE):
             values[metric] = np.floor(base[metric] * share)
-        final_purchases = base[COMPLETE_PAYMENT]
-        values[PURCHASE_VALUE] = np.where(
-            final_purchases > 0,
-            np.floor(base[PURCHASE_VALUE] * values[COMPLETE_PAYMENT] / np.maximum(final_purchases, 1) + 0.5),
-            0,
-        )
+        for count, value in LATE_COUNTS:
+            final_count = base[count]
+            values[value] = np.where(
+                final_count > 0,
+                np.floor(base[value] * values[count] / np.maximum(final_count, 1) + 0.5),
+                0,
+            )
         correction_days = min(CORRECTION_DAYS, settle_days)
         if age < correction_days:
             weight = (correction_days - age) / (correction_days + 1)

@@ -32,10 +32,23 @@ Faithful quirks, on purpose:
 * **Entities change.** Some ads and campaigns get renamed or paused at
   deterministic moments, about one ad in seven launches after ``epoch``
   (and does not exist before), and some ads have no ``modify_time``.
+* **Deletions.** Some campaigns, ad groups and ads are deleted at
+  deterministic moments: no delivery from the deletion hour on (for
+  everything under a deleted parent too), and the rows from before stay in
+  the ground truth. Which rows a report *serves* depends on status filters:
+  :meth:`World.deleted_masks` says which entities were gone at ``now``.
+* **Two revenues.** Web ads earn ``complete_payment`` (count) and
+  ``total_complete_payment_rate`` (value), app ads ``purchase`` and
+  ``total_purchase_value``; neither kind ever has the other's.
+* **Reservation buying.** ``reservation_campaigns`` Reach & Frequency
+  campaigns (``service_type`` RESERVATION) are listed with the other
+  entities, but their stats are a separate book: only
+  ``report_frame(..., service_type="RESERVATION")`` serves them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 from collections import OrderedDict
@@ -54,19 +67,25 @@ from tiktok_assets.simulator.entities import (
     AdvertiserSpec,
     CampaignSpec,
     EntityTree,
+    AUCTION,
+    RESERVATION,
     ad_row,
     adgroup_row,
     build_entities,
     campaign_row,
+    effective_delete_time,
     local_date,
 )
 
 Granularity = Literal["day", "hour"]
 
 DATA_LEVELS = ("AD", "ADGROUP", "CAMPAIGN", "ADVERTISER")
+SERVICE_TYPES = (AUCTION, RESERVATION)
+# The levels a status can be asked about (an advertiser is never deleted here).
+STATUS_LEVELS = ("AD", "ADGROUP", "CAMPAIGN")
 ID_DIMENSION = {"AD": "ad_id", "ADGROUP": "adgroup_id", "CAMPAIGN": "campaign_id", "ADVERTISER": "advertiser_id"}
 TIME_DIMENSION = {"day": "stat_time_day", "hour": "stat_time_hour"}
-COUNT_METRICS = ("impressions", "clicks", "conversion", "app_install", "complete_payment")
+COUNT_METRICS = ("impressions", "clicks", "conversion", "app_install", "complete_payment", "purchase")
 MONEY_METRICS = ("spend", "total_complete_payment_rate", "total_purchase_value", "cpc", "cpm")
 # Every metric the simulator serves, in the report frame's column order.
 REPORT_METRICS = (
@@ -77,6 +96,7 @@ REPORT_METRICS = (
     "app_install",
     "complete_payment",
     "total_complete_payment_rate",
+    "purchase",
     "total_purchase_value",
     "reach",
     "ctr",
@@ -88,12 +108,18 @@ _FRAME_CACHE_SIZE = 16
 
 
 def normalise_data_level(data_level: str) -> str:
-    """"AUCTION_AD" or "AD" (any case) -> "AD"."""
-    level = data_level.upper().removeprefix("AUCTION_")
+    """"AUCTION_AD", "RESERVATION_AD" or "AD" (any case) -> "AD"."""
+    level = data_level.upper().removeprefix("AUCTION_").removeprefix("RESERVATION_")
     if level not in DATA_LEVELS:
         raise ValueError(f"Unknown data level {data_level!r}: use one of "
-                         f"{', '.join('AUCTION_' + name for name in DATA_LEVELS)}")
+                         f"{', '.join('AUCTION_' + name for name in DATA_LEVELS)} (or RESERVATION_...)")
     return level
+
+
+def _service(service_type: str) -> str:
+    if service_type not in SERVICE_TYPES:
+        raise ValueError(f"Unknown service_type {service_type!r}: use AUCTION or RESERVATION")
+    return service_type
 
 
 def _aware_utc(moment: datetime, what: str = "now") -> datetime:
@@ -106,6 +132,7 @@ class _ByteBudgetCache:
     """LRU of numpy arrays bounded by total bytes; thread-safe (values are computed outside the lock)."""
 
     def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
         self._max_bytes = max_bytes
         self._entries: OrderedDict[Hashable, np.ndarray] = OrderedDict()
         self._bytes = 0
@@ -130,16 +157,29 @@ class _ByteBudgetCache:
 
 
 @dataclass(frozen=True)
-class _AdvertiserWorld:
-    spec: AdvertiserSpec
-    campaigns: tuple[CampaignSpec, ...]
-    adgroups: tuple[AdgroupSpec, ...]
-    ads: tuple[AdSpec, ...]
+class _Book:
+    """One buying type's ads of one advertiser (auction or reservation), as arrays for the stats."""
+
+    service_type: str
     arrays: stats.AdArrays
     entity_ids: dict[str, np.ndarray]
     """Per data level, the ids of its rows in order (object arrays)."""
     group_starts: dict[str, np.ndarray]
     """Per data level above AD, the index of each group's first ad (ads are grouped contiguously)."""
+    deleted_at: dict[str, np.ndarray]
+    """Per status level, per ad: when the ad's entity at that level stopped existing (epoch seconds, inf never)."""
+
+    def starts(self, level: str) -> np.ndarray | None:
+        return self.group_starts.get(level)
+
+
+@dataclass(frozen=True)
+class _AdvertiserWorld:
+    spec: AdvertiserSpec
+    campaigns: tuple[CampaignSpec, ...]
+    adgroups: tuple[AdgroupSpec, ...]
+    ads: tuple[AdSpec, ...]
+    books: dict[str, _Book]
 
 
 @dataclass(frozen=True)
@@ -167,6 +207,7 @@ class World:
         n_ads: int | None = None,
         epoch: date = DEFAULT_EPOCH,
         cache_megabytes: int = 256,
+        reservation_campaigns: int = 2,
     ) -> None:
         for name, value in (("n_advertisers", n_advertisers), ("campaigns_per_advertiser", campaigns_per_advertiser),
                             ("adgroups_per_campaign", adgroups_per_campaign), ("ads_per_adgroup", ads_per_adgroup)):
@@ -189,8 +230,11 @@ class World:
         self.settle_days = settle_days
         self.epoch = epoch
         self._keys = stats.StreamKeys.for_seed(seed)
+        if reservation_campaigns < 0:
+            raise ValueError(f"World(reservation_campaigns={reservation_campaigns}): must be 0 or more")
         tree = build_entities(seed, per_advertiser, campaigns_per_advertiser, adgroups_per_campaign, ads_per_adgroup,
-                              datetime.combine(epoch, time(0), tzinfo=UTC))
+                              datetime.combine(epoch, time(0), tzinfo=UTC), reservation_campaigns)
+        self._tree = tree
         self._advertisers = _index_tree(tree)
         self._final_cache = _ByteBudgetCache(cache_megabytes * 1024 * 1024 // 2)
         self._served_cache = _ByteBudgetCache(cache_megabytes * 1024 * 1024 // 2)
@@ -200,7 +244,11 @@ class World:
     @classmethod
     def sized(cls, n_ads: int = 1000, n_advertisers: int = 2, seed: int = 7, settle_days: int = 7,
               **kwargs: object) -> World:
-        """A world with exactly ``n_ads`` ads over ``n_advertisers`` (20 ads per campaign), for benchmarks."""
+        """A world with exactly ``n_ads`` ads over ``n_advertisers`` (20 ads per campaign), for benchmarks.
+
+        No reservation campaigns unless ``reservation_campaigns=`` says so (they would add ads).
+        """
+        kwargs.setdefault("reservation_campaigns", 0)
         adgroups_per_campaign, ads_per_adgroup = 4, 5
         per_advertiser = math.ceil(n_ads / n_advertisers)
         campaigns = max(1, math.ceil(per_advertiser / (adgroups_per_campaign * ads_per_adgroup)))
@@ -230,15 +278,20 @@ class World:
     def advertiser(self, advertiser_id: str) -> AdvertiserSpec:
         return self._world_of(advertiser_id).spec
 
+    # Entity rows include deleted entities (their secondary_status says so): the ground truth. The API
+    # hides them unless a status filter asks (endpoints.py).
+
     def campaigns(self, advertiser_id: str, now: datetime) -> list[dict[str, object]]:
-        """``/campaign/get/`` rows as of ``now`` (campaigns created later do not exist yet)."""
+        """``/campaign/get/`` rows as of ``now`` (campaigns created later do not exist yet), deleted ones too."""
         world, now = self._world_of(advertiser_id), _aware_utc(now)
         return [campaign_row(campaign, now, world.spec.zone) for campaign in world.campaigns
                 if campaign.create_time <= now]
 
     def adgroups(self, advertiser_id: str, now: datetime) -> list[dict[str, object]]:
         world, now = self._world_of(advertiser_id), _aware_utc(now)
-        return [adgroup_row(adgroup, now) for adgroup in world.adgroups if adgroup.create_time <= now]
+        campaigns = {campaign.campaign_id: campaign for campaign in world.campaigns}
+        return [adgroup_row(adgroup, campaigns[adgroup.campaign_id], now, world.spec.zone)
+                for adgroup in world.adgroups if adgroup.create_time <= now]
 
     def ads(self, advertiser_id: str, now: datetime) -> list[dict[str, object]]:
         world, now = self._world_of(advertiser_id), _aware_utc(now)
@@ -246,6 +299,48 @@ class World:
         adgroups = {adgroup.adgroup_id: adgroup for adgroup in world.adgroups}
         return [ad_row(ad, campaigns[ad.campaign_id], adgroups[ad.adgroup_id], now, world.spec.zone)
                 for ad in world.ads if ad.create_time <= now]
+
+    def reservation_campaign_ids(self, advertiser_id: str) -> list[str]:
+        """Ids of the advertiser's campaigns bought by reservation (served only by RESERVATION reports)."""
+        return [campaign.campaign_id for campaign in self._world_of(advertiser_id).campaigns
+                if campaign.service_type == RESERVATION]
+
+    def deletions(self, advertiser_id: str) -> list[tuple[str, str, datetime]]:
+        """(level, id, deletion instant) of the advertiser's campaigns, ad groups and ads that get deleted, in time order.
+
+        The instant is when the entity itself was deleted; everything under it goes at the same moment.
+        """
+        world = self._world_of(advertiser_id)
+        found = [(level, getattr(entity, f"{level.lower()}_id"), entity.delete_time)
+                 for level, entities in (("CAMPAIGN", world.campaigns), ("ADGROUP", world.adgroups), ("AD", world.ads))
+                 for entity in entities if entity.delete_time is not None]
+        return sorted(found, key=lambda item: item[2])
+
+    def delete(self, entity_id: str, at: datetime) -> None:
+        """Delete a campaign, ad group or ad at ``at`` (replacing any deletion the seed gave it), for tests.
+
+        From the hour of ``at`` on it (and everything under it) delivers nothing; its rows from before stay in the
+        ground truth, and the API hides them unless a status filter asks.
+        """
+        at = _aware_utc(at, "at")
+        entity_id = str(entity_id)
+        tree = self._tree
+        for name in ("campaigns", "adgroups", "ads"):
+            entities = getattr(tree, name)
+            key = f"{name[:-1]}_id"
+            if any(getattr(entity, key) == entity_id for entity in entities):
+                replaced = tuple(dataclasses.replace(entity, delete_time=at) if getattr(entity, key) == entity_id
+                                 else entity for entity in entities)
+                self._tree = dataclasses.replace(tree, **{name: replaced})
+                break
+        else:
+            raise KeyError(f"No campaign, ad group or ad {entity_id} in this world (seed {self.seed})")
+        self._advertisers = _index_tree(self._tree)
+        # Every cached value may hold the entity's delivery: start afresh (a test-only path, not a hot one).
+        self._final_cache = _ByteBudgetCache(self._final_cache.max_bytes)
+        self._served_cache = _ByteBudgetCache(self._served_cache.max_bytes)
+        with self._frames_lock:
+            self._frames.clear()
 
     def _world_of(self, advertiser_id: str) -> _AdvertiserWorld:
         try:
@@ -273,46 +368,93 @@ class World:
         start: date,
         end: date,
         now: datetime,
+        *,
+        service_type: str = AUCTION,
+        hide_deleted: bool = False,
     ) -> pd.DataFrame:
-        """The rows the BASIC report serves for [start, end] at ``now``, typed.
+        """The rows the BASIC report has for [start, end] at ``now``, typed.
 
         Columns: the level's id dimension (``ad_id``...), ``stat_time`` (naive
         local Timestamp), then :data:`REPORT_METRICS` — counts as int64, money
         as floats with the currency's decimals, NaN where the API serves "-".
-        Rows are ordered by stat_time, then id.
+        Rows are ordered by stat_time, then id. Deleted entities' rows (from
+        before their deletion) are included unless ``hide_deleted``, which
+        drops the rows of entities of this level that were gone at ``now``:
+        what TikTok serves when no status filter asks for them.
         """
-        return self.cached_report_frame(advertiser_id, data_level, granularity, start, end, now).copy()
+        visible = None
+        if hide_deleted and normalise_data_level(data_level) in STATUS_LEVELS:
+            level = normalise_data_level(data_level)
+            visible = ~self.deleted_masks(advertiser_id, level, now, service_type=service_type)[level]
+        return self.cached_report_frame(advertiser_id, data_level, granularity, start, end, now,
+                                        service_type=service_type, visible=visible).copy()
 
     def cached_report_frame(self, advertiser_id: str, data_level: str, granularity: Granularity, start: date,
-                            end: date, now: datetime) -> pd.DataFrame:
-        """:meth:`report_frame` without the defensive copy: callers must not modify the result."""
+                            end: date, now: datetime, *, service_type: str = AUCTION,
+                            visible: np.ndarray | None = None) -> pd.DataFrame:
+        """:meth:`report_frame` without the defensive copy: callers must not modify the result.
+
+        ``visible``: per entity of the level (in :meth:`deleted_masks` order), whether its rows are served.
+        """
         level = normalise_data_level(data_level)
         if granularity not in TIME_DIMENSION:
             raise ValueError(f"granularity must be 'day' or 'hour', got {granularity!r}")
         if end < start:
             raise ValueError(f"end date {end} is before start date {start}")
         world, now = self._world_of(advertiser_id), _aware_utc(now)
+        book = world.books[_service(service_type)]
         if granularity == "hour" and not world.spec.has_hourly:
             return _empty_frame(ID_DIMENSION[level])
         plans = self._plans(world, start, end, now)
-        key = (world.spec.advertiser_id, level, granularity, tuple(plan.key() for plan in plans))
+        key: tuple[Hashable, ...] = (world.spec.advertiser_id, book.service_type, level, granularity,
+                                     tuple(plan.key() for plan in plans))
+        whole = self._cached(key, lambda: self._build_frame(world, book, level, granularity, plans))
+        frame, positions = whole
+        if visible is None or visible.all():
+            return frame
+        if len(visible) != len(book.entity_ids[level]):
+            raise ValueError(f"visible has {len(visible)} flags for {len(book.entity_ids[level])} {level} entities")
+        shown = self._cached((*key, np.packbits(visible).tobytes()),
+                             lambda: (frame[visible[positions]].reset_index(drop=True), positions[visible[positions]]))
+        return shown[0]
+
+    def _cached(self, key: Hashable, build: Callable[[], tuple[pd.DataFrame, np.ndarray]]
+                ) -> tuple[pd.DataFrame, np.ndarray]:
         with self._frames_lock:
-            frame = self._frames.get(key)
-            if frame is not None:
+            found = self._frames.get(key)
+            if found is not None:
                 self._frames.move_to_end(key)
-                return frame
-        frame = self._build_frame(world, level, granularity, plans)
+                return found
+        built = build()
         with self._frames_lock:
-            self._frames[key] = frame
+            self._frames[key] = built
             while len(self._frames) > _FRAME_CACHE_SIZE:
                 self._frames.popitem(last=False)
-        return frame
+        return built
+
+    def deleted_masks(self, advertiser_id: str, data_level: str, now: datetime, *,
+                      service_type: str = AUCTION) -> dict[str, np.ndarray]:
+        """For the entities of ``data_level`` (in report order), whether each was gone at ``now``.
+
+        Keyed by status level at or above ``data_level`` ("AD", "ADGROUP", "CAMPAIGN"): for ads, "AD" is
+        whether the ad was gone (deleted itself or with its ad group or campaign), "CAMPAIGN" whether its
+        campaign was. The advertiser level has no statuses (empty dict).
+        """
+        level = normalise_data_level(data_level)
+        book = self._world_of(advertiser_id).books[_service(service_type)]
+        moment = _aware_utc(now).timestamp()
+        starts = book.starts(level)
+        masks = {}
+        for status_level in STATUS_LEVELS[STATUS_LEVELS.index(level):] if level in STATUS_LEVELS else ():
+            per_ad = book.deleted_at[status_level] <= moment
+            masks[status_level] = per_ad if starts is None else per_ad[starts]
+        return masks
 
     def count_report_rows_upper_bound(self, advertiser_id: str, data_level: str, granularity: Granularity,
-                                      start: date, end: date) -> int:
+                                      start: date, end: date, *, service_type: str = AUCTION) -> int:
         """Rows a report could at most have (entities × days, × 24 hourly): TikTok's "too large" test."""
-        world = self._world_of(advertiser_id)
-        entities = len(world.entity_ids[normalise_data_level(data_level)])
+        book = self._world_of(advertiser_id).books[_service(service_type)]
+        entities = len(book.entity_ids[normalise_data_level(data_level)])
         return entities * ((end - start).days + 1) * (24 if granularity == "hour" else 1)
 
     def _plans(self, world: _AdvertiserWorld, start: date, end: date, now: datetime) -> list[_DayPlan]:
@@ -331,29 +473,39 @@ class World:
             day += timedelta(days=1)
         return plans
 
-    def _served(self, world: _AdvertiserWorld, plan: _DayPlan) -> np.ndarray:
+    def _served(self, world: _AdvertiserWorld, book: _Book, plan: _DayPlan) -> np.ndarray:
         hours = stats.day_hours(world.spec.display_timezone, plan.day)
         advertiser_id = world.spec.advertiser_id
 
         def final() -> np.ndarray:
-            return stats.final_day(world.arrays, self._keys, hours)
+            return stats.final_day(book.arrays, self._keys, hours)
 
         def served() -> np.ndarray:
-            final_values = self._final_cache.get_or_compute((advertiser_id, plan.day.toordinal()), final)
-            return stats.served_day(final_values, world.arrays, self._keys, hours, age=plan.age,
+            final_values = self._final_cache.get_or_compute((advertiser_id, book.service_type, plan.day.toordinal()),
+                                                            final)
+            return stats.served_day(final_values, book.arrays, self._keys, hours, age=plan.age,
                                     settle_days=self.settle_days, hours_served=plan.hours_served)
 
-        return self._served_cache.get_or_compute((advertiser_id, *plan.key()), served)
+        return self._served_cache.get_or_compute((advertiser_id, book.service_type, *plan.key()), served)
 
-    def _build_frame(self, world: _AdvertiserWorld, level: str, granularity: Granularity,
-                     plans: Sequence[_DayPlan]) -> pd.DataFrame:
+    def _build_frame(self, world: _AdvertiserWorld, book: _Book, level: str, granularity: Granularity,
+                     plans: Sequence[_DayPlan]) -> tuple[pd.DataFrame, np.ndarray]:
         entity_index: list[np.ndarray] = []
         stat_times: list[np.ndarray] = []
         values: list[np.ndarray] = []
         reach: list[np.ndarray] = []
-        starts = world.group_starts.get(level)
+        starts = book.starts(level)
+        id_column = ID_DIMENSION[level]
+        # AUCTION_ADVERTISER is the whole account: TikTok adds reservation delivery in (FACTS.md section 6).
+        books = [book]
+        if level == "ADVERTISER" and book.service_type == AUCTION:
+            books.append(world.books[RESERVATION])
+        books = [each for each in books if each.arrays.n_ads]
+        if not books:
+            return _empty_frame(id_column), np.array([], dtype=np.int64)
         for plan in plans:
-            dense = self._served(world, plan)
+            parts = [self._served(world, each, plan) for each in books]
+            dense = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=2)
             grouped = dense if starts is None else np.add.reduceat(dense, starts, axis=2)
             midnight = np.datetime64(plan.day, "h")
             if granularity == "hour":
@@ -365,27 +517,27 @@ class World:
                 (entity,) = np.nonzero(daily[stats.IMPRESSIONS] > 0)
                 values.append(daily[:, entity])
                 stat_times.append(np.full(len(entity), midnight))
-                per_ad = stats.ad_reach(world.arrays, self._keys, plan.day.toordinal(),
-                                        dense[stats.IMPRESSIONS].sum(axis=0))
+                per_ad = np.concatenate([
+                    stats.ad_reach(each.arrays, self._keys, plan.day.toordinal(), part[stats.IMPRESSIONS].sum(axis=0))
+                    for each, part in zip(books, parts, strict=True)])
                 level_reach = per_ad if starts is None else stats.rolled_up_reach(per_ad, starts)
                 reach.append(level_reach[entity])
             entity_index.append(entity)
-        id_column = ID_DIMENSION[level]
         if not entity_index or not sum(len(part) for part in entity_index):
-            return _empty_frame(id_column)
+            return _empty_frame(id_column), np.array([], dtype=np.int64)
+        positions = np.concatenate(entity_index)
         merged = np.concatenate(values, axis=1)
         scale = 10.0 ** world.spec.currency_decimals
         decimals = world.spec.currency_decimals
         impressions = merged[stats.IMPRESSIONS]
         clicks = merged[stats.CLICKS]
         spend = merged[stats.SPEND] / scale
-        purchase_value = merged[stats.PURCHASE_VALUE] / scale
         with np.errstate(divide="ignore", invalid="ignore"):
             ctr = np.where(impressions > 0, np.round(clicks / impressions * 100.0, 2), np.nan)
             cpc = np.where(clicks > 0, np.round(spend / clicks, decimals), np.nan)
             cpm = np.where(impressions > 0, np.round(spend / impressions * 1000.0, decimals), np.nan)
         frame = pd.DataFrame({
-            id_column: world.entity_ids[level][np.concatenate(entity_index)],
+            id_column: book.entity_ids[level][positions],
             "stat_time": np.concatenate(stat_times).astype("datetime64[ns]"),
             "spend": spend,
             "impressions": impressions,
@@ -393,14 +545,16 @@ class World:
             "conversion": merged[stats.CONVERSION],
             "app_install": merged[stats.APP_INSTALL],
             "complete_payment": merged[stats.COMPLETE_PAYMENT],
-            "total_complete_payment_rate": purchase_value,
-            "total_purchase_value": purchase_value.copy(),
+            "total_complete_payment_rate": merged[stats.PURCHASE_VALUE] / scale,
+            "purchase": merged[stats.PURCHASE],
+            "total_purchase_value": merged[stats.APP_PURCHASE_VALUE] / scale,
             "reach": np.concatenate(reach).astype(np.float64) if reach else np.full(len(spend), np.nan),
             "ctr": ctr,
             "cpc": cpc,
             "cpm": cpm,
         })
-        return frame
+        positions.setflags(write=False)
+        return frame, positions
 
 
 def _empty_frame(id_column: str) -> pd.DataFrame:
@@ -422,46 +576,70 @@ def _index_tree(tree: EntityTree) -> dict[str, _AdvertiserWorld]:
         adgroups = tuple(g for g in tree.adgroups if g.advertiser_id == advertiser_id)
         ads = tuple(a for a in tree.ads if a.advertiser_id == advertiser_id)
         campaign_of = {c.campaign_id: c for c in campaigns}
-        scale = 10.0 ** advertiser.currency_decimals
-        no_pause = (1, 0, 0)
-
-        def schedule(cycle: object) -> tuple[int, int, int]:
-            return no_pause if cycle is None else (cycle.period_days, cycle.phase, cycle.length_days)  # type: ignore[attr-defined]
-
-        arrays = stats.AdArrays(
-            serial=np.array([serial_of[a.ad_id] for a in ads], dtype=np.int64),
-            first_hour=np.array([math.ceil(a.create_time.timestamp() / 3600) for a in ads], dtype=np.int64),
-            daily_impressions=np.array([a.stats.daily_impressions for a in ads]),
-            ctr=np.array([a.stats.ctr for a in ads]),
-            cpm_minor=np.array([a.stats.cpm * scale for a in ads]),
-            conversion_rate=np.array([a.stats.conversion_rate for a in ads]),
-            purchase_rate=np.array([a.stats.purchase_rate for a in ads]),
-            order_value_minor=np.array([a.stats.order_value * scale for a in ads]),
-            is_app=np.array([a.is_app for a in ads], dtype=bool),
-            ad_pause=np.array([schedule(a.pause) for a in ads], dtype=np.int64).reshape(-1, 3),
-            campaign_pause=np.array([schedule(campaign_of[a.campaign_id].pause) for a in ads],
-                                    dtype=np.int64).reshape(-1, 3),
-        )
-        adgroup_ids = np.array([a.adgroup_id for a in ads], dtype=object)
-        campaign_ids = np.array([a.campaign_id for a in ads], dtype=object)
-        adgroup_starts = _run_starts(adgroup_ids)
-        campaign_starts = _run_starts(campaign_ids)
-        worlds[advertiser_id] = _AdvertiserWorld(
-            spec=advertiser,
-            campaigns=campaigns,
-            adgroups=adgroups,
-            ads=ads,
-            arrays=arrays,
-            entity_ids={
-                "AD": np.array([a.ad_id for a in ads], dtype=object),
-                "ADGROUP": adgroup_ids[adgroup_starts],
-                "CAMPAIGN": campaign_ids[campaign_starts],
-                "ADVERTISER": np.array([advertiser_id], dtype=object),
-            },
-            group_starts={"ADGROUP": adgroup_starts, "CAMPAIGN": campaign_starts,
-                          "ADVERTISER": np.array([0], dtype=np.int64)},
-        )
+        adgroup_of = {g.adgroup_id: g for g in adgroups}
+        books = {
+            service_type: _book(service_type, advertiser, [a for a in ads
+                                                           if campaign_of[a.campaign_id].service_type == service_type],
+                                campaign_of, adgroup_of, serial_of)
+            for service_type in SERVICE_TYPES
+        }
+        worlds[advertiser_id] = _AdvertiserWorld(spec=advertiser, campaigns=campaigns, adgroups=adgroups, ads=ads,
+                                                 books=books)
     return worlds
+
+
+def _seconds(moment: datetime | None) -> float:
+    return math.inf if moment is None else moment.timestamp()
+
+
+def _book(service_type: str, advertiser: AdvertiserSpec, ads: list[AdSpec], campaign_of: dict[str, CampaignSpec],
+          adgroup_of: dict[str, AdgroupSpec], serial_of: dict[str, int]) -> _Book:
+    scale = 10.0 ** advertiser.currency_decimals
+    no_pause = (1, 0, 0)
+
+    def schedule(cycle: object) -> tuple[int, int, int]:
+        return no_pause if cycle is None else (cycle.period_days, cycle.phase, cycle.length_days)  # type: ignore[attr-defined]
+
+    gone = [effective_delete_time(a, adgroup_of[a.adgroup_id], campaign_of[a.campaign_id]) for a in ads]
+    arrays = stats.AdArrays(
+        serial=np.array([serial_of[a.ad_id] for a in ads], dtype=np.int64),
+        first_hour=np.array([math.ceil(a.create_time.timestamp() / 3600) for a in ads], dtype=np.int64),
+        end_hour=np.array([stats.NEVER if moment is None else int(moment.timestamp() // 3600) for moment in gone],
+                          dtype=np.int64),
+        daily_impressions=np.array([a.stats.daily_impressions for a in ads], dtype=np.float64),
+        ctr=np.array([a.stats.ctr for a in ads], dtype=np.float64),
+        cpm_minor=np.array([a.stats.cpm * scale for a in ads], dtype=np.float64),
+        conversion_rate=np.array([a.stats.conversion_rate for a in ads], dtype=np.float64),
+        purchase_rate=np.array([a.stats.purchase_rate for a in ads], dtype=np.float64),
+        order_value_minor=np.array([a.stats.order_value * scale for a in ads], dtype=np.float64),
+        is_app=np.array([a.is_app for a in ads], dtype=bool),
+        ad_pause=np.array([schedule(a.pause) for a in ads], dtype=np.int64).reshape(-1, 3),
+        campaign_pause=np.array([schedule(campaign_of[a.campaign_id].pause) for a in ads],
+                                dtype=np.int64).reshape(-1, 3),
+    )
+    adgroup_ids = np.array([a.adgroup_id for a in ads], dtype=object)
+    campaign_ids = np.array([a.campaign_id for a in ads], dtype=object)
+    adgroup_starts = _run_starts(adgroup_ids)
+    campaign_starts = _run_starts(campaign_ids)
+    return _Book(
+        service_type=service_type,
+        arrays=arrays,
+        entity_ids={
+            "AD": np.array([a.ad_id for a in ads], dtype=object),
+            "ADGROUP": adgroup_ids[adgroup_starts],
+            "CAMPAIGN": campaign_ids[campaign_starts],
+            "ADVERTISER": np.array([advertiser.advertiser_id], dtype=object),
+        },
+        group_starts={"ADGROUP": adgroup_starts, "CAMPAIGN": campaign_starts,
+                      "ADVERTISER": np.array([0], dtype=np.int64)},
+        deleted_at={
+            "AD": np.array([_seconds(moment) for moment in gone], dtype=np.float64),
+            "ADGROUP": np.array([_seconds(min(filter(None, (adgroup_of[a.adgroup_id].delete_time,
+                                                             campaign_of[a.campaign_id].delete_time)),
+                                              default=None)) for a in ads], dtype=np.float64),
+            "CAMPAIGN": np.array([_seconds(campaign_of[a.campaign_id].delete_time) for a in ads], dtype=np.float64),
+        },
+    )
 
 
 def _run_starts(ids: np.ndarray) -> np.ndarray:

@@ -83,7 +83,7 @@ def test_report_pages_reassemble_the_ground_truth(client, simulator, us_advertis
     assert {info["total_number"] for info in infos} == {len(truth)}
     served = _rows_to_frame(rows, "ad_id", "stat_time_day", ALL_METRICS)
     assert not served.duplicated(["ad_id", "stat_time"]).any()
-    expected = truth.astype({metric: "float64" for metric in ALL_METRICS})
+    expected = truth[["ad_id", "stat_time", *ALL_METRICS]].astype({metric: "float64" for metric in ALL_METRICS})
     pd.testing.assert_frame_equal(served, expected, check_dtype=False)
 
 

@@ -13,8 +13,8 @@ from tiktok_assets.simulator import World
 
 NOW = datetime(2026, 11, 20, 12, 30, tzinfo=UTC)
 ADDITIVE = ["spend", "impressions", "clicks", "conversion", "app_install", "complete_payment",
-            "total_complete_payment_rate"]
-MONEY = ["spend", "total_complete_payment_rate"]
+            "total_complete_payment_rate", "purchase", "total_purchase_value"]
+MONEY = ["spend", "total_complete_payment_rate", "total_purchase_value"]
 
 
 @pytest.fixture(scope="module")
@@ -269,10 +269,14 @@ def test_levels_are_exact_sums_of_their_ads(world: World, granularity: str) -> N
         parents = pd.DataFrame(world.ads(advertiser_id, NOW))[["ad_id", "adgroup_id", "campaign_id"]]
         ads = ads.merge(parents, on="ad_id", how="left").assign(advertiser_id=advertiser_id)
         assert ads["campaign_id"].notna().all()
+        # The advertiser level is the whole account: reservation (R&F) ads add in (FACTS.md section 6).
+        reserved = _minor(world.report_frame(advertiser_id, "AUCTION_AD", granularity, start, end, NOW,  # type: ignore[arg-type]
+                                             service_type="RESERVATION"), decimals).assign(advertiser_id=advertiser_id)
         for level, column in (("AUCTION_ADGROUP", "adgroup_id"), ("AUCTION_CAMPAIGN", "campaign_id"),
                               ("AUCTION_ADVERTISER", "advertiser_id")):
             rolled = _minor(world.report_frame(advertiser_id, level, granularity, start, end, NOW), decimals)  # type: ignore[arg-type]
-            expected = ads.groupby([column, "stat_time"])[ADDITIVE].sum().sort_index()
+            members = pd.concat([ads, reserved]) if level == "AUCTION_ADVERTISER" else ads
+            expected = members.groupby([column, "stat_time"])[ADDITIVE].sum().sort_index()
             pd.testing.assert_frame_equal(rolled.set_index([column, "stat_time"])[ADDITIVE].sort_index(), expected)
             # ratios at a level come from the level's sums, never an average of ad ratios
             assert np.allclose(rolled["ctr"], (rolled["clicks"] / rolled["impressions"] * 100).round(2))
@@ -339,6 +343,8 @@ def test_paused_ads_and_campaigns_have_no_rows_on_paused_days(world: World) -> N
             paused_campaigns = {c["campaign_id"] for c in world.campaigns(advertiser_id, now)
                                 if c["operation_status"] == "DISABLE"}
             for ad in world.ads(advertiser_id, now):
+                if ad["secondary_status"].endswith("_DELETE"):
+                    continue  # deleted on some day: it delivered that day until the deletion hour
                 if ad["operation_status"] == "DISABLE" or ad["campaign_id"] in paused_campaigns:
                     checked += 1
                     assert (ad["ad_id"], local_day) not in delivered

@@ -6,7 +6,8 @@ uvicorn through :func:`tiktok_assets.simulator.server.serve`).
 
 Faithful on purpose: errors are HTTP 200 with a non-zero body ``code`` (only
 injected gateway faults use HTTP 5xx, with an HTML body); every envelope has
-a ``request_id``; tokens are checked per advertiser; each token has its own
+a ``request_id`` (unless ``Realism.omit_request_id``, as many real answers);
+tokens are checked per advertiser; each token has its own
 token-bucket rate limit answered with code 40100, and each advertiser can have
 one too (``advertiser_qps``), answered with 40133 as TikTok's advertiser-level
 QPS limit is. ``throttle_status=429`` answers throttling with HTTP 429 instead,
@@ -33,6 +34,7 @@ from tiktok_assets.simulator.clock import SimClock
 from tiktok_assets.simulator.endpoints import ROUTES, ApiError, Code, Request, encode_json
 from tiktok_assets.simulator.events import EventStore
 from tiktok_assets.simulator.faults import FaultInjector, FaultKind
+from tiktok_assets.simulator.realism import Realism
 from tiktok_assets.simulator.world import World
 
 log = logging.getLogger(__name__)
@@ -42,7 +44,10 @@ API_PREFIX = "/open_api/v1.3"
 DEFAULT_ACCESS_TOKEN = "5e3f1d0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e"
 BAD_TOKEN_MESSAGE = "Access token is incorrect or has been revoked."
 RATE_LIMIT_MESSAGE = "Too many requests. Please retry in some time."
-ADVERTISER_RATE_LIMIT_MESSAGE = "Too many requests for this advertiser. Please retry in some time."
+# TikTok's 40133 text, as recorded in airbytehq/airbyte source-tiktok-marketing's
+# unit_tests/integration/test_reports_daily_window_splitting.py (FACTS.md section 3).
+ADVERTISER_RATE_LIMIT_MESSAGE = ("Advertiser ({advertiser_id})'s QPS ({qps}) reaches QPS limit {limit} for current "
+                                 "path, request is temporarily restricted.")
 _HTML_ERRORS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Temporarily Unavailable"}
 
 
@@ -112,6 +117,7 @@ class Simulator:
         advertiser_burst: int = 10,
         throttle_status: int = 200,
         monotonic: Callable[[], float] = time.monotonic,
+        realism: Realism = Realism(),
     ) -> None:
         if world is None:
             world = World(settle_days=7 if settle_days is None else settle_days)
@@ -125,6 +131,8 @@ class Simulator:
                              "or qps=None to disable rate limiting")
         self.world = world
         self.clock = clock or SimClock()
+        self.realism = realism
+        """How loosely answers are shaped (see realism.py); replace it in a test to switch a knob."""
         if advertiser_qps is not None and (advertiser_qps <= 0 or advertiser_burst < 1):
             raise ValueError(f"Simulator(advertiser_qps={advertiser_qps}, advertiser_burst={advertiser_burst}): "
                              "advertiser_qps must be positive and advertiser_burst at least 1, or None")
@@ -189,21 +197,25 @@ class Simulator:
                 bucket = self._buckets[token] = TokenBucket(self.qps, self.burst, self._monotonic)
             return not bucket.allow()
 
-    def _advertiser_rate_limited(self, query: Mapping[str, str], body: bytes) -> bool:
+    def _advertiser_rate_limited(self, query: Mapping[str, str], body: bytes) -> str | None:
+        """The advertiser (or event source) whose limit this request breaks, if any."""
         if self.advertiser_qps is None:
-            return False
+            return None
         key = query.get("advertiser_id") or _event_source_id(body)
         if not key:
-            return False
+            return None
         with self._lock:
             bucket = self._advertiser_buckets.get(key)
             if bucket is None:
                 bucket = TokenBucket(self.advertiser_qps, self.advertiser_burst, self._monotonic)
                 self._advertiser_buckets[key] = bucket
-            return not bucket.allow()
+            return None if bucket.allow() else key
+
+    def _envelope(self, code: int, message: str, request_id: str, data: Any = None) -> SimResponse:
+        return _envelope(code, message, request_id, data, realism=self.realism)
 
     def _throttled(self, code: int, message: str, request_id: str) -> SimResponse:
-        response = _envelope(code, message, request_id)
+        response = self._envelope(code, message, request_id)
         if self.throttle_status == 200:
             return response
         return SimResponse(self.throttle_status, response.headers, response.body)
@@ -224,37 +236,52 @@ class Simulator:
             return SimResponse(0, {}, b"", fault)
         if fault is FaultKind.RATE_LIMIT:
             return self._throttled(Code.RATE_LIMITED, RATE_LIMIT_MESSAGE, request_id)
+        if fault is FaultKind.ADVERTISER_RATE_LIMIT:
+            return self._envelope(Code.ADVERTISER_RATE_LIMITED, self._advertiser_message(query.get("advertiser_id")),
+                                  request_id)
+        if fault is FaultKind.HTTP_429:
+            return _too_many_requests(request_id)
         route = ROUTES.get(route_path.removeprefix(API_PREFIX)) if route_path.startswith(API_PREFIX) else None
         if route is None:
             return SimResponse(404, {"content-type": "text/plain; charset=utf-8"}, b"404 page not found")
         if method.upper() != route.method:
             return SimResponse(405, {"content-type": "text/plain; charset=utf-8", "allow": route.method},
                                b"405 method not allowed")
-        response = self._answer(route.endpoint, query, headers, body, request_id)
+        response = self._answer(route.endpoint, query, headers, body, request_id,
+                                route_path.removeprefix(API_PREFIX))
         return _apply_response_fault(response, fault) if fault is not None else response
 
     def _answer(self, endpoint: Callable[[Request], dict[str, Any]], query: Mapping[str, str],
-                headers: Mapping[str, str], body: bytes, request_id: str) -> SimResponse:
+                headers: Mapping[str, str], body: bytes, request_id: str, route: str) -> SimResponse:
         lowered = {name.lower(): value for name, value in headers.items()}
         token = lowered.get("access-token") or query.get("access_token") or ""
         with self._lock:
             known = token in self._grants
         if not known:
-            return _envelope(Code.BAD_TOKEN, BAD_TOKEN_MESSAGE, request_id)
+            return self._envelope(Code.BAD_TOKEN, BAD_TOKEN_MESSAGE, request_id)
         if self._rate_limited(token):
             return self._throttled(Code.RATE_LIMITED, RATE_LIMIT_MESSAGE, request_id)
-        if self._advertiser_rate_limited(query, body):
-            return self._throttled(Code.ADVERTISER_RATE_LIMITED, ADVERTISER_RATE_LIMIT_MESSAGE, request_id)
+        limited = self._advertiser_rate_limited(query, body)
+        if limited is not None:
+            return self._throttled(Code.ADVERTISER_RATE_LIMITED, self._advertiser_message(limited), request_id)
         request = Request(query=query, body=body, now=self.clock.now(), world=self.world,
-                          may_read=self._may_read(token), events=self.events, max_report_rows=self.max_report_rows)
+                          may_read=self._may_read(token), events=self.events, max_report_rows=self.max_report_rows,
+                          realism=self.realism, route=route)
         try:
             data = endpoint(request)
         except ApiError as error:
-            return _envelope(error.code, error.message, request_id)
+            return self._envelope(error.code, error.message, request_id)
         except Exception as error:  # noqa: BLE001 - a simulator bug must surface as a server error, loudly
             log.exception("Simulator bug answering %s (request_id %s)", endpoint.__name__, request_id)
-            return _envelope(Code.INTERNAL, f"Simulator internal error: {type(error).__name__}: {error}", request_id)
-        return _envelope(Code.OK, "OK", request_id, data)
+            return self._envelope(Code.INTERNAL, f"Simulator internal error: {type(error).__name__}: {error}",
+                                  request_id)
+        return self._envelope(Code.OK, "ok" if self.realism.lowercase_ok else "OK", request_id, data)
+
+    def _advertiser_message(self, advertiser_id: str | None) -> str:
+        limit = self.advertiser_qps or 10
+        # The measured rate is not kept; one request over the limit is what breaking it takes.
+        return ADVERTISER_RATE_LIMIT_MESSAGE.format(advertiser_id=advertiser_id or "unknown",
+                                                    qps=int(limit) + 1, limit=int(limit))
 
     def _request_id(self) -> str:
         # TikTok request ids start with the UTC time of the request.
@@ -343,10 +370,20 @@ def _event_source_id(body: bytes) -> str | None:
     return str(source) if source else None
 
 
-def _envelope(code: int, message: str, request_id: str, data: Any = None) -> SimResponse:
-    payload = {"code": code, "message": message, "request_id": request_id, "data": {} if data is None else data}
+def _envelope(code: int, message: str, request_id: str, data: Any = None, *,
+              realism: Realism = Realism()) -> SimResponse:
+    payload: dict[str, Any] = {"code": code, "message": message, "request_id": request_id,
+                               "data": {} if data is None else data}
+    if realism.omit_request_id:
+        del payload["request_id"]
     return SimResponse(200, {"content-type": "application/json", "x-tt-logid": request_id},
                        encode_json(payload).encode())
+
+
+def _too_many_requests(request_id: str) -> SimResponse:
+    # What a gateway in front of the API answers when it throttles: HTTP 429, a plain body, no Retry-After.
+    return SimResponse(429, {"content-type": "text/plain; charset=utf-8", "x-tt-logid": request_id},
+                       b"429 Too Many Requests", FaultKind.HTTP_429)
 
 
 def _html_error(status: int, request_id: str, fault: FaultKind) -> SimResponse:

@@ -18,7 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tiktok_assets.simulator import filters
+from tiktok_assets.simulator.catalogue import CATALOGUE, invalid_metrics, invalid_metrics_message
 from tiktok_assets.simulator.events import EventStore, EventValidationError
+from tiktok_assets.simulator.realism import ID_FIELDS, Realism
 from tiktok_assets.simulator.world import (
     COUNT_METRICS,
     ID_DIMENSION,
@@ -37,7 +40,13 @@ SPAN_MESSAGES = {
     "day": "max time span is 30 days when use stat_time_day",
     "hour": "max time span is 1 day when use stat_time_hour",
 }
-DATA_LEVELS = ("AUCTION_AD", "AUCTION_ADGROUP", "AUCTION_CAMPAIGN", "AUCTION_ADVERTISER")
+LEVELS = ("AD", "ADGROUP", "CAMPAIGN", "ADVERTISER")
+DATA_LEVELS = tuple(f"AUCTION_{level}" for level in LEVELS)
+# Deprecated by TikTok (FACTS.md section 6) but still accepted, with service_type=RESERVATION.
+RESERVATION_DATA_LEVELS = tuple(f"RESERVATION_{level}" for level in LEVELS)
+SERVICE_TYPES = ("AUCTION", "RESERVATION")
+# TikTok's answer when data_level and service_type do not belong together (FACTS.md section 6).
+CONFLICT_MESSAGE = "Conflict occurs. The input params including metrics and dimensions have no relation."
 
 
 class Code:
@@ -77,6 +86,9 @@ class Request:
     """Whether the caller's token is authorised for an advertiser id."""
     events: EventStore
     max_report_rows: int | None
+    realism: Realism = Realism()
+    route: str = ""
+    """The route path, e.g. "/ad/get/" (Realism.omit_page_info is per route)."""
 
     def advertiser_id(self) -> str:
         advertiser_id = self.query.get("advertiser_id", "").strip()
@@ -143,12 +155,25 @@ def paging(query: Mapping[str, str]) -> tuple[int, int]:
 
 
 def page_info(page: int, page_size: int, total: int) -> dict[str, int]:
-    return {"page": page, "page_size": page_size, "total_number": total, "total_page": math.ceil(total / page_size)}
+    # An empty listing still has one (empty) page: total_page 1, total_number 0 (FACTS.md section 2).
+    return {"page": page, "page_size": page_size, "total_number": total,
+            "total_page": max(1, math.ceil(total / page_size))}
 
 
-def paged_list(rows: Sequence[Any], page: int, page_size: int) -> dict[str, Any]:
+def paged(request: Request, page_list: Any, page: int, page_size: int, total: int) -> dict[str, Any]:
+    """``data`` of a paged answer; without ``page_info`` on the routes ``Realism.omit_page_info`` names."""
+    if request.route in request.realism.omit_page_info:
+        return {"list": page_list}
+    return {"list": page_list, "page_info": page_info(page, page_size, total)}
+
+
+def paged_list(request: Request, rows: Sequence[Any], page: int, page_size: int) -> dict[str, Any]:
     start = (page - 1) * page_size
-    return {"list": list(rows[start : start + page_size]), "page_info": page_info(page, page_size, len(rows))}
+    return paged(request, list(rows[start : start + page_size]), page, page_size, len(rows))
+
+
+def _numeric_ids(row: dict[str, Any]) -> dict[str, Any]:
+    return {key: int(value) if key in ID_FIELDS and isinstance(value, str) else value for key, value in row.items()}
 
 
 # -- entity endpoints ------------------------------------------------------------------------
@@ -173,7 +198,16 @@ def advertiser_info(request: Request) -> dict[str, Any]:
     rows = []
     for advertiser_id in map(str, ids):
         request.require_permission(advertiser_id)
-        rows.append(_only(request.world.advertiser(advertiser_id).info(), fields))
+        info = request.world.advertiser(advertiser_id).info()
+        # Realism.advertiser_info replaces fields of one advertiser's row; None leaves the key out.
+        for key, value in request.realism.advertiser_info.get(advertiser_id, {}).items():
+            if value is None:
+                info.pop(key, None)
+            else:
+                info[key] = value
+        rows.append(_only(info, fields))
+    if request.realism.numeric_ids:
+        rows = [_numeric_ids(row) for row in rows]
     return {"list": rows}
 
 
@@ -182,23 +216,36 @@ def _only(row: dict[str, Any], fields: list[str] | None) -> dict[str, Any]:
 
 
 def _entity_endpoint(kind: str) -> Callable[[Request], dict[str, Any]]:
-    filters = {"campaign": ("campaign_ids",), "adgroup": ("campaign_ids", "adgroup_ids"),
-               "ad": ("campaign_ids", "adgroup_ids", "ad_ids")}[kind]
+    id_filters = {"campaign": ("campaign_ids",), "adgroup": ("campaign_ids", "adgroup_ids"),
+                  "ad": ("campaign_ids", "adgroup_ids", "ad_ids")}[kind]
 
     def endpoint(request: Request) -> dict[str, Any]:
         advertiser_id = request.advertiser_id()
         page, page_size = paging(request.query)
         fields = json_parameter(request.query, "fields", list)
         filtering = json_parameter(request.query, "filtering", dict) or {}
-        rows = getattr(request.world, f"{kind}s")(advertiser_id, request.now)
-        for name in filters:
+        world = request.world
+        try:
+            keep = filters.entity_filter(filtering, kind, request.realism.hide_deleted)
+            buying = filters.buying_types(filtering)
+        except filters.FilterError as error:
+            raise bad_parameter(str(error)) from None
+        rows = [row for row in getattr(world, f"{kind}s")(advertiser_id, request.now) if keep(row)]
+        # Our reservation campaigns are Reach & Frequency buys; there is no TopView in this world.
+        reservation = set(world.reservation_campaign_ids(advertiser_id))
+        rows = [row for row in rows
+                if ("RESERVATION_RF" if row["campaign_id"] in reservation else "AUCTION") in buying]
+        for name in id_filters:
             wanted = filtering.get(name)
             if wanted is not None:
                 if not isinstance(wanted, list):
                     raise bad_parameter(f"filtering.{name}: Not a valid list.")
                 wanted_ids = {str(item) for item in wanted}
                 rows = [row for row in rows if row[name.removesuffix("s")] in wanted_ids]
-        return paged_list([_only(row, fields) for row in rows], page, page_size)
+        rows = [_only(row, fields) for row in rows]
+        if request.realism.numeric_ids:
+            rows = [_numeric_ids(row) for row in rows]
+        return paged_list(request, rows, page, page_size)
 
     endpoint.__name__ = f"{kind}_get"
     return endpoint
@@ -215,7 +262,9 @@ ad_get = _entity_endpoint("ad")
 @dataclass(frozen=True)
 class ReportQuery:
     advertiser_id: str
+    service_type: str
     data_level: str
+    level: str
     id_dimension: str
     granularity: str
     metrics: tuple[str, ...]
@@ -223,13 +272,14 @@ class ReportQuery:
     end: date
     page: int
     page_size: int
+    status_filters: dict[str, tuple[bool, bool]]
 
 
 def parse_report_query(request: Request) -> ReportQuery:
     query = request.query
     service_type = query.get("service_type") or "AUCTION"
-    if service_type != "AUCTION":
-        raise bad_parameter(f"service_type: {service_type!r} is not supported; use AUCTION.")
+    if service_type not in SERVICE_TYPES:
+        raise bad_parameter(f"service_type: Must be one of: {', '.join(SERVICE_TYPES)}.")
     report_type = query.get("report_type")
     if not report_type:
         raise bad_parameter("report_type: Missing data for required field.")
@@ -238,9 +288,12 @@ def parse_report_query(request: Request) -> ReportQuery:
     data_level = query.get("data_level")
     if not data_level:
         raise bad_parameter("data_level: Missing data for required field.")
-    if data_level not in DATA_LEVELS:
-        raise bad_parameter(f"data_level: Must be one of: {', '.join(DATA_LEVELS)}.")
-    id_dimension = ID_DIMENSION[data_level.removeprefix("AUCTION_")]
+    if data_level not in DATA_LEVELS + RESERVATION_DATA_LEVELS:
+        raise bad_parameter(f"data_level: Must be one of: {', '.join(DATA_LEVELS + RESERVATION_DATA_LEVELS)}.")
+    if data_level.startswith("RESERVATION_") != (service_type == "RESERVATION"):
+        raise bad_parameter(CONFLICT_MESSAGE)
+    level = data_level.split("_", 1)[1]
+    id_dimension = ID_DIMENSION[level]
     dimensions = json_parameter(query, "dimensions", list, required=True)
     time_dimensions = [name for name in dimensions if name in TIME_DIMENSION.values()]
     if len(dimensions) != 2 or id_dimension not in dimensions or len(time_dimensions) != 1:
@@ -252,10 +305,9 @@ def parse_report_query(request: Request) -> ReportQuery:
     metrics = json_parameter(query, "metrics", list, required=True)
     if not metrics:
         raise bad_parameter("metrics: Length must be at least 1.")
-    unknown = [name for name in metrics if name not in REPORT_METRICS]
-    if unknown:
-        raise bad_parameter(f"metrics: Invalid metric(s) {', '.join(map(str, unknown))}; "
-                            f"supported: {', '.join(REPORT_METRICS)}.")
+    invalid = invalid_metrics(metrics, level)
+    if invalid:
+        raise bad_parameter(invalid_metrics_message(invalid))
     start = date_parameter(query, "start_date")
     end = date_parameter(query, "end_date")
     if end < start:
@@ -263,31 +315,97 @@ def parse_report_query(request: Request) -> ReportQuery:
     if (end - start).days + 1 > MAX_DAYS[granularity]:
         raise bad_parameter(SPAN_MESSAGES[granularity])
     page, page_size = paging(query)
+    try:
+        status_filters = filters.report_status_filters(query.get("filtering"), level)
+    except filters.FilterError as error:
+        raise bad_parameter(str(error)) from None
     advertiser_id = request.advertiser_id()
-    return ReportQuery(advertiser_id, data_level, id_dimension, granularity, tuple(dict.fromkeys(metrics)),
-                       start, end, page, page_size)
+    return ReportQuery(advertiser_id, service_type, data_level, level, id_dimension, granularity,
+                       tuple(dict.fromkeys(metrics)), start, end, page, page_size, status_filters)
 
 
 def report_integrated_get(request: Request) -> dict[str, Any]:
     report = parse_report_query(request)
     world = request.world
     if request.max_report_rows is not None:
-        bound = world.count_report_rows_upper_bound(report.advertiser_id, report.data_level, report.granularity,
-                                                    report.start, report.end)
+        bound = world.count_report_rows_upper_bound(report.advertiser_id, report.data_level, report.granularity,  # type: ignore[arg-type]
+                                                    report.start, report.end, service_type=report.service_type)
         if bound > request.max_report_rows:
             raise ApiError(Code.QUERY_TOO_LARGE,
                            "The amount of data queried is too large. Please narrow the time range or the scope "
                            "of the query and try again.")
+    masks = world.deleted_masks(report.advertiser_id, report.level, request.now, service_type=report.service_type)
+    visible = filters.report_visible(masks, report.status_filters, report.level, request.realism.hide_deleted)
     frame = world.cached_report_frame(report.advertiser_id, report.data_level, report.granularity,  # type: ignore[arg-type]
-                                      report.start, report.end, request.now)
+                                      report.start, report.end, request.now, service_type=report.service_type,
+                                      visible=visible)
     first = (report.page - 1) * report.page_size
     page_rows = frame.iloc[first : first + report.page_size]
     decimals = world.advertiser(report.advertiser_id).currency_decimals
-    return {
-        "list": report_rows_json(page_rows, report.id_dimension, TIME_DIMENSION[report.granularity],
-                                 report.metrics, decimals),
-        "page_info": page_info(report.page, report.page_size, len(frame)),
-    }
+    attributes = _attributes(request, report, page_rows)
+    rows = report_rows_json(page_rows, report.id_dimension, TIME_DIMENSION[report.granularity], report.metrics,
+                            decimals, request.realism, attributes)
+    return paged(request, rows, report.page, report.page_size, len(frame))
+
+
+# -- report formatting ----------------------------------------------------------------------
+
+# Metrics the world does not keep but TikTok derives from ones it does: (numerator, denominator, scale, kind).
+DERIVED: dict[str, tuple[str, str, float, str]] = {
+    "cost_per_conversion": ("spend", "conversion", 1.0, "money"),
+    "conversion_rate": ("conversion", "clicks", 100.0, "ratio"),
+    "cost_per_app_install": ("spend", "app_install", 1.0, "money"),
+    "cost_per_purchase": ("spend", "purchase", 1.0, "money"),
+    "cost_per_complete_payment": ("spend", "complete_payment", 1.0, "money"),
+    "value_per_complete_payment": ("total_complete_payment_rate", "complete_payment", 1.0, "money"),
+    "frequency": ("impressions", "reach", 1.0, "ratio"),
+    "cost_per_1000_reached": ("spend", "reach", 1000.0, "money"),
+}
+# Account-level copies: all spend here is cash.
+ALIASES = {"cash_spend": "spend"}
+# Attribute metrics served from the entities: per metric, the levels it exists at and the entity row key.
+ATTRIBUTES: dict[str, tuple[tuple[str, ...], str, str]] = {
+    "campaign_name": (("AD", "ADGROUP", "CAMPAIGN"), "campaign", "campaign_name"),
+    "campaign_id": (("AD", "ADGROUP"), "campaign", "campaign_id"),
+    "objective_type": (("AD", "ADGROUP", "CAMPAIGN"), "campaign", "objective_type"),
+    "adgroup_name": (("AD", "ADGROUP"), "adgroup", "adgroup_name"),
+    "adgroup_id": (("AD",), "adgroup", "adgroup_id"),
+    "ad_name": (("AD",), "ad", "ad_name"),
+    "advertiser_name": (("AD", "ADGROUP", "CAMPAIGN", "ADVERTISER"), "advertiser", "name"),
+    "currency": (("AD", "ADGROUP", "CAMPAIGN", "ADVERTISER"), "advertiser", "currency"),
+}
+_KIND_OF_LEVEL = {"AD": "ad", "ADGROUP": "adgroup", "CAMPAIGN": "campaign", "ADVERTISER": "advertiser"}
+
+
+def _attributes(request: Request, report: ReportQuery, page_rows: pd.DataFrame) -> dict[str, np.ndarray]:
+    """JSON tokens of the attribute metrics asked for, per page row (only the few the world knows)."""
+    wanted = [metric for metric in report.metrics if metric in ATTRIBUTES and report.level in ATTRIBUTES[metric][0]]
+    if not wanted or page_rows.empty:
+        return {}
+    world, now, advertiser_id = request.world, request.now, report.advertiser_id
+    own = _KIND_OF_LEVEL[report.level]
+    entities = {"advertiser": [world.advertiser(advertiser_id).info()]} if own == "advertiser" else {
+        own: getattr(world, f"{own}s")(advertiser_id, now)}
+    if own != "advertiser":
+        # Names of parents come from their own rows (ads carry campaign_name and adgroup_name already).
+        for parent in ("campaign", "adgroup"):
+            if parent != own:
+                entities[parent] = getattr(world, f"{parent}s")(advertiser_id, now)
+        entities["advertiser"] = [world.advertiser(advertiser_id).info()]
+    own_rows = {str(row[f"{own}_id" if own != "advertiser" else "advertiser_id"]): row for row in entities[own]}
+    ids = page_rows[report.id_dimension].astype(str)
+    out: dict[str, np.ndarray] = {}
+    for metric in wanted:
+        _, source, key = ATTRIBUTES[metric]
+        if source == "advertiser":
+            value = json.dumps(entities["advertiser"][0][key])
+            out[metric] = np.full(len(ids), value, dtype=object)
+            continue
+        by_id = {str(row[f"{source}_id"]): row[key] for row in entities[source]}
+        lookup = {entity_id: json.dumps(str(by_id.get(str(row.get(f"{source}_id")), "-")))
+                  for entity_id, row in own_rows.items()}
+        out[metric] = ids.map(lookup).fillna('"-"').to_numpy(dtype=object)
+    return out
 
 
 def _fixed_point(values: np.ndarray, places: int) -> np.ndarray:
@@ -318,6 +436,39 @@ def _format_column(values: np.ndarray, metric: str, decimals: int) -> np.ndarray
     raise ValueError(f"No format for metric {metric!r}")
 
 
+def _derived(frame: pd.DataFrame, metric: str, decimals: int) -> np.ndarray:
+    numerator, denominator, scale, kind = DERIVED[metric]
+    top = frame[numerator].to_numpy(dtype=np.float64)
+    bottom = frame[denominator].to_numpy(dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(bottom > 0, top / bottom * scale, np.nan)
+    places = decimals if kind == "money" else 2
+    return _fixed_point(np.round(ratio, places), places)
+
+
+def _column(frame: pd.DataFrame, metric: str, decimals: int, realism: Realism,
+            attributes: Mapping[str, np.ndarray]) -> tuple[list[str], bool]:
+    """One metric's values for the page: (texts, whether the template must quote them)."""
+    if metric in attributes:
+        return attributes[metric].tolist(), False
+    source = ALIASES.get(metric, metric)
+    if source in REPORT_METRICS:
+        if source in COUNT_METRICS and realism.integer_counts:
+            return frame[source].to_numpy().astype(np.int64).astype(str).tolist(), False
+        text = _format_column(frame[source].to_numpy(), source, decimals)
+    elif metric == "voucher_spend":
+        text = _fixed_point(np.zeros(len(frame)), decimals)
+    elif metric in DERIVED:
+        text = _derived(frame, metric, decimals)
+    else:
+        # Catalogued but not modelled: TikTok's empty, which the client must take as "no value".
+        return (["null"] * len(frame), False) if realism.null_metrics else (["-"] * len(frame), True)
+    if realism.null_metrics and CATALOGUE[metric].kind != "text":
+        quoted = np.strings.add(np.strings.add('"', text), '"')
+        return np.where(text == "-", "null", quoted).tolist(), False
+    return text.tolist(), True
+
+
 class RawJson(str):
     """Text that is already JSON: :func:`encode_json` splices it in as is."""
 
@@ -332,14 +483,17 @@ def encode_json(value: Any) -> str:
 
 
 def report_rows_json(frame: pd.DataFrame, id_dimension: str, time_dimension: str, metrics: Sequence[str],
-                     decimals: int) -> RawJson:
+                     decimals: int, realism: Realism = Realism(),
+                     attributes: Mapping[str, np.ndarray] | None = None) -> RawJson:
     """The page's ``data.list`` as TikTok serves it, already encoded:
     ``[{"dimensions": {"ad_id": "17...", "stat_time_day": "2026-11-20 00:00:00"}, "metrics": {"spend": "12.34"}}]``.
 
-    Ids and metric values are strings ("-" for empty). Values are formatted
-    column-wise with numpy string ufuncs and rows filled into one template,
-    because pages of 1000 rows are the benchmark's hot path; every piece is
-    digits, ".", "-", ":" or a space, so nothing needs escaping.
+    By default ids and metric values are strings ("-" for empty); ``realism``
+    switches ids to numbers, counts to integers, empties to null. Values are
+    formatted column-wise with numpy string ufuncs and rows filled into one
+    template, because pages of 1000 rows are the benchmark's hot path; every
+    piece is digits, ".", "-", ":" or a space, or JSON-encoded text, so
+    nothing else needs escaping.
     """
     if frame.empty:
         return RawJson("[]")
@@ -348,10 +502,14 @@ def report_rows_json(frame: pd.DataFrame, id_dimension: str, time_dimension: str
         raise ValueError(f"{id_dimension} values must be digit strings to be served unescaped")
     stamps = np.datetime_as_string(frame["stat_time"].to_numpy(dtype="datetime64[s]"), unit="s")
     times = np.strings.replace(stamps, "T", " ")
-    columns = [_format_column(frame[metric].to_numpy(), metric, decimals).tolist() for metric in metrics]
-    metric_part = ",".join(f'"{metric}":"{{}}"' for metric in metrics)
-    template = f'{{{{"dimensions":{{{{"{id_dimension}":"{{}}","{time_dimension}":"{{}}"}}}},"metrics":{{{{{metric_part}}}}}}}}}'
-    return RawJson("[" + ",".join(map(template.format, ids.tolist(), times.tolist(), *columns)) + "]")
+    columns = [_column(frame, metric, decimals, realism, attributes or {}) for metric in metrics]
+    metric_part = ",".join(f'"{metric}":"{{}}"' if quoted else f'"{metric}":{{}}'
+                           for metric, (_, quoted) in zip(metrics, columns, strict=True))
+    id_part = '{}' if realism.numeric_ids else '"{}"'
+    template = (f'{{{{"dimensions":{{{{"{id_dimension}":{id_part},"{time_dimension}":"{{}}"}}}},'
+                f'"metrics":{{{{{metric_part}}}}}}}}}')
+    return RawJson("[" + ",".join(map(template.format, ids.tolist(), times.tolist(),
+                                      *(values for values, _ in columns))) + "]")
 
 
 # -- events ----------------------------------------------------------------------------------

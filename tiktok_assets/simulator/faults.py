@@ -17,6 +17,9 @@ What each kind does, in-process (httpx transport) and over the socket:
                        connection closes mid-response
 ``truncated``          a valid answer's body cut in half
 ``rate_limit``         HTTP 200 with body code 40100, request not processed
+``advertiser_rate_limit``  HTTP 200 with body code 40133 (TikTok's per-advertiser QPS limit, its message),
+                       request not processed
+``http_429``           HTTP 429 with a plain-text body, as a gateway in front of TikTok throttles; not processed
 ``total_page_change``  ``page_info.total_page`` is one more than the truth
 ``empty_page``         ``data.list`` is empty although ``page_info`` says more
 =====================  ==============================================================
@@ -40,6 +43,8 @@ class FaultKind(enum.StrEnum):
     CONNECTION_RESET = "connection_reset"
     TRUNCATED = "truncated"
     RATE_LIMIT = "rate_limit"
+    ADVERTISER_RATE_LIMIT = "advertiser_rate_limit"
+    HTTP_429 = "http_429"
     TOTAL_PAGE_CHANGE = "total_page_change"
     EMPTY_PAGE = "empty_page"
 
@@ -51,7 +56,7 @@ class FaultKind(enum.StrEnum):
 FAULT_KINDS: tuple[FaultKind, ...] = tuple(FaultKind)
 # Faults answered before the request reaches an endpoint (nothing is processed).
 GATEWAY_FAULTS = frozenset({FaultKind.HTTP_500, FaultKind.HTTP_502, FaultKind.HTTP_503, FaultKind.CONNECTION_RESET,
-                            FaultKind.RATE_LIMIT})
+                            FaultKind.RATE_LIMIT, FaultKind.ADVERTISER_RATE_LIMIT, FaultKind.HTTP_429})
 
 
 def parse_kind(kind: str | FaultKind) -> FaultKind:

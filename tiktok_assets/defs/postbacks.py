@@ -28,7 +28,6 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from tiktok_assets.defs.resources import TikTokApiResource, WarehouseResource
-from tiktok_assets.defs.spend import TIKTOK_API_POOL
 from tiktok_assets.partitions import event_hour_partitions
 from tiktok_assets.postbacks.delivery import TIKTOK_MAX_EVENT_AGE, DeliveryReport, deliver
 from tiktok_assets.postbacks.errors import DeliveryError, EventFileError, MappingConfigError
@@ -47,6 +46,10 @@ from tiktok_assets.postbacks.store import ensure_postback_tables, hours_received
 from tiktok_assets.postbacks.synthetic import generate_events
 
 POSTBACKS_GROUP = "postbacks"
+# The Events API's own pool, apart from the Reporting API's (TIKTOK_API_POOL): TikTok limits the two APIs
+# apart, so a year-long spend backfill holding every "tiktok_api" slot never holds postbacks back, nor the
+# reverse. Sized by dagster.yaml's pools.default_limit, or `dagster instance concurrency set tiktok_events_api N`.
+TIKTOK_EVENTS_API_POOL = "tiktok_events_api"
 REJECTION_RATE_CHECK = "rejection_rate_within_threshold"
 UNDELIVERED_CHECK = "no_events_left_undelivered"
 # The simulator takes any id; fixed ones keep the demo's destinations recognisable.
@@ -212,7 +215,7 @@ def _run_is_alive(instance: dg.DagsterInstance) -> Callable[[str], bool]:
     partitions_def=event_hour_partitions,
     group_name=POSTBACKS_GROUP,
     kinds={"tiktok", "sql"},
-    pool=TIKTOK_API_POOL,
+    pool=TIKTOK_EVENTS_API_POOL,
     deps=[first_party_events],
     # TikTok down for a while: retry the step later; its events wait safely in the outbox.
     retry_policy=dg.RetryPolicy(max_retries=3, delay=60, backoff=dg.Backoff.EXPONENTIAL),

@@ -148,6 +148,25 @@ def test_the_sensor_requests_each_hour_with_new_events_once(warehouse):
     assert [request.partition_key for request in later.run_requests if request.run_key not in seen] == [key_of(HOUR)]
 
 
+def test_the_events_api_has_a_pool_of_its_own_apart_from_the_reporting_api():
+    # Issue 15, defect 6: a spend backfill holding every Reporting API slot must not hold postbacks back.
+    from tiktok_assets.defs.postbacks import TIKTOK_EVENTS_API_POOL
+    from tiktok_assets.defs.spend import TIKTOK_API_POOL, ad_stats_daily
+
+    assert tiktok_event_deliveries.op.pool == TIKTOK_EVENTS_API_POOL == "tiktok_events_api"
+    assert ad_stats_daily.op.pool == TIKTOK_API_POOL != TIKTOK_EVENTS_API_POOL
+    with dg.instance_for_test(overrides={"concurrency": {"pools": {"default_limit": 1}}}) as instance:
+        storage = instance.event_log_storage
+        for pool in (TIKTOK_API_POOL, TIKTOK_EVENTS_API_POOL):
+            # What the run coordinator does for a pool it meets first: dagster.yaml's default_limit, per pool.
+            storage.initialize_concurrency_limit_to_default(pool)
+        # The only Reporting API slot taken by a backfill step...
+        assert storage.claim_concurrency_slot(TIKTOK_API_POOL, "backfill-run", "ad_stats_daily").is_claimed
+        assert not storage.claim_concurrency_slot(TIKTOK_API_POOL, "other-run", "ad_stats_hourly").is_claimed
+        # ...leaves the Events API's free.
+        assert storage.claim_concurrency_slot(TIKTOK_EVENTS_API_POOL, "postbacks-run", "tiktok_event_deliveries").is_claimed
+
+
 def test_destination_ids_come_from_the_env_then_the_mapping_file_then_the_simulator(tmp_path):
     mapping_file = tmp_path / "mapping.yaml"
     mapping_file.write_text("destinations:\n  web:\n    pixel_id: CFROMYAML\n")

@@ -164,9 +164,19 @@ class FrameGrouper:
 
     def __init__(self, frame: pd.DataFrame, row_kinds: np.ndarray | None = None) -> None:
         self.frame = frame
-        self.row_kinds = row_kinds
-        """Campaign kind per row (``revenue.APP/WEB/UNKNOWN``) for TikTok-attributed revenue; None: all unknown."""
         self._codes: dict[str, _KeyCodes] = {}
+        self._attributed_rows: dict[str, np.ndarray] | None = None
+        self.row_kinds = row_kinds
+
+    @property
+    def row_kinds(self) -> np.ndarray | None:
+        """Campaign kind per row (``revenue.APP/WEB/UNKNOWN``) for TikTok-attributed revenue; None: all unknown."""
+        return self._row_kinds
+
+    @row_kinds.setter
+    def row_kinds(self, kinds: np.ndarray | None) -> None:
+        self._row_kinds = kinds
+        self._attributed_rows = None
 
     def key_codes(self, column: str) -> tuple[np.ndarray, pd.Index]:
         """Integer codes of a key column and its distinct non-null values; null gets code ``len(uniques)``."""
@@ -258,7 +268,15 @@ class FrameGrouper:
         return Groups(columns=columns, first_rows=first_rows)
 
     def _attributed(self) -> dict[str, np.ndarray]:
-        """Per-row TikTok-attributed purchases and revenue, unless the frame has them or no revenue at all."""
+        """Per-row TikTok-attributed purchases and revenue, unless the frame has them or no revenue at all.
+
+        Computed once per grouper: every level and grain sums the same rows.
+        """
+        if self._attributed_rows is None:
+            self._attributed_rows = self._attribute()
+        return self._attributed_rows
+
+    def _attribute(self) -> dict[str, np.ndarray]:
         frame = self.frame
         if TIKTOK_REVENUE in frame.columns:
             return {}

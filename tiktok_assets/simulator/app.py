@@ -241,6 +241,9 @@ class Simulator:
                                   request_id)
         if fault is FaultKind.HTTP_429:
             return _too_many_requests(request_id)
+        if fault is FaultKind.SERVER_ERROR:
+            # TikTok's text, as airbytehq/airbyte's test_service_error_retry.py records it.
+            return self._envelope(Code.INTERNAL, "System error.", request_id)
         route = ROUTES.get(route_path.removeprefix(API_PREFIX)) if route_path.startswith(API_PREFIX) else None
         if route is None:
             return SimResponse(404, {"content-type": "text/plain; charset=utf-8"}, b"404 page not found")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -19,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from tiktok_assets.simulator import filters
-from tiktok_assets.simulator.catalogue import CATALOGUE, invalid_metrics, invalid_metrics_message
+from tiktok_assets.simulator.catalogue import LOOSE_NUMBERS, NULL_WHEN_EMPTY, invalid_metrics, invalid_metrics_message
 from tiktok_assets.simulator.events import EventStore, EventValidationError
 from tiktok_assets.simulator.realism import ID_FIELDS, Realism
 from tiktok_assets.simulator.world import (
@@ -402,8 +403,10 @@ def _attributes(request: Request, report: ReportQuery, page_rows: pd.DataFrame) 
             out[metric] = np.full(len(ids), value, dtype=object)
             continue
         by_id = {str(row[f"{source}_id"]): row[key] for row in entities[source]}
-        lookup = {entity_id: json.dumps(str(by_id.get(str(row.get(f"{source}_id")), "-")))
-                  for entity_id, row in own_rows.items()}
+        numeric = request.realism.numeric_ids and key in ID_FIELDS
+        lookup = {entity_id: (str(by_id[parent]) if numeric else json.dumps(str(by_id[parent])))
+                  for entity_id, row in own_rows.items()
+                  if (parent := str(row.get(f"{source}_id"))) in by_id}
         out[metric] = ids.map(lookup).fillna('"-"').to_numpy(dtype=object)
     return out
 
@@ -446,24 +449,40 @@ def _derived(frame: pd.DataFrame, metric: str, decimals: int) -> np.ndarray:
     return _fixed_point(np.round(ratio, places), places)
 
 
+def _plausible(frame: pd.DataFrame, metric: str, kind: str) -> np.ndarray:
+    # A value for a metric the world does not model, as JSON text: stable per metric and row, about the right size.
+    impressions = frame["impressions"].to_numpy(dtype=np.int64)
+    salt = zlib.crc32(metric.encode()) % 97 + 3
+    if kind == "integer":
+        return (impressions * salt // 10_000).astype(str)
+    return np.char.mod("%.2f", 1.0 + (impressions * salt % 300) / 100.0)
+
+
 def _column(frame: pd.DataFrame, metric: str, decimals: int, realism: Realism,
             attributes: Mapping[str, np.ndarray]) -> tuple[list[str], bool]:
     """One metric's values for the page: (texts, whether the template must quote them)."""
     if metric in attributes:
         return attributes[metric].tolist(), False
+    loose = LOOSE_NUMBERS.get(metric) if realism.integer_counts else None
     source = ALIASES.get(metric, metric)
     if source in REPORT_METRICS:
-        if source in COUNT_METRICS and realism.integer_counts:
+        if loose is not None and source in COUNT_METRICS:
             return frame[source].to_numpy().astype(np.int64).astype(str).tolist(), False
         text = _format_column(frame[source].to_numpy(), source, decimals)
     elif metric == "voucher_spend":
         text = _fixed_point(np.zeros(len(frame)), decimals)
     elif metric in DERIVED:
         text = _derived(frame, metric, decimals)
+    elif loose is not None:
+        return _plausible(frame, metric, loose).tolist(), False
     else:
         # Catalogued but not modelled: TikTok's empty, which the client must take as "no value".
-        return (["null"] * len(frame), False) if realism.null_metrics else (["-"] * len(frame), True)
-    if realism.null_metrics and CATALOGUE[metric].kind != "text":
+        empty_null = realism.null_metrics or (realism.integer_counts and metric in NULL_WHEN_EMPTY)
+        return (["null"] * len(frame), False) if empty_null else (["-"] * len(frame), True)
+    if loose is not None:
+        # Numbers as real answers carry them; an empty one stays TikTok's "-" (or null).
+        return np.where(text == "-", "null" if realism.null_metrics else '"-"', text).tolist(), False
+    if realism.null_metrics:
         quoted = np.strings.add(np.strings.add('"', text), '"')
         return np.where(text == "-", "null", quoted).tolist(), False
     return text.tolist(), True

@@ -37,8 +37,8 @@ from zoneinfo import ZoneInfo
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 WEB_OBJECTIVE = "WEB_CONVERSIONS"
 APP_OBJECTIVE = "APP_PROMOTION"
-# Reach & Frequency campaigns carry an ordinary objective; only buying_types tells them apart.
-RESERVATION_OBJECTIVE = "REACH"
+# TikTok's "Get campaigns" example: an R&F campaign has objective_type RF_REACH and an rf_campaign_type.
+RESERVATION_OBJECTIVE = "RF_REACH"
 AUCTION = "AUCTION"
 RESERVATION = "RESERVATION"
 # ISO 4217 minor units of the currencies the world uses.
@@ -182,7 +182,9 @@ class AdvertiserSpec:
             "timezone": self.market.timezone,
             "display_timezone": self.market.display_timezone,
             "country": self.market.country,
+            "address": f"{10 + int(self.advertiser_id[-2:])} Market Street",
             "language": "en",
+            "advertiser_account_type": "AUCTION",
             "balance": self.balance,
             # /advertiser/info/ gives create_time as unix seconds, unlike the entity endpoints.
             "create_time": int(self.create_time.timestamp()),
@@ -535,19 +537,28 @@ def campaign_row(campaign: CampaignSpec, now: datetime, zone: ZoneInfo) -> dict[
         status, secondary = "DISABLE", "CAMPAIGN_STATUS_DELETE"
     else:
         secondary = f"CAMPAIGN_STATUS_{status}"
-    return {
+    # Fields as in TikTok's "Get campaigns" response example (docs id 1739315828649986).
+    row: dict[str, object] = {
         "advertiser_id": campaign.advertiser_id,
         "campaign_id": campaign.campaign_id,
         "campaign_name": name,
+        "campaign_type": "REGULAR_CAMPAIGN",
         "objective_type": campaign.objective_type,
+        "objective": "LANDING_PAGE",
+        "is_new_structure": True,
+        "is_smart_performance_campaign": False,
         "operation_status": status,
         "secondary_status": secondary,
         "budget_mode": "BUDGET_MODE_DAY" if campaign.service_type == AUCTION else "BUDGET_MODE_TOTAL",
         "budget": campaign.budget,
+        "deep_bid_type": None,
         "create_time": format_time(campaign.create_time),
         "modify_time": format_time(_latest(campaign.create_time, renamed, toggled,
                                            campaign.delete_time if deleted else None)),
     }
+    if campaign.service_type == RESERVATION:
+        row["rf_campaign_type"] = "STANDARD"
+    return row
 
 
 def adgroup_row(adgroup: AdgroupSpec, campaign: CampaignSpec, now: datetime, zone: ZoneInfo) -> dict[str, object]:

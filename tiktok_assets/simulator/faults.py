@@ -20,6 +20,7 @@ What each kind does, in-process (httpx transport) and over the socket:
 ``advertiser_rate_limit``  HTTP 200 with body code 40133 (TikTok's per-advertiser QPS limit, its message),
                        request not processed
 ``http_429``           HTTP 429 with a plain-text body, as a gateway in front of TikTok throttles; not processed
+``server_error``       HTTP 200 with body code 50000 "System error.", request not processed
 ``total_page_change``  ``page_info.total_page`` is one more than the truth
 ``empty_page``         ``data.list`` is empty although ``page_info`` says more
 =====================  ==============================================================
@@ -45,6 +46,7 @@ class FaultKind(enum.StrEnum):
     RATE_LIMIT = "rate_limit"
     ADVERTISER_RATE_LIMIT = "advertiser_rate_limit"
     HTTP_429 = "http_429"
+    SERVER_ERROR = "server_error"
     TOTAL_PAGE_CHANGE = "total_page_change"
     EMPTY_PAGE = "empty_page"
 
@@ -56,7 +58,7 @@ class FaultKind(enum.StrEnum):
 FAULT_KINDS: tuple[FaultKind, ...] = tuple(FaultKind)
 # Faults answered before the request reaches an endpoint (nothing is processed).
 GATEWAY_FAULTS = frozenset({FaultKind.HTTP_500, FaultKind.HTTP_502, FaultKind.HTTP_503, FaultKind.CONNECTION_RESET,
-                            FaultKind.RATE_LIMIT, FaultKind.ADVERTISER_RATE_LIMIT, FaultKind.HTTP_429})
+                            FaultKind.RATE_LIMIT, FaultKind.ADVERTISER_RATE_LIMIT, FaultKind.HTTP_429, FaultKind.SERVER_ERROR})
 
 
 def parse_kind(kind: str | FaultKind) -> FaultKind:

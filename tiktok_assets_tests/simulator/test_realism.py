@@ -55,16 +55,24 @@ def test_lowercase_ok_and_no_request_id(client, simulator, us_advertiser) -> Non
     assert error["code"] == 40002 and "request_id" not in error
 
 
-def test_integer_counts_are_json_ints_and_money_stays_text(client, simulator, us_advertiser) -> None:
-    params = report_params(us_advertiser, "2026-11-18", "2026-11-18", metrics=["spend", "impressions", "clicks"])
+def test_integer_counts_follow_the_recorded_row(client, simulator, us_advertiser) -> None:
+    # airbytehq/airbyte's ads_reports_hourly.json: impressions/clicks strings; app_install, purchase, likes JSON ints;
+    # average_video_play a JSON float; secondary_goal_result null (FACTS.md section 7).
+    metrics = ["spend", "impressions", "app_install", "purchase", "likes", "average_video_play",
+               "secondary_goal_result"]
+    params = report_params(us_advertiser, "2026-11-18", "2026-11-18", metrics=metrics)
     strings = _answer(client, REPORT, **params, page_size=1000)["data"]["list"]
     simulator.realism = Realism(integer_counts=True)
-    ints = _answer(client, REPORT, **params, page_size=1000)["data"]["list"]
-    assert len(ints) == len(strings) > 5
-    for as_text, as_int in zip(strings, ints, strict=True):
-        assert isinstance(as_int["metrics"]["impressions"], int) and isinstance(as_int["metrics"]["clicks"], int)
-        assert as_int["metrics"]["impressions"] == int(as_text["metrics"]["impressions"])
-        assert as_int["metrics"]["spend"] == as_text["metrics"]["spend"]
+    loose = _answer(client, REPORT, **params, page_size=1000)["data"]["list"]
+    assert len(loose) == len(strings) > 5
+    for as_text, row in zip(strings, loose, strict=True):
+        got = row["metrics"]
+        assert got["impressions"] == as_text["metrics"]["impressions"] and got["spend"] == as_text["metrics"]["spend"]
+        assert isinstance(got["app_install"], int) and got["app_install"] == int(as_text["metrics"]["app_install"])
+        assert isinstance(got["purchase"], int) and got["purchase"] == int(as_text["metrics"]["purchase"])
+        assert isinstance(got["likes"], int) and isinstance(got["average_video_play"], float)
+        assert got["secondary_goal_result"] is None and as_text["metrics"]["secondary_goal_result"] == "-"
+    assert any(row["metrics"]["purchase"] > 0 for row in loose)
 
 
 def test_null_metrics_replace_dashes(client, simulator, us_advertiser) -> None:

@@ -48,6 +48,7 @@ from tiktok_assets.spend.revisions import (
     replace_drift,
     revision_alert_share_from_env,
     revisions_since,
+    settled_partitions,
 )
 from tiktok_assets.spend.schemas import schema_failures
 from tiktok_assets.spend.settle import (
@@ -574,12 +575,13 @@ def revision_drift(warehouse: WarehouseResource) -> dg.MaterializeResult:
     every single pull is in ``partition_pulls`` and every row-level change in ``stats_revisions``."""
     engine = warehouse.get_engine()
     drift = partition_drift(engine, "ad_stats_daily")
-    settle_days = settle_days_from_env()
     if not drift.empty:
-        drift["settled"] = [
-            (date.today() - pd.Timestamp(day).date()).days - 1 >= settle_days and changed == 0
-            for day, changed in zip(drift["stat_date"], drift["changed_pulls"], strict=True)
-        ]
+        # The re-pull planner's rule (settle.is_settled), so "settled" here is what the daily re-pull skips.
+        days = [pd.Timestamp(day).date() for day in drift["stat_date"]]
+        settled = settled_partitions(engine, "ad_stats_daily", set(drift["advertiser_id"]), min(days),
+                                     settle_days_from_env(), datetime.now(UTC))
+        drift["settled"] = [(advertiser_id, day) in settled
+                            for advertiser_id, day in zip(drift["advertiser_id"], days, strict=True)]
     written = replace_drift(engine, "ad_stats_daily", drift)
     moved = drift[drift["changed_pulls"] > 0] if not drift.empty else drift
     preview = moved.sort_values("spend_change_pct", key=lambda s: s.abs(), ascending=False).head(20) if len(moved) else moved

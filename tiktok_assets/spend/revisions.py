@@ -10,7 +10,8 @@ from datetime import date, datetime
 import pandas as pd
 import sqlalchemy as sa
 
-from tiktok_assets.spend.settle import PullRecord, local_today
+from tiktok_assets.spend.settle import PullRecord, local_today, settled_dates
+from tiktok_assets.spend.zones import ZoneError, report_zone
 
 DEFAULT_REVISION_ALERT_SHARE = 0.05
 
@@ -97,6 +98,35 @@ def latest_pulls(engine: sa.Engine, table_name: str, advertiser_id: str, zone: s
     ]
 
 
+def settled_partitions(engine: sa.Engine, table_name: str, advertiser_ids: Iterable[str], since: date,
+                       settle_days: int, now_utc: datetime) -> set[tuple[str, date]]:
+    """(advertiser_id, stat_date) partitions since ``since`` that the re-pull planner calls settled
+    (``settle.settled_dates`` over ``latest_pulls``), each advertiser judged on its own report zone.
+
+    An advertiser whose stored zone cannot be read has no settled partitions: "not settled" only means
+    "pulled again", never a lost figure.
+    """
+    from tiktok_assets.warehouse.tables import advertisers
+
+    wanted = sorted(set(advertiser_ids))
+    if not wanted:
+        return set()
+    query = sa.select(advertisers.c.advertiser_id, advertisers.c.timezone, advertisers.c.display_timezone).where(
+        advertisers.c.advertiser_id.in_(wanted))
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    settled: set[tuple[str, date]] = set()
+    for row in rows:
+        try:
+            zone, _field = report_zone({"timezone": row.timezone, "display_timezone": row.display_timezone})
+        except ZoneError:
+            continue
+        records = latest_pulls(engine, table_name, row.advertiser_id, zone, since)
+        settled |= {(row.advertiser_id, day)
+                    for day in settled_dates(records, local_today(zone, now_utc), settle_days)}
+    return settled
+
+
 def _as_date(value: date | datetime | str) -> date:
     if isinstance(value, datetime):
         return value.date()
@@ -139,7 +169,9 @@ def replace_drift(engine: sa.Engine, table_name: str, drift: pd.DataFrame) -> in
     """Replace the drift rows of one stats table in one transaction (re-runs are idempotent)."""
     table = drift_table()
     table.create(engine, checkfirst=True)
-    records = drift.assign(table_name=table_name).astype(object).where(drift.notna(), None).to_dict("records")
+    # The mask is taken from the frame *with* table_name: a mask lacking a column blanks that column.
+    tagged = drift.assign(table_name=table_name)
+    records = tagged.astype(object).where(tagged.notna(), None).to_dict("records")
     wanted = {column.name for column in table.columns}
     with engine.begin() as connection:
         connection.execute(sa.delete(table).where(table.c.table_name == table_name))

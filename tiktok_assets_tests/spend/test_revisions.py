@@ -129,3 +129,21 @@ def test_settled_partitions_are_skipped_by_the_settle_re_pull(one_advertiser) ->
     assert harness.count("partition_pulls") == pulls_before
     forced = harness.import_range(start, end, entities=False)  # without the tag: pulled when asked
     assert len(materialized_partitions(forced, "ad_stats_daily")) == 3
+
+
+def test_revision_drift_calls_settled_exactly_what_the_settle_re_pull_skips(one_advertiser) -> None:
+    _simulator, harness, advertiser_id = one_advertiser
+    start, end = date(2026, 11, 1), date(2026, 11, 3)  # long past the settle window
+
+    def drift_settled() -> dict[str, bool]:
+        harness.run([dg.AssetKey("revision_drift")])
+        frame = harness.query("select stat_date, settled from revision_drift where advertiser_id = :a", a=advertiser_id)
+        return {str(pd.Timestamp(day).date()): bool(flag) for day, flag in zip(frame["stat_date"], frame["settled"],
+                                                                                strict=True)}
+
+    harness.import_range(start, end, entities=False)  # the first pull inserts: not settled
+    assert drift_settled() == {str(start + timedelta(days=n)): False for n in range(3)}
+    harness.import_range(start, end, entities=False)  # unchanged after ageing out: settled
+    assert drift_settled() == {str(start + timedelta(days=n)): True for n in range(3)}
+    skipped = harness.import_range(start, end, entities=False, extra_tags={SKIP_SETTLED_TAG: "true"})
+    assert materialized_partitions(skipped, "ad_stats_daily") == [], "the planner skips the same days"

@@ -53,6 +53,7 @@ from tiktok_assets.metrics.entities import (
     as_id,
     latest_versions,
     lookup,
+    row_zones,
     utc_to_local,
 )
 from tiktok_assets.metrics.errors import MissingColumnsError
@@ -307,15 +308,16 @@ def _campaign_by_utm(campaign_history: pd.DataFrame | None, utm_campaign: pd.Ser
     return utm_campaign.map(unambiguous).astype(object).where(lambda matched: matched.notna(), None)
 
 
-def _local_hours_to_utc(hour_local: pd.Series, advertiser_ids: pd.Series, zones: Mapping[str, str]) -> np.ndarray:
+def _local_hours_to_utc(hour_local: pd.Series, advertiser_ids: pd.Series, zones: Mapping[str, str | None]
+                        ) -> np.ndarray:
     """UTC start of each local hour, resolved the way the hourly stats are (pull.local_to_utc).
 
     In zones with half-hour offsets the local hour starts at :30 UTC, so the
     UTC floor of the order time would not meet the stats row.
     """
-    row_zones = pd.Series(lookup(zones, advertiser_ids), dtype=object).fillna("UTC").to_numpy(dtype=object)
+    zone_of_row = row_zones(advertiser_ids, zones)
     result = np.full(len(hour_local), np.datetime64("NaT"), dtype="datetime64[ns]")
-    for zone in pd.unique(row_zones):
-        rows = row_zones == zone
+    for zone in pd.unique(zone_of_row):
+        rows = zone_of_row == zone
         result[rows] = local_to_utc(hour_local[rows].reset_index(drop=True), zone).to_numpy(dtype="datetime64[ns]")
     return result

@@ -19,7 +19,8 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
-from tiktok_assets.metrics.errors import MissingColumnsError
+from tiktok_assets.metrics.errors import MissingColumnsError, MissingZoneError
+from tiktok_assets.spend.zones import ZoneError, report_zone, zone_info
 
 # Keys of the warehouse tables, as another engineer names them.
 TABLE_NAMES = {
@@ -77,16 +78,29 @@ class EntityHistory:
                 seen.update(as_id(frame["advertiser_id"]).dropna())
         return sorted(seen)
 
-    def advertiser_zones(self) -> dict[str, str]:
-        """advertiser_id -> IANA zone its reports are dated in (display_timezone, else timezone, else UTC)."""
+    def advertiser_zones(self) -> dict[str, str | None]:
+        """advertiser_id -> the fixed-offset zone (``UTC±HH:MM``) TikTok dates its reports in; None if unreadable.
+
+        TikTok dates reports in the account's fixed offset, never with DST: the
+        ``timezone`` field (a Region/City name counts as its standard offset),
+        else ``display_timezone`` (``tiktok_assets.spend.zones.report_zone``,
+        the rule the spend import uses). An advertiser whose row has neither,
+        or only unreadable ones, maps to None: :func:`row_zones` refuses it.
+        """
         frame = self.advertisers
         if frame is None or frame.empty:
             return {}
-        zone = pd.Series("UTC", index=frame.index, dtype=object)
-        for column in ("timezone", "display_timezone"):  # later wins: display_timezone is TikTok's reporting zone
-            if column in frame.columns:
-                zone = frame[column].where(frame[column].notna() & (frame[column].astype(str) != ""), zone)
-        return dict(zip(as_id(frame["advertiser_id"]), zone.astype(str), strict=True))
+        fields = [column for column in ("timezone", "display_timezone") if column in frame.columns]
+        zones: dict[str, str | None] = {}
+        # One row per advertiser: a handful, not a hot loop.
+        for advertiser_id, *values in zip(as_id(frame["advertiser_id"]), *(frame[column] for column in fields),
+                                          strict=True):
+            record = {field: None if pd.isna(value) else value for field, value in zip(fields, values, strict=True)}
+            try:
+                zones[advertiser_id] = report_zone(record)[0]
+            except ZoneError:
+                zones[advertiser_id] = None
+        return zones
 
     def advertiser_values(self, column: str) -> dict[str, object]:
         frame = self.advertisers
@@ -192,21 +206,40 @@ def _factorized_ids(ids: pd.Series | pd.Categorical | np.ndarray) -> tuple[np.nd
     return codes, pd.Index(as_id(uniques), dtype=object)
 
 
-def utc_to_local(utc: pd.Series, advertiser_ids: pd.Series, zones: Mapping[str, str]) -> pd.Series:
-    """Naive local wall times of naive-UTC (or aware) instants in each row's advertiser zone (UTC when unknown).
+def row_zones(advertiser_ids: pd.Series | np.ndarray, zones: Mapping[str, str | None]) -> np.ndarray:
+    """Each row's zone text from its advertiser (:meth:`EntityHistory.advertiser_zones`).
+
+    An advertiser whose ``/advertiser/info/`` row has no readable zone raises
+    :class:`MissingZoneError` naming it: its local dates are unknown, not UTC.
+    Rows without an advertiser, or of an advertiser with no ``advertisers``
+    row at all (hand-built frames; the spend import always writes one), are
+    read in UTC.
+    """
+    codes, uniques = _factorized_ids(advertiser_ids)
+    unreadable = [advertiser_id for advertiser_id in uniques if advertiser_id in zones and zones[advertiser_id] is None]
+    if unreadable:
+        raise MissingZoneError(unreadable)
+    mapped = np.array([zones.get(advertiser_id) or "UTC" for advertiser_id in uniques] + ["UTC"], dtype=object)
+    return mapped[codes]
+
+
+def utc_to_local(utc: pd.Series, advertiser_ids: pd.Series, zones: Mapping[str, str | None]) -> pd.Series:
+    """Naive local wall times of naive-UTC (or aware) instants in each row's advertiser zone (:func:`row_zones`).
 
     Loops over distinct time zones (a handful), never over rows.
     """
     instants = pd.to_datetime(pd.Series(utc).reset_index(drop=True), utc=True)
-    row_zones = pd.Series(lookup(zones, advertiser_ids)).fillna("UTC")
+    zone_of_row = row_zones(advertiser_ids, zones)
     local = pd.Series(pd.NaT, index=instants.index, dtype="datetime64[ns]")
-    for zone in pd.unique(row_zones):
-        rows = (row_zones == zone).to_numpy()
-        local[rows] = instants[rows].dt.tz_convert(zone).dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+    for zone in pd.unique(zone_of_row):
+        rows = zone_of_row == zone
+        local[rows] = (instants[rows].dt.tz_convert(zone_info(zone)).dt.tz_localize(None)
+                       .to_numpy(dtype="datetime64[ns]"))
     return local
 
 
-def end_of_local_day_utc(stat_dates: pd.Series, advertiser_ids: pd.Series, zones: Mapping[str, str]) -> np.ndarray:
+def end_of_local_day_utc(stat_dates: pd.Series, advertiser_ids: pd.Series, zones: Mapping[str, str | None]
+                         ) -> np.ndarray:
     """The last second of each local ``stat_date`` in its advertiser's zone, as naive UTC datetime64.
 
     A day's stats carry the names in force when the day closed, so an entity
@@ -216,12 +249,12 @@ def end_of_local_day_utc(stat_dates: pd.Series, advertiser_ids: pd.Series, zones
     advertisers = as_id(pd.Series(advertiser_ids)).reset_index(drop=True)
     pair_codes, pairs = pd.factorize(pd.MultiIndex.from_arrays([advertisers.fillna(""), days]))
     pair_days = pd.DatetimeIndex(pairs.get_level_values(1))
-    pair_zones = pd.Series(lookup(zones, pd.Series(pairs.get_level_values(0)))).fillna("UTC").to_numpy()
+    pair_zones = row_zones(pd.Series(pairs.get_level_values(0), dtype=object).replace("", None), zones)
     ends = np.empty(len(pairs), dtype="datetime64[ns]")
     for zone in pd.unique(pair_zones):
         rows = pair_zones == zone
         next_midnight = (pair_days[rows] + timedelta(days=1)).tz_localize(
-            zone, ambiguous=np.ones(int(rows.sum()), dtype=bool), nonexistent="shift_forward"
+            zone_info(zone), ambiguous=np.ones(int(rows.sum()), dtype=bool), nonexistent="shift_forward"
         )
         ends[rows] = (next_midnight.tz_convert("UTC").tz_localize(None) - timedelta(seconds=1)).to_numpy()
     return ends[pair_codes]

@@ -30,6 +30,18 @@ class MixedCurrencyError(MetricsError):
         )
 
 
+class MissingZoneError(MetricsError):
+    """Advertisers whose /advertiser/info/ row gives no readable time zone: their local dates are unknown."""
+
+    def __init__(self, advertiser_ids: Iterable[str]) -> None:
+        self.advertiser_ids = sorted(str(advertiser_id) for advertiser_id in advertiser_ids)
+        super().__init__(
+            f"advertiser(s) {', '.join(self.advertiser_ids)} have no readable time zone (advertisers.timezone nor "
+            "display_timezone): their local dates cannot be known, and they are never taken as UTC; set the "
+            "account's time zone in TikTok Ads Manager and re-run the advertiser snapshot"
+        )
+
+
 class MissingCurrencyError(MetricsError):
     """Rows without a currency cannot be summed safely with any other money."""
 

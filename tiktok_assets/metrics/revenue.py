@@ -14,15 +14,18 @@ the warehouse keeps both (``tiktok_assets.warehouse.tables``):
 
 1. the in-app ones for an **app campaign**: its ``objective_type`` is
    ``APP_PROMOTION`` (the app objective of API v1.3, app install and app
-   retargeting alike) or one of the older app objectives TikTok still
-   returns for campaigns created before it, ``APP_INSTALL`` and
-   ``APP_RETARGETING`` (``APP_OBJECTIVES``);
-2. the web ones for **any other known campaign** (website conversions, product
-   sales, traffic, reach, ...);
-3. web **plus** in-app for a campaign whose type is **unknown** (no campaign
-   history for its id, e.g. metrics computed before the first entity
-   snapshot, or an ad whose parents nobody knows). The two come from
-   different events (pixel vs SDK), so adding them counts no purchase twice,
+   retargeting alike: those are its ``app_promotion_type``) or the deprecated
+   ``APP_INSTALL`` that older campaigns still carry (``APP_OBJECTIVES``;
+   bububa/tiktok-business ``enum/objective_type.go``, TikTok's objective enum);
+2. the web ones for **any other known campaign** (``WEB_CONVERSIONS``,
+   ``PRODUCT_SALES``, traffic, reach, ...);
+3. web **plus** in-app for a campaign whose type is **unknown**: no campaign
+   history for its id (metrics computed before the first entity snapshot, an
+   ad whose parents nobody knows), or the deprecated ``CONVERSIONS``
+   objective, which covered "website or app" alike (``AMBIGUOUS_OBJECTIVES``).
+   The two come from different events (pixel vs SDK; TikTok "reports each
+   conversion event separately per channel", Airbyte's
+   ``test_conversion_metrics.py``), so adding them counts no purchase twice,
    and neither kind is lost for want of a label.
 
 The objective is read from the campaign's latest version: TikTok does not let
@@ -45,7 +48,8 @@ WEB_COLUMNS = {TIKTOK_PURCHASES: "purchases", TIKTOK_REVENUE: "purchase_value"}
 APP_COLUMNS = {TIKTOK_PURCHASES: "app_purchases", TIKTOK_REVENUE: "app_purchase_value"}
 SOURCE_COLUMNS = (*WEB_COLUMNS.values(), *APP_COLUMNS.values())
 
-APP_OBJECTIVES = frozenset({"APP_PROMOTION", "APP_INSTALL", "APP_RETARGETING"})
+APP_OBJECTIVES = frozenset({"APP_PROMOTION", "APP_INSTALL"})
+AMBIGUOUS_OBJECTIVES = frozenset({"CONVERSIONS"})
 
 # Campaign kind codes, one int8 per row.
 WEB, APP, UNKNOWN = 0, 1, -1
@@ -56,7 +60,7 @@ def campaign_kind(objective_type: object) -> int:
     if objective_type is None or (isinstance(objective_type, float) and objective_type != objective_type):
         return UNKNOWN
     text = str(objective_type).strip().upper()
-    if not text:
+    if not text or text in AMBIGUOUS_OBJECTIVES:
         return UNKNOWN
     return APP if text in APP_OBJECTIVES else WEB
 

@@ -21,9 +21,11 @@ a report for an old day joins to the name in force that day.
   version with ``is_deleted`` true: it stays a row, with its last name and
   parents, for the stats it had. ``is_deleted`` comes from the row's own
   ``is_deleted`` flag when it has one, else from ``secondary_status``
-  (``CAMPAIGN_STATUS_DELETE`` / ``ADGROUP_STATUS_DELETE`` / ``AD_STATUS_DELETE``,
-  and the ``*_CAMPAIGN_DELETE`` / ``*_ADGROUP_DELETE`` of children deleted with
-  their parent: ``DELETED_STATUSES``) or ``operation_status`` ``DELETE``.
+  (any status ending in ``_DELETE``: ``CAMPAIGN_STATUS_DELETE``,
+  ``AD_STATUS_DELETE``, and the ``*_CAMPAIGN_DELETE`` / ``*_ADGROUP_DELETE``
+  of children deleted with their parent) or ``operation_status`` ``DELETE``.
+  TikTok keeps a deleted row's ``operation_status`` as it was (ENABLE /
+  DISABLE is all campaigns document), so only the secondary status tells.
 * An entity merely *missing* from a snapshot keeps its open version untouched
   (not marked deleted) and is counted as ``vanished``: a listing can lack an
   entity for reasons other than deletion (a snapshot taken without the
@@ -58,13 +60,11 @@ TRACKED_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     # The utm_*/cvg_* columns derive from landing_page_url, so they change with it.
     "ad": ("adgroup_id", "campaign_id", "ad_name", *_STATUS, "landing_page_url"),
 }
-# TikTok's secondary_status of a deleted entity, per kind: deleted itself, or with the campaign or ad
-# group it belongs to (it can never deliver again). operation_status DELETE counts too.
-DELETED_STATUSES = frozenset({
-    "CAMPAIGN_STATUS_DELETE",
-    "ADGROUP_STATUS_DELETE", "ADGROUP_STATUS_CAMPAIGN_DELETE",
-    "AD_STATUS_DELETE", "AD_STATUS_ADGROUP_DELETE", "AD_STATUS_CAMPAIGN_DELETE",
-})
+# TikTok's secondary statuses of deleted entities all end so (TikTok docs 1757239620352002, "Supported
+# secondary statuses for a primary status"): CAMPAIGN_STATUS_DELETE, ADGROUP_STATUS_DELETE and
+# ADGROUP_STATUS_CAMPAIGN_DELETE, AD_STATUS_DELETE, AD_STATUS_ADGROUP_DELETE, AD_STATUS_CAMPAIGN_DELETE
+# (deleted itself, or with its campaign or ad group: it can never deliver again).
+DELETED_SUFFIX = "_DELETE"
 # TikTok's entity times look like "2022-03-24 12:08:29" (UTC).
 TIKTOK_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -202,7 +202,8 @@ def _deleted(record: Mapping[str, Any], version: Mapping[str, Any], kind: str, e
         if text not in ("true", "false", "1", "0"):
             raise WarehouseInputError(f"{kind} {entity_id}: is_deleted {flag!r} is not true or false.")
         return text in ("true", "1")
-    return version.get("secondary_status") in DELETED_STATUSES or version.get("operation_status") == "DELETE"
+    secondary = version.get("secondary_status")
+    return (secondary is not None and secondary.upper().endswith(DELETED_SUFFIX)) or version.get("operation_status") == "DELETE"
 
 
 def _source_columns(kind: str) -> set[str]:
@@ -257,7 +258,13 @@ def entities_as_of(engine: Engine, kind: EntityKind, at: datetime, advertiser_id
 
 
 def upsert_advertisers(engine: Engine, rows: Iterable[Mapping[str, Any]], seen_at: datetime) -> int:
-    """Insert or refresh advertisers from /advertiser/info/ rows; each is marked authorised and seen at ``seen_at``."""
+    """Insert or refresh advertisers from /advertiser/info/ rows; each is marked authorised and seen at ``seen_at``.
+
+    A row lacking ``currency``, ``timezone`` or ``display_timezone`` keeps the
+    value stored before: TikTok never changes an account's currency or time
+    zone, and ``/advertiser/info/`` leaves fields out when asked for fewer
+    (or when the token may not read them), so a missing field is no news.
+    """
     seen_at = naive_utc(seen_at)
     records = []
     for row in rows:
@@ -279,8 +286,9 @@ def upsert_advertisers(engine: Engine, rows: Iterable[Mapping[str, Any]], seen_a
         return 0
     with write_transaction(engine) as connection:
         insert = _dialect_insert(connection)(advertisers)
-        refreshed = {name: insert.excluded[name] for name in
-                     ("advertiser_name", "currency", "timezone", "display_timezone", "status", "last_seen_at", "authorised")}
+        refreshed = {name: insert.excluded[name] for name in ("advertiser_name", "status", "last_seen_at", "authorised")}
+        refreshed.update({name: sa.func.coalesce(insert.excluded[name], advertisers.c[name])
+                          for name in ("currency", "timezone", "display_timezone")})
         connection.execute(insert.on_conflict_do_update(index_elements=["advertiser_id"], set_=refreshed), records)
     return len(records)
 

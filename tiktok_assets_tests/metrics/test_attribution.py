@@ -122,11 +122,12 @@ def test_only_orders_count_and_duplicates_count_once() -> None:
 
 
 def test_stat_date_is_the_advertisers_local_date() -> None:
-    # 2026-03-10 05:00 UTC is 2026-03-09 22:00 in Los Angeles (PDT, UTC−7).
-    row = _matched([_event("e1", cvg_adid="1701", time="2026-03-10 05:00")]).loc["e1"]
+    # The account's timezone is Etc/GMT+8: UTC−8 all year, as TikTok dates its reports (no DST, even though
+    # display_timezone is Los Angeles, which is on PDT by then). 2026-03-10 07:30 UTC is 2026-03-09 23:30 there.
+    row = _matched([_event("e1", cvg_adid="1701", time="2026-03-10 07:30")]).loc["e1"]
     assert row["stat_date"] == date(2026, 3, 9)
-    assert row["stat_hour_local"] == pd.Timestamp("2026-03-09 22:00")
-    assert row["stat_hour_utc"] == pd.Timestamp("2026-03-10 05:00")
+    assert row["stat_hour_local"] == pd.Timestamp("2026-03-09 23:00")
+    assert row["stat_hour_utc"] == pd.Timestamp("2026-03-10 07:00")
 
 
 def test_half_hour_zones_get_the_local_hours_utc_start() -> None:
@@ -171,3 +172,25 @@ def test_output_keys_by_level_and_rows_counted_at_each_level() -> None:
 def test_missing_event_columns_are_named() -> None:
     with pytest.raises(MissingColumnsError, match="event_time"):
         match_orders(pd.DataFrame({"event_id": ["e1"], "event_name": ["Placed Order"]}), _history())
+
+
+def test_advertiser_zones_are_the_fixed_offsets_reports_use_never_dst_or_a_guess() -> None:
+    from tiktok_assets.metrics.entities import EntityHistory
+
+    advertisers = pd.DataFrame({
+        "advertiser_id": ["7001", "7002", "7003", "7004"],
+        # Etc/GMT+8 is UTC−8 (POSIX sign); a Region/City timezone counts as its standard offset; an offset string
+        # parses; with timezone missing, display_timezone is read (its standard offset too).
+        "timezone": ["Etc/GMT+8", "Europe/Berlin", "UTC+05:45", None],
+        "display_timezone": ["America/Los_Angeles", "Europe/Berlin", None, "America/New_York"],
+    })
+    zones = EntityHistory(advertisers=advertisers).advertiser_zones()
+    assert zones == {"7001": "UTC-08:00", "7002": "UTC+01:00", "7003": "UTC+05:45", "7004": "UTC-05:00"}
+
+
+def test_an_advertiser_without_a_readable_zone_is_refused_not_read_as_utc() -> None:
+    from tiktok_assets.metrics.errors import MissingZoneError
+
+    zoneless = ONE_ADVERTISER.assign(timezone=[None], display_timezone=["Mars/Olympus"])
+    with pytest.raises(MissingZoneError, match="7001"):
+        attribute_first_party(pd.DataFrame([_event("e1", cvg_adid="1701")]), _history(zoneless))

@@ -109,9 +109,10 @@ def test_without_campaign_types_aggregate_takes_both_kinds() -> None:
 
 
 @pytest.mark.parametrize(("objective", "kind"), [
-    ("APP_PROMOTION", APP), ("APP_INSTALL", APP), ("APP_RETARGETING", APP), ("app_promotion", APP),
-    ("WEB_CONVERSIONS", WEB), ("PRODUCT_SALES", WEB), ("REACH", WEB), (None, UNKNOWN), ("", UNKNOWN),
-    (np.nan, UNKNOWN),
+    ("APP_PROMOTION", APP), ("APP_INSTALL", APP), ("app_promotion", APP),
+    ("WEB_CONVERSIONS", WEB), ("PRODUCT_SALES", WEB), ("REACH", WEB), ("RF_REACH", WEB),
+    # The deprecated CONVERSIONS objective was "website or app": both kinds, as for an unknown campaign.
+    ("CONVERSIONS", UNKNOWN), (None, UNKNOWN), ("", UNKNOWN), (np.nan, UNKNOWN),
 ])
 def test_campaign_kind_by_objective(objective: object, kind: int) -> None:
     assert campaign_kind(objective) == kind

@@ -207,3 +207,16 @@ def test_campaign_and_adgroup_history_keep_secondary_status_and_an_explicit_dele
         ("21", "ENABLE", "ADGROUP_STATUS_DELIVERY_OK", False), ("22", "DISABLE", None, True)]
     with pytest.raises(WarehouseInputError, match="adgroup 23: is_deleted 'maybe'"):
         write_entity_snapshot(engine, "adgroup", ADVERTISER, [{"adgroup_id": "23", "is_deleted": "maybe"}], NOV_5)
+
+
+def test_an_advertiser_info_row_without_currency_or_zone_keeps_the_stored_ones(engine: Engine) -> None:
+    info = {"advertiser_id": ADVERTISER, "name": "Shop", "currency": "USD", "timezone": "Etc/GMT+8",
+            "display_timezone": "America/Los_Angeles"}
+    upsert_advertisers(engine, [info], NOV_1)
+    # Asked with fewer fields (or without permission to read them), TikTok leaves them out.
+    upsert_advertisers(engine, [{"advertiser_id": ADVERTISER, "name": "Shop US"}], NOV_5)
+    with engine.connect() as connection:
+        row = connection.execute(sa.select(advertisers)).mappings().one()
+    assert (row["advertiser_name"], row["currency"], row["timezone"], row["display_timezone"]) == (
+        "Shop US", "USD", "Etc/GMT+8", "America/Los_Angeles")
+    assert row["last_seen_at"] == NOV_5

@@ -71,6 +71,16 @@ ALL_ENTITIES_FILTER: dict[str, str] = {"primary_status": "STATUS_ALL"}
 _REPORT_STATUS_FIELD: dict[str, str] = {"AD": "ad_status", "ADGROUP": "adgroup_status", "CAMPAIGN": "campaign_status"}
 
 
+# A report narrowed to ids takes at most 100 of them (FACTS.md 2: GO/api/report/integrated_get.go).
+REPORT_ID_FILTER_MAX = 100
+_ID_FILTER: dict[str, str] = {"AD": "ad_ids", "ADGROUP": "adgroup_ids", "CAMPAIGN": "campaign_ids"}
+
+
+def _ids_filter(data_level: str, ids: Sequence[str]) -> dict[str, str]:
+    return {"field_name": _ID_FILTER[data_level.partition("_")[2]], "filter_type": "IN",
+            "filter_value": json.dumps(list(ids), separators=(",", ":"))}
+
+
 def report_status_filtering(data_level: str) -> list[dict[str, str]] | None:
     """The report ``filtering`` that asks for deleted entities' rows too; None at advertiser level (no status)."""
     field_name = _REPORT_STATUS_FIELD.get(data_level.partition("_")[2])
@@ -460,10 +470,14 @@ class TikTokClient:
         filtering = report_status_filtering(data_level) if include_deleted else None
         if granularity not in TIME_DIMENSION:
             raise ValueError(f"granularity must be 'day' or 'hour', got {granularity!r}")
-        pending = date_chunks(start, end, MAX_DAYS_PER_REQUEST[granularity])
-        pending.reverse()
+        # (first day, last day, ids the request is narrowed to or None for all of the level's entities)
+        pending: list[tuple[date, date, tuple[str, ...] | None]] = [
+            (chunk_start, chunk_end, None)
+            for chunk_start, chunk_end in reversed(date_chunks(start, end, MAX_DAYS_PER_REQUEST[granularity]))
+        ]
+        entity_ids: list[str] | None = None
         while pending:
-            chunk_start, chunk_end = pending.pop()
+            chunk_start, chunk_end, ids = pending.pop()
             params = {
                 "advertiser_id": advertiser_id,
                 "service_type": service_type,
@@ -474,8 +488,11 @@ class TikTokClient:
                 "start_date": chunk_start.isoformat(),
                 "end_date": chunk_end.isoformat(),
             }
-            if filtering is not None:
-                params["filtering"] = filtering
+            chunk_filtering = list(filtering or ())
+            if ids is not None:
+                chunk_filtering.append(_ids_filter(data_level, ids))
+            if chunk_filtering:
+                params["filtering"] = chunk_filtering
             try:
                 pages = list(self._paged_consistent("/report/integrated/get/", params, advertiser_id, page_size,
                                                     max_restarts=3))
@@ -484,10 +501,29 @@ class TikTokClient:
                     raise
                 middle = chunk_start + (chunk_end - chunk_start) // 2
                 self.stats.add(splits=1)
-                pending.append((middle + timedelta(days=1), chunk_end))
-                pending.append((chunk_start, middle))
+                pending.append((middle + timedelta(days=1), chunk_end, ids))
+                pending.append((chunk_start, middle, ids))
+                continue
+            except TikTokAdsThrottledError:
+                # Only the newest 20,000 ads came: ask again by id filters of at most 100, as TikTok advises.
+                if ids is not None or _ID_FILTER.get(data_level.partition("_")[2]) is None:
+                    raise
+                if entity_ids is None:
+                    entity_ids = self._level_ids(advertiser_id, data_level, include_deleted)
+                batches = [tuple(entity_ids[at : at + REPORT_ID_FILTER_MAX])
+                           for at in range(0, len(entity_ids), REPORT_ID_FILTER_MAX)]
+                self.stats.add(splits=len(batches))
+                log.warning("TikTok report for advertiser %s, %s to %s, was cut to the newest 20,000 ads; "
+                            "asking again in %d requests by id", advertiser_id, chunk_start, chunk_end, len(batches))
+                pending.extend((chunk_start, chunk_end, batch) for batch in reversed(batches))
                 continue
             yield from pages
+
+    def _level_ids(self, advertiser_id: str, data_level: str, include_deleted: bool) -> list[str]:
+        level = data_level.partition("_")[2]
+        listing = {"AD": self.ads, "ADGROUP": self.adgroups, "CAMPAIGN": self.campaigns}[level]
+        id_field = ID_DIMENSION[data_level]
+        return sorted({str(row[id_field]) for row in listing(advertiser_id, include_deleted=include_deleted)})
 
     def report(self, advertiser_id: str, **kwargs: Any) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []

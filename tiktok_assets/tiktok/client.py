@@ -6,7 +6,13 @@ errors and timeouts with exponential backoff and full jitter, and keeps its own
 request rate under a configurable QPS so TikTok rarely has to throttle us.
 
 The access token lives in a private attribute, travels only in the
-``Access-Token`` header, and is redacted from ``repr``.
+``Access-Token`` header, and is redacted from ``repr``; it (and the app
+secret) is registered with :mod:`tiktok_assets.tiktok.scrub`, so an echo of it
+in TikTok's messages or in httpx's request logs is scrubbed.
+
+Reads are complete or fail: pages are read to ``page_info``'s totals (or, without
+``page_info``, to a short page), deleted entities are asked for, and a report cut
+to the newest 20,000 ads is asked again by id filters.
 """
 
 from __future__ import annotations

@@ -114,7 +114,8 @@ class TikTokAdsThrottledError(TikTokError):
 
 
 class TikTokPagingError(TikTokError):
-    """Paging stayed inconsistent (total_page kept changing or pages came back empty)."""
+    """Paging stayed inconsistent (page_info kept changing, pages came back empty or repeated, or fewer rows
+    came than page_info promised): nothing of the read is returned."""
 
     retryable = True
 

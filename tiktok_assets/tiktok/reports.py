@@ -164,11 +164,11 @@ def _to_number(raw: list[Any]) -> np.ndarray:
         numbers = np.fromiter(map(float, raw), dtype="float64", count=len(raw))
         if not np.isnan(numbers).any():
             return numbers
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         pass
     try:
         numbers = np.array([math.nan if value in _EMPTY else float(value) for value in raw], dtype="float64")
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return _to_number_checked(raw)
     missing = np.isnan(numbers)
     if missing.any() and not np.array_equal(missing, [value in _EMPTY for value in raw]):
@@ -178,9 +178,20 @@ def _to_number(raw: list[Any]) -> np.ndarray:
 
 def _to_number_checked(raw: list[Any]) -> np.ndarray:
     series = pd.Series(raw, dtype="object").replace({"-": None, "": None})
-    numbers = pd.to_numeric(series, errors="coerce")
+    try:
+        numbers = pd.to_numeric(series, errors="coerce")
+    except OverflowError:
+        # A JSON integer beyond float's range: read as ±inf, which the bounds check then names.
+        series = series.map(_huge_int_as_inf)
+        numbers = pd.to_numeric(series, errors="coerce")
     bad = (numbers.isna() & series.notna()).to_numpy()
     if bad.any():
         index = int(np.flatnonzero(bad)[0])
         raise _BadValue(index, raw[index])
     return numbers.to_numpy(dtype="float64")
+
+
+def _huge_int_as_inf(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**1023:
+        return math.inf if value > 0 else -math.inf
+    return value

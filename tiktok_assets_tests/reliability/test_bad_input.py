@@ -88,7 +88,7 @@ def test_negative_spend_is_refused_naming_the_ad_and_time() -> None:
     ("metric", "value"),
     [("spend", "Infinity"), ("spend", "inf"), ("spend", "-Infinity"), ("spend", "1e308"), ("spend", "1e12"),
      ("impressions", "Infinity"), ("impressions", "1e308"), ("clicks", "1000000000000"), ("reach", "inf"),
-     ("spend", 1e308), ("clicks", float("inf"))],
+     ("spend", 1e308), ("clicks", float("inf")), ("impressions", 10**400)],
 )
 def test_non_finite_or_absurd_metric_is_refused_naming_advertiser_ad_day_and_metric(metric: str, value: object) -> None:
     # Python's float() reads all of these; stored, one of them summed a partition's spend to -9.2e12.

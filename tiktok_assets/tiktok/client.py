@@ -77,7 +77,25 @@ ALL_ENTITIES_FILTER: dict[str, str] = {"primary_status": "STATUS_ALL"}
 _REPORT_STATUS_FIELD: dict[str, str] = {"AD": "ad_status", "ADGROUP": "adgroup_status", "CAMPAIGN": "campaign_status"}
 
 
-# A report narrowed to ids takes at most 100 of them (FACTS.md 2: GO/api/report/integrated_get.go).
+# filtering.buying_types of the entity listings (tiktok_assets_tests/contract/FACTS.md section 6).
+BUYING_TYPES = ("AUCTION", "RESERVATION_RF", "RESERVATION_TOP_VIEW")
+
+
+def _checked_buying_types(buying_types: Sequence[str]) -> list[str]:
+    if isinstance(buying_types, str):
+        raise TypeError(f"buying_types must be a list of buying types, got the single string {buying_types!r}")
+    chosen = list(dict.fromkeys(buying_types))
+    unknown = [value for value in chosen if value not in BUYING_TYPES]
+    if not chosen or unknown:
+        raise ValueError(f"buying_types must be some of {', '.join(BUYING_TYPES)}, got {list(buying_types)!r}")
+    if "RESERVATION_TOP_VIEW" in chosen and len(chosen) > 1:
+        # TikTok: "RESERVATION_TOP_VIEW cannot be combined with other values".
+        raise ValueError("buying_types: RESERVATION_TOP_VIEW is asked for alone; list TopView campaigns in a "
+                         "call of their own")
+    return chosen
+
+
+# A report narrowed to ids takes at most 100 of them (tiktok_assets_tests/contract/FACTS.md section 2: bububa/tiktok-business api/report/integrated_get.go).
 REPORT_ID_FILTER_MAX = 100
 _ID_FILTER: dict[str, str] = {"AD": "ad_ids", "ADGROUP": "adgroup_ids", "CAMPAIGN": "campaign_ids"}
 
@@ -427,20 +445,29 @@ class TikTokClient:
             rows.extend((payload.get("data") or {}).get("list") or [])
         return rows
 
-    def campaigns(self, advertiser_id: str, *, include_deleted: bool = True) -> list[dict[str, Any]]:
-        return self._entities("/campaign/get/", advertiser_id, include_deleted)
+    def campaigns(self, advertiser_id: str, *, include_deleted: bool = True,
+                  buying_types: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Campaigns (``/campaign/get/``); ``buying_types`` narrows to TikTok's buying types (its default
+        is AUCTION and RESERVATION_RF; TopView only as ``["RESERVATION_TOP_VIEW"]`` alone)."""
+        return self._entities("/campaign/get/", advertiser_id, include_deleted, buying_types)
 
-    def adgroups(self, advertiser_id: str, *, include_deleted: bool = True) -> list[dict[str, Any]]:
-        return self._entities("/adgroup/get/", advertiser_id, include_deleted)
+    def adgroups(self, advertiser_id: str, *, include_deleted: bool = True,
+                 buying_types: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        return self._entities("/adgroup/get/", advertiser_id, include_deleted, buying_types)
 
-    def ads(self, advertiser_id: str, *, include_deleted: bool = True) -> list[dict[str, Any]]:
-        return self._entities("/ad/get/", advertiser_id, include_deleted)
+    def ads(self, advertiser_id: str, *, include_deleted: bool = True,
+            buying_types: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        return self._entities("/ad/get/", advertiser_id, include_deleted, buying_types)
 
-    def _entities(self, path: str, advertiser_id: str, include_deleted: bool) -> list[dict[str, Any]]:
+    def _entities(self, path: str, advertiser_id: str, include_deleted: bool,
+                  buying_types: Sequence[str] | None) -> list[dict[str, Any]]:
         # Deleted ones too by default: their spend stays in reports, so their names and parents must stay known.
         params: dict[str, Any] = {"advertiser_id": advertiser_id}
-        if include_deleted:
-            params["filtering"] = ALL_ENTITIES_FILTER
+        filtering: dict[str, Any] = dict(ALL_ENTITIES_FILTER) if include_deleted else {}
+        if buying_types is not None:
+            filtering["buying_types"] = _checked_buying_types(buying_types)
+        if filtering:
+            params["filtering"] = filtering
         return self.all_pages(path, params, advertiser_id=advertiser_id)
 
     def report_pages(

@@ -1,6 +1,6 @@
 """TikTok Business API v1.3 body codes: the one table of what each code means and what to do about it.
 
-Sources (FACTS.md section 3): TikTok's own SDK table of numeric codes,
+Sources (tiktok_assets_tests/contract/FACTS.md section 3): TikTok's own SDK table of numeric codes,
 tiktok/tiktok-business-api-sdk ``python_sdk/business_api_client/tiktok_business/tiktok_code.py``
 (its constant names are quoted in each meaning), TikTok API for Business v1.3
 "Return codes" and "Rate limits" (business-api.tiktok.com/portal/docs?id=1740029171730433),

@@ -7,7 +7,7 @@ import pytest
 from tiktok_assets.tiktok import codes
 from tiktok_assets.tiktok.codes import CodeKind
 
-# Re-typed from DESIGN.md "TikTok Business API facts" and FACTS.md section 3 (TikTok's SDK table
+# Re-typed from DESIGN.md "TikTok Business API facts" and tiktok_assets_tests/contract/FACTS.md section 3 (TikTok's SDK table
 # tiktok/tiktok-business-api-sdk python_sdk/business_api_client/tiktok_business/tiktok_code.py; 40133 from
 # airbytehq/airbyte source-tiktok-marketing test_reports_daily_window_splitting.py).
 DOCUMENTED = [

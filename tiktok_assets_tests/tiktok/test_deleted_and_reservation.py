@@ -1,7 +1,8 @@
-"""Deleted entities and reservation buying, asked for the way TikTok documents (FACTS.md sections 1 and 6):
-listings with ``filtering={"primary_status": "STATUS_ALL"}``, reports with a ``<level>_status`` IN
-``["STATUS_ALL"]`` filter, reservation reports with ``service_type=RESERVATION``. The simulator hides deleted
-entities and their rows by default, as TikTok does."""
+"""Deleted entities and buying types, asked for the way TikTok documents them
+(tiktok_assets_tests/contract/FACTS.md sections 1 and 6): listings with
+``filtering={"primary_status": "STATUS_ALL"}`` and ``filtering.buying_types``, reports with a
+``<level>_status`` IN ``["STATUS_ALL"]`` filter. ``service_type=RESERVATION`` is deprecated (FACTS.md 6): still
+accepted, used by nothing. The simulator hides deleted entities and their rows by default, as TikTok does."""
 
 from __future__ import annotations
 
@@ -74,7 +75,7 @@ def test_reports_keep_the_spend_of_deleted_entities(sim, client, level: str) -> 
 
 
 def test_report_status_filter_has_the_documented_shape_per_level() -> None:
-    # FACTS.md section 1 (airbyte source-tiktok-marketing manifest.yaml, TikTok docs 1738864850353154).
+    # tiktok_assets_tests/contract/FACTS.md section 1 (airbyte source-tiktok-marketing manifest.yaml, TikTok docs 1738864850353154).
     assert report_status_filtering("AUCTION_AD") == [
         {"field_name": "ad_status", "filter_type": "IN", "filter_value": '["STATUS_ALL"]'}]
     assert report_status_filtering("AUCTION_ADGROUP")[0]["field_name"] == "adgroup_status"
@@ -107,3 +108,19 @@ def test_data_level_and_service_type_must_agree(client, data_level: str, service
     with pytest.raises(ValueError, match="service_type"):
         client.report("7001", start=START, end=END, metrics=["spend"], data_level=data_level,
                       service_type=service_type)
+
+
+def test_buying_types_are_sent_with_the_deleted_filter_and_narrow_the_listing(sim, client) -> None:
+    advertiser_id = next(a for a in sim.world.advertiser_ids if sim.world.reservation_campaign_ids(a))
+    reservation = set(sim.world.reservation_campaign_ids(advertiser_id))
+    both = ["AUCTION", "RESERVATION_RF"]
+    every = {row["campaign_id"] for row in client.campaigns(advertiser_id, buying_types=both)}
+    auction = {row["campaign_id"] for row in client.campaigns(advertiser_id, buying_types=["AUCTION"])}
+    assert reservation <= every and not reservation & auction
+    assert every - reservation == auction
+
+
+@pytest.mark.parametrize("buying_types", [["RESERVATION_TOP_VIEW", "AUCTION"], ["BOGUS"], [], "AUCTION"])
+def test_buying_types_that_tiktok_would_refuse_are_refused_here(client, buying_types) -> None:
+    with pytest.raises((ValueError, TypeError), match="buying_types"):
+        client.campaigns("7001", buying_types=buying_types)

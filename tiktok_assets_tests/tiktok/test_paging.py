@@ -167,7 +167,7 @@ ADS_THROTTLE = ("Number of ad ids is equal or more than 20k, only return the top
 class AdsThrottlingServer(ListingServer):
     """A report above its ad limit answers code 0 with only the newest ads and the X-Tt-Ads-Throttle header;
     narrowed by an ``ad_ids`` filter it answers whole (TikTok "Reporting FAQs", docs id 1738864850353154,
-    "Data incompleteness"; <= 100 ids a filter, FACTS.md 2)."""
+    "Data incompleteness"; <= 100 ids a filter, tiktok_assets_tests/contract/FACTS.md section 2)."""
 
     def __init__(self, rows: list[dict[str, Any]], ads: list[dict[str, Any]], limit: int,
                  honour_ids: bool = True) -> None:

@@ -15,7 +15,7 @@ Anything else is refused with the text it was given: an hour read in the
 wrong zone moves spend between days, so we never fall back to UTC.
 
 **Which zone the report's ``stat_time_day``/``stat_time_hour`` follow**
-(decided from TikTok's own pages, /tmp/team/FACTS.md section 5): the account's
+(decided from TikTok's own pages, tiktok_assets_tests/contract/FACTS.md section 5): the account's
 ``timezone`` as a *fixed* offset, never a zone with daylight saving time.
 
 * "TikTok Ads Manager does not support time zones that use quarter hour

@@ -68,7 +68,6 @@ from tiktok_assets.warehouse.frames import (
     PartitionContent,
     PreparedBatch,
     check_frame_shape,
-    partition_content,
     partition_key,
     prepare_stats_batch,
 )
@@ -451,13 +450,13 @@ def _content_with_kept_rows(connection: Connection, batch: PreparedBatch, incomi
     kept = pd.DataFrame(connection.execute(query).all(), columns=columns)
     kept["stat_date"] = pd.to_datetime(kept["stat_date"])
     positions = {key: index for index, key in enumerate(batch.content)}
-    content = {}
-    for key in partitions:
-        own = kept[(kept["advertiser_id"] == key.advertiser_id)
-                   & (kept["stat_date"] == pd.Timestamp(key.stat_date))]
-        served_rows = batch.rows[batch.row_partition == positions[key]]
-        content[key] = partition_content(table, key, pd.concat([served_rows, own], ignore_index=True))
-    return content
+    kept_by_key = {PartitionKey(advertiser_id, pd.Timestamp(day).date()): rows
+                   for (advertiser_id, day), rows in kept.groupby(["advertiser_id", "stat_date"], sort=False)}
+    combined = {key: pd.concat([batch.rows[batch.row_partition == positions[key]], kept_by_key[key]],
+                               ignore_index=True)
+                for key in partitions}
+    # One normalisation and fingerprint pass for all of them, as for the served batch.
+    return prepare_stats_batch(table, combined).content
 
 
 def _add_vanished_rows(connection: Connection, table: sa.Table, incoming: sa.Table,

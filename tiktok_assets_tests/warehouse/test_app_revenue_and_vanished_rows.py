@@ -154,3 +154,20 @@ def test_hourly_settled_partitions_keep_vanished_hours(engine: Engine) -> None:
     assert (repull.vanished_kept, repull.deleted, repull.spend_after) == (3, 0, 60.00)
     assert len(read_stats(engine, "ad_stats_hourly")) == 4
     assert read_partition_pulls(engine, "ad_stats_hourly")["rows_vanished_kept"].tolist() == [0, 3]
+
+
+def test_a_settle_re_pull_of_many_days_keeps_each_days_vanished_rows(engine: Engine) -> None:
+    days = [DAY + timedelta(days=offset) for offset in range(4)]
+    first = write_stats_partitions(engine, "ad_stats_daily",
+                                   {(ADVERTISER, day): daily_frame([DELETED_AD, LIVE_AD], stat_date=day)
+                                    for day in days}, PULLED)
+    shrunk = {(ADVERTISER, day): daily_frame([dict(LIVE_AD, spend=30.0 + offset)], stat_date=day)
+              for offset, day in enumerate(days)}
+    writes = write_stats_partitions(engine, "ad_stats_daily", shrunk, LATER, settled=list(shrunk))
+    for offset, day in enumerate(days):
+        write = writes[(ADVERTISER, day)]
+        assert (write.vanished_kept, write.deleted, write.updated) == (1, 0, 1 if offset else 0)
+        assert write.spend_after == 130.00 + offset  # 100 kept + 30 (+ the day's correction)
+        assert write.data_version == partition_data_version(engine, "ad_stats_daily", ADVERTISER, day)
+        assert (write.data_version == first[(ADVERTISER, day)].data_version) == (offset == 0)
+    assert len(read_stats(engine, "ad_stats_daily")) == 8

@@ -90,17 +90,6 @@ def test_advertiser_level_report_sends_no_status_filter_and_still_answers(sim, c
     assert len(rows) == len(truth) > 0
 
 
-def test_reservation_campaigns_are_read_with_service_type_reservation(sim, client) -> None:
-    advertiser_id = next(a for a in sim.world.advertiser_ids if sim.world.reservation_campaign_ids(a))
-    reservation = set(sim.world.reservation_campaign_ids(advertiser_id))
-    rows = client.report(advertiser_id, start=START, end=END, metrics=["spend"], data_level="RESERVATION_CAMPAIGN",
-                         service_type="RESERVATION")
-    truth = sim.world.report_frame(advertiser_id, "RESERVATION_CAMPAIGN", "day", START, END, SIM_NOW,
-                                   service_type="RESERVATION")
-    assert rows and {row["dimensions"]["campaign_id"] for row in rows} <= reservation
-    assert len(rows) == len(truth)
-
-
 @pytest.mark.parametrize(("data_level", "service_type"), [("AUCTION_AD", "RESERVATION"),
                                                           ("RESERVATION_AD", "AUCTION"),
                                                           ("AUCTION_AD", "BOGUS")])

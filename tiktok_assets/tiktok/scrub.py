@@ -74,7 +74,10 @@ class SecretsFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if _pattern is None:
             return True
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a malformed record is the handler's to report, not ours to raise
+            return True
         scrubbed = scrub(message)
         if scrubbed != message:
             record.msg, record.args = scrubbed, None

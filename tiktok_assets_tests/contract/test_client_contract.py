@@ -2,8 +2,8 @@
 
 Every answer here is a recorded case (``responses/*.json``, each naming its
 public source) served by :class:`ReplayTransport`; what a case means
-(``expected``) was written from the source, not from our code. See
-/tmp/team/FACTS.md for the facts behind each assertion.
+(``expected``) was written from the source, not from our code. FACTS.md (in
+this directory) holds the facts behind each assertion, with their sources.
 """
 
 from __future__ import annotations
@@ -256,10 +256,20 @@ def test_query_too_large_splits_the_date_range():
 
 
 def test_ads_throttle_header_is_never_taken_as_a_complete_report():
-    # TikTok says "only the newest 20k ads" in a header of a code-0 answer (FACTS.md 2).
-    client, _ = replay("report_ads_throttle_header")
-    with client, pytest.raises(TikTokError):
+    # TikTok says "only the newest 20k ads" in a header of a code-0 answer (FACTS.md 2); its documented way
+    # around is to ask again by id filters of at most 100 ids. Here the cut persists, so nothing may be returned.
+    client, transport = replay("report_ads_throttle_header")
+    with client, pytest.raises(TikTokError) as raised:
         client.report(ADVERTISER, start=DAYS[0], end=DAYS[1], metrics=OUR_METRICS)
+    assert ADVERTISER in str(raised.value)
+    id_filtered = [request for request in transport.requests if request.path.endswith("/report/integrated/get/")
+                   and any(item.get("field_name") in ("ad_ids", "adgroup_ids", "campaign_ids")
+                           for item in request.json_param("filtering") or [])]
+    assert id_filtered, "the client should ask again by id filters before giving up"
+    for request in id_filtered:
+        for item in request.json_param("filtering"):
+            if item["field_name"].endswith("_ids"):
+                assert item["filter_type"] == "IN" and len(json.loads(item["filter_value"])) <= 100
 
 
 # TikTok's SDK table (tiktok/tiktok-business-api-sdk .../tiktok_code.py) and the recordings in FACTS.md 3.

@@ -76,7 +76,8 @@ class SecretsFilter(logging.Filter):
             return True
         try:
             message = record.getMessage()
-        except Exception:  # noqa: BLE001 - a malformed record is the handler's to report, not ours to raise
+        except Exception:  # noqa: BLE001 - a malformed record must not raise at the caller, nor leak when reported
+            record.msg, record.args = scrub(f"{record.msg} {record.args!r}"), None
             return True
         scrubbed = scrub(message)
         if scrubbed != message:

@@ -96,3 +96,11 @@ def test_the_log_filter_scrubs_httpcore_child_loggers_and_exception_text(caplog)
         logging.getLogger("httpx").exception("failed")
     assert "send_request_headers [REDACTED]" in caplog.text and "boom [REDACTED]" in caplog.text
     assert _leaks(caplog.text, TOKEN) == []
+
+
+def test_a_malformed_log_record_is_scrubbed_too_and_never_raises(caplog) -> None:
+    scrub.register_secret(TOKEN)
+    scrub.install_log_filter()
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger("httpx").info("two placeholders %s %s, one argument", TOKEN)
+    assert "two placeholders" in caplog.text and _leaks(caplog.text, TOKEN) == []

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
 import numpy as np
@@ -25,14 +25,18 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from tiktok_assets.garbage_collector import gc_paused
+from tiktok_assets.postbacks.delivery import TIKTOK_MAX_EVENT_AGE
+from tiktok_assets.postbacks.events import LATEST_EVENT_TIME
 from tiktok_assets.postbacks.mapping import MappingConfig
 from tiktok_assets.postbacks.payloads import TikTokEvent, build_all_tiktok_events
 from tiktok_assets.postbacks.pii import PiiHasher
 from tiktok_assets.postbacks.store import (
     column_types,
     first_party_events,
+    in_loads,
     in_open_batch,
     insert_ignoring,
+    mark_loads_mapped,
     postback_batches,
     postback_dead_letters,
     postback_order_duplicates,
@@ -44,6 +48,7 @@ from tiktok_assets.postbacks.store import (
     queue_pending_rows,
     read_events,
     staged,
+    unmapped_loads,
     utc_naive,
 )
 from tiktok_assets.warehouse.engine import make_engine, threads_share_the_database, write_transaction
@@ -309,21 +314,88 @@ def map_and_enqueue(
     spawned, so a script calling this with ``workers`` > 1 must do so under
     ``if __name__ == "__main__":``; a Dagster run can.
     """
+    return _map_window(engine, start, end, mapping, now=now or datetime.now(UTC), workers=workers,
+                       events_per_slice=events_per_slice)
+
+
+@dataclass(frozen=True)
+class MappedLoads:
+    """What mapping the loads not mapped yet did."""
+
+    loads: tuple[int, ...]
+    """The loads mapped (and marked so)."""
+    mapped: MappedWindow
+    too_old: int
+    """Events of those loads older than TikTok accepts: not queued (they could only be refused)."""
+    events_by_hour: dict[str, int] = field(default_factory=dict)
+    """Their events per UTC event hour (``YYYY-MM-DD HH:00``), for the run's metadata."""
+
+
+def map_new_loads(
+    engine: Engine,
+    mapping: MappingConfig,
+    *,
+    now: datetime | None = None,
+    workers: int = 1,
+    events_per_slice: int = EVENTS_PER_SLICE,
+    max_event_age: timedelta = TIKTOK_MAX_EVENT_AGE,
+    max_loads: int = 10_000,
+) -> MappedLoads:
+    """Map and queue the events of every committed load not mapped yet, whatever their event times; mark them mapped.
+
+    Intake is found by what was committed (``first_party_loads.mapped_at``),
+    not by a wall-clock guess: a load that commits an hour late, or before one
+    that began earlier, is mapped by the next call. The loads are marked only
+    once all their events are queued, so a failure part-way maps them again
+    next time, which queues nothing twice (the outbox key). Events older than
+    ``max_event_age`` are counted and not queued: TikTok refuses them.
+    """
     now = now or datetime.now(UTC)
+    load_ids = unmapped_loads(engine, limit=max_loads)
+    if not load_ids:
+        return MappedLoads((), _combined([]), 0)
+    oldest = now - max_event_age
+    with engine.connect() as connection:
+        too_old = connection.execute(
+            sa.select(sa.func.count()).select_from(first_party_events)
+            .where(in_loads(load_ids, connection.dialect.name), first_party_events.c.event_time < utc_naive(oldest))
+        ).scalar_one()
+    mapped = _map_window(engine, oldest, LATEST_EVENT_TIME, mapping, now=now, workers=workers,
+                         events_per_slice=events_per_slice, load_ids=load_ids)
+    by_hour = events_by_hour(engine, load_ids)
+    mark_loads_mapped(engine, load_ids, now)
+    return MappedLoads(tuple(load_ids), mapped, int(too_old), by_hour)
+
+
+def events_by_hour(engine: Engine, load_ids: Sequence[int]) -> dict[str, int]:
+    """Events of ``load_ids`` per UTC event hour."""
+    table = first_party_events
+    if engine.dialect.name == "postgresql":
+        hour = sa.func.to_char(sa.func.date_trunc("hour", table.c.event_time), "YYYY-MM-DD HH24:00")
+    else:
+        hour = sa.func.strftime("%Y-%m-%d %H:00", table.c.event_time)
+    with engine.connect() as connection:
+        rows = connection.execute(sa.select(hour, sa.func.count()).where(in_loads(load_ids, connection.dialect.name))
+                                  .group_by(hour).order_by(hour)).all()
+    return {str(label): int(count) for label, count in rows}
+
+
+def _map_window(engine: Engine, start: datetime, end: datetime, mapping: MappingConfig, *, now: datetime,
+                workers: int, events_per_slice: int, load_ids: Sequence[int] | None = None) -> MappedWindow:
     if events_per_slice < 1:
         raise ValueError(f"events_per_slice must be at least 1, got {events_per_slice}")
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
-    slices = event_time_slices(engine, start, end, events_per_slice)
+    slices = event_time_slices(engine, start, end, events_per_slice, load_ids=load_ids)
     # Each process opens its own connection: an in-memory SQLite database would be a new, empty one.
     processes = min(workers, len(slices)) if threads_share_the_database(engine) else 1
     if processes <= 1:
-        results = [_map_slice(engine, slice_start, slice_end, mapping, now) for slice_start, slice_end in slices]
+        results = [_map_slice(engine, slice_start, slice_end, mapping, now, load_ids) for slice_start, slice_end in slices]
     else:
         # spawn, not fork: the caller (a Dagster run) has threads, and a forked child would inherit their locks.
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
-            futures = [pool.submit(_map_slice_in_worker, engine.url, slice_start, slice_end, mapping, now)
+            futures = [pool.submit(_map_slice_in_worker, engine.url, slice_start, slice_end, mapping, now, load_ids)
                        for slice_start, slice_end in slices]
             results = [future.result() for future in futures]
     combined = _combined(results)
@@ -337,15 +409,16 @@ def map_and_enqueue(
     return combined
 
 
-def event_time_slices(engine: Engine, start: datetime, end: datetime, events_per_slice: int
-                      ) -> list[tuple[datetime, datetime]]:
+def event_time_slices(engine: Engine, start: datetime, end: datetime, events_per_slice: int, *,
+                      load_ids: Sequence[int] | None = None) -> list[tuple[datetime, datetime]]:
     """``[start, end)`` cut at every ``events_per_slice``-th event's time (naive UTC); one slice for a small window.
 
     Events sharing a cut's time all fall in the later slice, so a slice may
     hold a few more than ``events_per_slice``; no event is in two slices.
     """
     table = first_party_events
-    window = sa.and_(table.c.event_time >= utc_naive(start), table.c.event_time < utc_naive(end))
+    window = sa.and_(table.c.event_time >= utc_naive(start), table.c.event_time < utc_naive(end),
+                     in_loads(load_ids, engine.dialect.name))
     with engine.connect() as connection:
         count = connection.execute(sa.select(sa.func.count()).where(window)).scalar_one()
         cuts: list[datetime] = []
@@ -364,18 +437,19 @@ def event_time_slices(engine: Engine, start: datetime, end: datetime, events_per
     return [(left, right) for left, right in pairwise(edges) if left < right]
 
 
-def _map_slice(engine: Engine, start: datetime, end: datetime, mapping: MappingConfig, now: datetime) -> MappedWindow:
+def _map_slice(engine: Engine, start: datetime, end: datetime, mapping: MappingConfig, now: datetime,
+               load_ids: Sequence[int] | None = None) -> MappedWindow:
     # The collector stays off for the whole slice, not only while objects are
     # built: switched back on with the slice's objects alive, its next full
     # pass walks every one of them (a third of a second per 50,000 events,
     # measured). They hold no cycles; reference counting frees them on return.
     with gc_paused():
-        return _map_slice_objects(engine, start, end, mapping, now)
+        return _map_slice_objects(engine, start, end, mapping, now, load_ids)
 
 
 def _map_slice_objects(engine: Engine, start: datetime, end: datetime, mapping: MappingConfig,
-                       now: datetime) -> MappedWindow:
-    events = read_events(engine, start, end)
+                       now: datetime, load_ids: Sequence[int] | None) -> MappedWindow:
+    events = read_events(engine, start, end, load_ids=load_ids)
     hasher = PiiHasher(mapping.phone_default_region)
     tiktok_events = build_all_tiktok_events(events, mapping, hasher)
     enqueued = enqueue(engine, tiktok_events, now=now)
@@ -394,13 +468,13 @@ _worker_engines: dict[str, Engine] = {}
 
 
 def _map_slice_in_worker(url: sa.URL, start: datetime, end: datetime, mapping: MappingConfig,
-                         now: datetime) -> MappedWindow:
+                         now: datetime, load_ids: Sequence[int] | None) -> MappedWindow:
     # One engine per worker process, reused by every slice it maps.
     key = url.render_as_string(hide_password=False)
     engine = _worker_engines.get(key)
     if engine is None:
         engine = _worker_engines[key] = make_engine(url)
-    return _map_slice(engine, start, end, mapping, now)
+    return _map_slice(engine, start, end, mapping, now, load_ids)
 
 
 def _combined(results: Sequence[MappedWindow]) -> MappedWindow:

@@ -1,12 +1,19 @@
 """Warehouse tables of the postbacks domain, and the SQL that loads and reads first-party events (no Dagster import).
 
-Eight tables, on the warehouse ``metadata`` so ``create_schema`` makes them
+Nine tables, on the warehouse ``metadata`` so ``create_schema`` makes them
 with the rest (``ensure_postback_tables`` makes them, and brings an older
 outbox up to date, on a warehouse created before this module changed):
 
 ``first_party_events``
     The events as the store saw them (:data:`~tiktok_assets.postbacks.events.RECORD_FIELDS`
     plus ``received_at``). Raw personal data (email, phone, IP) lives **only** here.
+``first_party_loads``
+    One row per load (a ``store_events`` call) that stored new events,
+    committed with them: its ``load_id`` is on each of its events, and
+    ``mapped_at`` says whether they were queued for TikTok yet. Mapping
+    takes the loads committed and not mapped, whatever their time: a load
+    that commits late, or after a later one, is still mapped, exactly once
+    (enqueueing is idempotent, so a load mapped twice queues nothing twice).
 ``postback_outbox``
     One row per TikTok event to deliver, unique on (event_source,
     event_source_id, event, event_id): what TikTok deduplicates on. ``state``
@@ -96,11 +103,22 @@ first_party_events = sa.Table(
     sa.Column("event_id", sa.String, nullable=False),
     sa.Column("source", sa.String(8), nullable=False),
     *[_record_column(name) for name in RECORD_FIELDS if name not in ("event_id", "source")],
-    sa.Column("received_at", sa.DateTime, nullable=False, comment="When the warehouse got it: the sensor's cursor."),
+    sa.Column("received_at", sa.DateTime, nullable=False, comment="When the load that stored it began."),
+    sa.Column("load_id", sa.BigInteger, comment="The load that stored it (first_party_loads): how mapping finds it."),
     sa.PrimaryKeyConstraint("event_id", "source"),
     sa.CheckConstraint(f"source IN {SOURCES!r}", name="source"),
     sa.Index(None, "event_time"),
     sa.Index(None, "received_at"),
+    sa.Index(None, "load_id"),
+)
+
+first_party_loads = sa.Table(
+    "first_party_loads",
+    metadata,
+    sa.Column("load_id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("received_at", sa.DateTime, nullable=False),
+    sa.Column("events", sa.Integer, nullable=False, comment="Events it stored (new ones only)."),
+    sa.Column("mapped_at", sa.DateTime, comment="When its events were queued for TikTok; NULL: not yet."),
 )
 
 postback_outbox = sa.Table(
@@ -231,7 +249,7 @@ postback_batches = sa.Table(
 
 POSTBACK_TABLES: tuple[sa.Table, ...] = (
     first_party_events, postback_outbox, postback_queue, postback_payloads, postback_dead_letters, postback_batches,
-    postback_orders, postback_order_duplicates,
+    postback_orders, postback_order_duplicates, first_party_loads,
 )
 
 
@@ -240,7 +258,7 @@ def ensure_postback_tables(engine: Engine) -> None:
     with engine.connect() as connection:
         inspector = sa.inspect(connection)
         if (all(inspector.has_table(table.name) for table in POSTBACK_TABLES) and not _outbox_predates_queue(inspector)
-                and not _dead_reasons_outdated(connection)):
+                and not _dead_reasons_outdated(connection) and not _events_predate_loads(inspector)):
             return
     with write_transaction(engine) as connection:
         serialise_writers(connection, ["tiktok_assets warehouse schema"])
@@ -248,6 +266,31 @@ def ensure_postback_tables(engine: Engine) -> None:
         upgrade_outbox(connection)
         if _dead_reasons_outdated(connection):
             allow_dead_reasons(connection)
+        if _events_predate_loads(sa.inspect(connection)):
+            _add_loads_to_events(connection)
+
+
+def _events_predate_loads(inspector: sa.Inspector) -> bool:
+    return inspector.has_table(first_party_events.name) and "load_id" not in {
+        column["name"] for column in inspector.get_columns(first_party_events.name)}
+
+
+def _add_loads_to_events(connection: Connection) -> None:
+    """Give a first_party_events table of before loads its ``load_id``: its rows become one load, not yet mapped.
+
+    Mapping it queues nothing already queued (the outbox key), and leaves out
+    events older than TikTok accepts, so the upgrade re-sends nothing; it does
+    send what the old wall-clock sensor missed.
+    """
+    table = first_party_events
+    connection.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN load_id BIGINT"))
+    next(index for index in table.indexes if index.columns.keys() == ["load_id"]).create(connection, checkfirst=True)
+    count, received = connection.execute(sa.select(sa.func.count(), sa.func.max(table.c.received_at))).one()
+    if not count:
+        return
+    load_id = connection.execute(sa.insert(first_party_loads).values(received_at=received, events=count)
+                                 .returning(first_party_loads.c.load_id)).scalar_one()
+    connection.execute(sa.update(table).where(table.c.load_id.is_(None)).values(load_id=load_id))
 
 
 def _check_sql(connection: Connection, table: str, column: str) -> str | None:
@@ -474,15 +517,59 @@ def store_events(engine: Engine, events: Iterable[FirstPartyEvent], *, received_
     This is the Python API for loading events (see ``README.md, "Conversion postbacks"``);
     events come from :func:`~tiktok_assets.postbacks.events.parse_event`,
     :func:`~tiktok_assets.postbacks.events.read_jsonl` / ``read_csv`` or your own code.
+    The new events are one load (``first_party_loads``), committed with them.
     """
-    frame = events_table_frame(events, received_at or datetime.now(UTC))
     with write_transaction(engine) as connection:
-        inserted = insert_new_rows(connection, first_party_events, frame, ("event_id", "source"))
+        return store_events_in(connection, events, received_at=received_at)
+
+
+def store_events_in(connection: Connection, events: Iterable[FirstPartyEvent], *,
+                    received_at: datetime | None = None) -> StoredEvents:
+    """:func:`store_events` inside the caller's transaction: the load is seen by mapping once that commits."""
+    received_at = received_at or datetime.now(UTC)
+    frame = events_table_frame(events, received_at)
+    if frame.empty:
+        return StoredEvents(0, 0)
+    loads = first_party_loads
+    load_id = connection.execute(sa.insert(loads).values(received_at=utc_naive(received_at), events=0)
+                                 .returning(loads.c.load_id)).scalar_one()
+    frame["load_id"] = load_id
+    inserted = insert_new_rows(connection, first_party_events, frame, ("event_id", "source"))
+    if inserted:
+        connection.execute(sa.update(loads).where(loads.c.load_id == load_id).values(events=inserted))
+    else:
+        connection.execute(sa.delete(loads).where(loads.c.load_id == load_id))  # nothing new: nothing to map
     return StoredEvents(inserted, len(frame) - inserted)
 
 
-def read_events(engine: Engine, start: datetime, end: datetime) -> list[FirstPartyEvent]:
-    """Events with ``start <= event_time < end``, in time order."""
+def unmapped_loads(engine: Engine, *, limit: int | None = None) -> list[int]:
+    """Committed loads whose events are not queued for TikTok yet, oldest first."""
+    loads = first_party_loads
+    statement = sa.select(loads.c.load_id).where(loads.c.mapped_at.is_(None)).order_by(loads.c.load_id).limit(limit)
+    with engine.connect() as connection:
+        return list(connection.execute(statement).scalars())
+
+
+def mark_loads_mapped(engine: Engine, load_ids: Sequence[int], now: datetime) -> int:
+    """Note that the events of ``load_ids`` are queued; returns how many loads were not noted before."""
+    if not load_ids:
+        return 0
+    loads = first_party_loads
+    with write_transaction(engine) as connection:
+        return connection.execute(
+            sa.update(loads).where(ids_in(loads.c.load_id, load_ids, connection.dialect.name), loads.c.mapped_at.is_(None))
+            .values(mapped_at=utc_naive(now))
+        ).rowcount
+
+
+def in_loads(load_ids: Sequence[int] | None, dialect: str) -> sa.ColumnElement[bool]:
+    """Rows of ``first_party_events`` stored by ``load_ids`` (every row when None)."""
+    return sa.true() if load_ids is None else ids_in(first_party_events.c.load_id, load_ids, dialect)
+
+
+def read_events(engine: Engine, start: datetime, end: datetime, *,
+                load_ids: Sequence[int] | None = None) -> list[FirstPartyEvent]:
+    """Events with ``start <= event_time < end`` (of ``load_ids`` only, when given), in time order."""
     # value as a double: the driver then hands over a float, not a Decimal for
     # SQLAlchemy to convert (a fifth of the fetch on PostgreSQL, measured). Same
     # float: PostgreSQL casts numeric to float8 through its decimal text, as Python does.
@@ -495,7 +582,7 @@ def read_events(engine: Engine, start: datetime, end: datetime) -> list[FirstPar
     )
     # Straight from the rows: a DataFrame in between cost twice the conversion itself (measured).
     with engine.connect() as connection:
-        return events_from_rows(connection.execute(statement))
+        return events_from_rows(connection.execute(statement.where(in_loads(load_ids, connection.dialect.name))))
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,10 @@ entities are built once (``build_entities``) as frozen specs, and the dicts the
 API serves are rendered for a given ``now`` (names after renames, pause status,
 ``modify_time``, and only entities created by then).
 
-Time rules, all in the advertiser's ``display_timezone``:
+Time rules, all in the advertiser's account time zone: the fixed offset of
+its ``timezone`` field (``Etc/GMT+8`` is UTC-8 all year). TikTok ad accounts
+have no DST and date reports in that offset (FACTS.md section 5;
+ads.tiktok.com/help/article/time-zone); ``display_timezone`` is only shown:
 
 * pauses follow a :class:`Cycle`: paused for ``length_days`` local days at the
   start of every ``period_days``-day cycle, switching at local midnight — the
@@ -163,8 +166,13 @@ class AdvertiserSpec:
         return self.market.display_timezone
 
     @property
+    def report_timezone(self) -> str:
+        """The zone reports are dated in: ``timezone``, a fixed offset (never ``display_timezone``, which has DST)."""
+        return self.market.timezone
+
+    @property
     def zone(self) -> ZoneInfo:
-        return zone_info(self.market.display_timezone)
+        return zone_info(self.market.timezone)
 
     @property
     def has_hourly(self) -> bool:

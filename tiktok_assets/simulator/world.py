@@ -7,10 +7,10 @@ drift apart.
 
 Faithful quirks, on purpose:
 
-* **Time zones.** Report rows are dated in the advertiser's
-  ``display_timezone`` (IANA, with DST). On the autumn fall-back day the
-  repeated local hour is served as **one** row holding both instances; on the
-  spring-forward day the missing local hour simply has no row.
+* **Time zones.** Report rows (and start/end dates) are dated in the fixed
+  offset of the advertiser's ``timezone`` (``Etc/GMT+8`` = UTC-8 all year),
+  never in ``display_timezone``: TikTok ad accounts have no DST, so every day
+  has 24 hours (FACTS.md section 5, lead decision 2).
 * **No hourly data for one advertiser.** The GBP advertiser (the fourth) has
   daily data but its hourly report is an empty list, as TikTok serves for some
   accounts.
@@ -465,7 +465,7 @@ class World:
             age = (today - day).days - 1
             if age < -1:
                 break
-            hours = stats.day_hours(world.spec.display_timezone, day)
+            hours = stats.day_hours(world.spec.report_timezone, day)
             served = hours.n_hours if age >= 0 else hours.hours_ended_by(now)
             if served:
                 # Ages past the settle window all serve the final values: one cache entry.
@@ -474,7 +474,7 @@ class World:
         return plans
 
     def _served(self, world: _AdvertiserWorld, book: _Book, plan: _DayPlan) -> np.ndarray:
-        hours = stats.day_hours(world.spec.display_timezone, plan.day)
+        hours = stats.day_hours(world.spec.report_timezone, plan.day)
         advertiser_id = world.spec.advertiser_id
 
         def final() -> np.ndarray:

@@ -240,22 +240,24 @@ def test_hourly_rows_add_up_to_daily_rows_exactly(world: World, day: date) -> No
         pd.testing.assert_frame_equal(summed, daily.set_index("ad_id")[ADDITIVE].sort_index(), check_names=False)
 
 
-def test_dst_days_have_the_right_local_hours(world: World) -> None:
+def test_report_hours_follow_the_fixed_offset_without_dst(world: World) -> None:
+    # TikTok ad accounts have no DST: an account in California is UTC-8 all year and reports are dated so
+    # (FACTS.md section 5, ads.tiktok.com/help/article/time-zone). This test used to expect DST days of 23 and 25
+    # hours (display_timezone), which encoded a wrong assumption.
     usd = _ids(world)["USD"]
 
-    def hours(day: date) -> pd.Series:
-        frame = world.report_frame(usd, "AUCTION_ADVERTISER", "hour", day, day, NOW)
+    def hours(day: date, now: datetime = NOW) -> pd.Series:
+        frame = world.report_frame(usd, "AUCTION_ADVERTISER", "hour", day, day, now)
         return frame.set_index(frame["stat_time"].dt.hour)["impressions"]
 
-    spring = hours(date(2026, 3, 8))
-    assert 2 not in spring.index and len(spring) == 23  # 02:00 does not exist that night
+    for day in (date(2026, 3, 8), date(2026, 11, 1)):  # the US DST changes: ordinary days for the account
+        assert list(hours(day).index) == list(range(24))
     fall = hours(date(2026, 11, 1))
-    assert list(fall.index) == list(range(24))  # 25 real hours, 24 rows
-    # 01:00 happened twice and is one row holding both: it outweighs 00:00, unlike on the days around it.
-    assert fall.loc[1] > 1.15 * fall.loc[0]
-    for neighbour in (date(2026, 10, 31), date(2026, 11, 2)):
-        around = hours(neighbour)
-        assert around.loc[1] < around.loc[0]
+    assert fall.loc[1] < fall.loc[0]  # no doubled 01:00 row
+    # In July, 12:30 UTC is 04:30 at UTC-8 (05:30 in Los Angeles' summer time): hour 03 is the last one ended.
+    summer_now = datetime(2026, 7, 15, 12, 30, tzinfo=UTC)
+    assert hours(date(2026, 7, 15), summer_now).index.max() == 3
+    assert world.advertiser(usd).report_timezone == "Etc/GMT+8"
 
 
 @pytest.mark.parametrize("granularity", ["day", "hour"])

@@ -5,7 +5,8 @@
 
 The events come from the synthetic stream (not timed), are stored with
 ``store_events`` (timed apart: intake), then the real outbox path is timed end
-to end: ``map_and_enqueue`` (mapping, PII hashing, outbox insert) and
+to end: ``map_new_loads`` (the delivery asset's intake: the load not mapped
+yet, mapping, PII hashing, order dedup, outbox insert) and
 ``deliver`` (claims, batches of 1,000, POST to the simulator served on
 loopback, outcome bookkeeping). Checks that each event source got exactly
 ceil(n / 1000) requests. Target (issue 8): ≥ 20,000 events/s end to end.
@@ -68,7 +69,7 @@ def store(url: str, events: list[Any], now: datetime) -> dict[str, Any]:
 def run(warehouse: str, url: str, first_party_events: int, now: datetime, workers: int) -> dict[str, Any]:
     from tiktok_assets.postbacks.delivery import deliver
     from tiktok_assets.postbacks.mapping import load_mapping
-    from tiktok_assets.postbacks.outbox import map_and_enqueue
+    from tiktok_assets.postbacks.outbox import map_new_loads
     from tiktok_assets.postbacks.store import postback_outbox
     from tiktok_assets.simulator import DEFAULT_ACCESS_TOKEN
     from tiktok_assets.tiktok.client import TikTokClient
@@ -78,9 +79,8 @@ def run(warehouse: str, url: str, first_party_events: int, now: datetime, worker
     with simulator_process(2, n_advertisers=1, now=now) as sim:
         engine = make_engine(url)
         mapping = load_mapping(pixel_id=PIXEL_ID, app_id=APP_ID)
-        window_start = now - timedelta(hours=25)
         with Stopwatch() as mapped_watch:
-            mapped = map_and_enqueue(engine, window_start, now, mapping, now=now, workers=workers)
+            mapped = map_new_loads(engine, mapping, now=now, workers=workers).mapped
         with engine.connect() as connection:
             per_source = {
                 (row.event_source, row.event_source_id): row.n

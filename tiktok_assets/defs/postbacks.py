@@ -15,9 +15,14 @@ Settings come from the environment:
 =======================================  ==========================================================
 
 With no access token (the simulator) and no ids set, the simulator's ids are used.
+
+Neither asset is partitioned (issue 15, defect 2): a load of first-party events holds whatever hours its files
+hold, and a delivery run maps the loads committed since the last one and drains the whole outbox, so an hour
+partition would claim what is not true. The sensor starts a delivery run when loads wait; each run's metadata
+says what it did (loads, event hours, what was sent and how TikTok answered).
 """
 
-import json
+import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,21 +33,21 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from tiktok_assets.defs.resources import TikTokApiResource, WarehouseResource
-from tiktok_assets.partitions import event_hour_partitions
 from tiktok_assets.postbacks.delivery import TIKTOK_MAX_EVENT_AGE, DeliveryReport, deliver
 from tiktok_assets.postbacks.errors import DeliveryError, EventFileError, MappingConfigError
 from tiktok_assets.postbacks.intake import current_ads, files_summary, ingest_drop_directory
 from tiktok_assets.postbacks.mapping import MappingConfig, load_mapping
 from tiktok_assets.postbacks.outbox import (
     SUMMARY_COLUMNS,
+    MappedLoads,
     MappedWindow,
     dead_letters,
     delivery_summary,
-    map_and_enqueue,
+    map_new_loads,
     overdue_events,
     rejection_rate,
 )
-from tiktok_assets.postbacks.store import ensure_postback_tables, hours_received_since, store_events
+from tiktok_assets.postbacks.store import ensure_postback_tables, store_events, unmapped_loads
 from tiktok_assets.postbacks.synthetic import generate_events
 
 POSTBACKS_GROUP = "postbacks"
@@ -55,10 +60,6 @@ UNDELIVERED_CHECK = "no_events_left_undelivered"
 # The simulator takes any id; fixed ones keep the demo's destinations recognisable.
 SIMULATOR_PIXEL_ID = "CSIMULATORPIXEL00000001"
 SIMULATOR_APP_ID = "7000000000000000001"
-# The sensor re-reads this much before its cursor: a load that committed late
-# (its received_at is older than a load committed before it) is still seen.
-# Re-seen hours make the same run key, which Dagster runs only once.
-SENSOR_OVERLAP = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -137,20 +138,27 @@ def _markdown(frame: pd.DataFrame) -> dg.MetadataValue:
 # ---------------------------------------------------------------- first-party events
 
 
+class FirstPartyEventsConfig(dg.Config):
+    demo_hours: int = 2
+    """On the simulator without a drop directory: load the demo stream of this many UTC hours up to now (the hour in
+    progress included, up to now). Loading an hour again stores nothing twice."""
+
+
 @dg.asset(
-    partitions_def=event_hour_partitions,
     group_name=POSTBACKS_GROUP,
     kinds={"sql"},
 )
 def first_party_events(
-    context: dg.AssetExecutionContext, tiktok_api: TikTokApiResource, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext, config: FirstPartyEventsConfig, tiktok_api: TikTokApiResource,
+    warehouse: WarehouseResource,
 ) -> dg.MaterializeResult:
     """Web and app events of the store (orders, carts, page views...), with raw identity: the only table holding it.
 
-    Loads every file dropped in ``TIKTOK_EVENTS_DROP_DIR`` (then moved to
-    ``processed/``; bad lines are counted with their reasons). Without a drop
-    directory, on the simulator, it loads the demo stream for the partition's
-    hour instead. Loading twice stores an event once.
+    Not partitioned: a load holds whatever its files hold, whatever the hours. Each run loads every file dropped in
+    ``TIKTOK_EVENTS_DROP_DIR`` (then moved to ``processed/``; bad lines and dropped identity values are counted by
+    reason) as one load (``first_party_loads``), which ``tiktok_event_deliveries`` maps once it is committed.
+    Without a drop directory, on the simulator, it loads the demo stream of the last ``demo_hours`` hours instead.
+    Loading twice stores an event once.
     """
     engine = _engine(warehouse)
     settings = PostbackSettings.from_env()
@@ -181,15 +189,19 @@ def first_party_events(
             "TIKTOK_EVENTS_DROP_DIR to the directory your store exports event files to, or load events with "
             "tiktok_assets.postbacks.store.store_events (README.md, section Conversion postbacks)."
         )
-    window = context.partition_time_window
+    if config.demo_hours < 1:
+        raise dg.Failure(f"demo_hours must be at least 1, got {config.demo_hours}")
+    end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    start = end - timedelta(hours=config.demo_hours)
     ads = current_ads(engine)
-    # The hour in progress is a partition: leave out its events that have not happened yet.
-    events = [event for event in generate_events(ads, window.start, window.end, seed=tiktok_api.simulator_seed)
+    # The hour in progress is included: leave out its events that have not happened yet.
+    events = [event for event in generate_events(ads, start, end, seed=tiktok_api.simulator_seed)
               if event.event_time <= now]
     stored = store_events(engine, events, received_at=now)
     return dg.MaterializeResult(
         metadata={
             "mode": "simulator demo stream",
+            "hours": f"{start:%Y-%m-%d %H:%M} to {min(end, now):%Y-%m-%d %H:%M} UTC",
             "events_generated": len(events),
             "events_inserted": stored.inserted,
             "events_already_stored": stored.already_stored,
@@ -212,7 +224,6 @@ def _run_is_alive(instance: dg.DagsterInstance) -> Callable[[str], bool]:
 
 
 @dg.asset(
-    partitions_def=event_hour_partitions,
     group_name=POSTBACKS_GROUP,
     kinds={"tiktok", "sql"},
     pool=TIKTOK_EVENTS_API_POOL,
@@ -224,39 +235,46 @@ def _run_is_alive(instance: dg.DagsterInstance) -> Callable[[str], bool]:
             REJECTION_RATE_CHECK,
             asset="tiktok_event_deliveries",
             description="Fails when TikTok rejected more than TIKTOK_POSTBACK_MAX_REJECTION_RATE (default 2%) of "
-            "this hour's events it answered for; the dead letters carry TikTok's message.",
+            "the events it answered for in this run; the dead letters carry TikTok's message.",
         ),
         dg.AssetCheckSpec(
             UNDELIVERED_CHECK,
             asset="tiktok_event_deliveries",
             description="Warns when any event has waited in the outbox longer than "
-            "TIKTOK_POSTBACK_MAX_UNDELIVERED_HOURS (default 6), or an event of this hour was given up unsent "
-            "(too old for TikTok, or past its dedup window).",
+            "TIKTOK_POSTBACK_MAX_UNDELIVERED_HOURS (default 6), or this run gave events up unsent "
+            "(too old for TikTok, past its dedup window, or outside the sanity bounds).",
         ),
     ],
 )
 def tiktok_event_deliveries(
     context: dg.AssetExecutionContext, tiktok_api: TikTokApiResource, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    """First-party events of the hour mapped to TikTok events and delivered to the Events API, at least once and
-    never counted twice: queued in an outbox under TikTok's dedup key, sent in batches of up to 1,000, rejections
-    dead-lettered with TikTok's message. Delivery drains the whole outbox, so a run also finishes earlier hours'
-    leftovers; re-running an hour sends nothing already accepted."""
+    """First-party events mapped to TikTok events and delivered to the Events API, at least once and never counted
+    twice: queued in an outbox under TikTok's dedup key, sent in batches of up to 1,000, rejections dead-lettered
+    with TikTok's message.
+
+    Not partitioned, on purpose: each run maps every committed load not mapped yet (whatever its event hours, so a
+    late load is sent too) and drains the whole outbox. new_first_party_events_sensor starts it when loads are
+    waiting. Its metadata is this run's: the loads and event hours it mapped, what it sent and TikTok's answers,
+    and per pixel or app and event the delivery state of the events TikTok still accepts (7 days). Running it
+    again sends nothing already accepted."""
     settings = PostbackSettings.from_env()
     engine = _engine(warehouse)
-    window = context.partition_time_window
     mapping = settings.mapping(tiktok_api.uses_simulator)
-    mapped = map_and_enqueue(engine, window.start, window.end, mapping, workers=settings.map_workers)
+    loads = map_new_loads(engine, mapping, workers=settings.map_workers)
+    mapped = loads.mapped
     with tiktok_api.get_client() as client:
         try:
             report = deliver(engine, client, owner=context.run.run_id, is_owner_alive=_run_is_alive(context.instance))
         except DeliveryError as error:
             # A refused token or request will not fix itself on a retry.
-            raise dg.Failure(str(error), metadata=_run_metadata(mapped, None), allow_retries=False) from None
-    summary = delivery_summary(engine, window.start, window.end)
-    metadata = {**_summary_metadata(summary, mapping), **_run_metadata(mapped, report)}
-    metadata["dead_letters"] = _markdown(dead_letters(engine, window.start, window.end, limit=20).drop(columns=["dead_at"]))
-    context.log.info(f"Hour {context.partition_key}: {report.as_dict()}")
+            raise dg.Failure(str(error), metadata=_run_metadata(loads, None), allow_retries=False) from None
+    now = _now()
+    start, end = now - TIKTOK_MAX_EVENT_AGE, now + timedelta(hours=1)
+    summary = delivery_summary(engine, start, end)
+    metadata = {**_summary_metadata(summary, mapping), **_run_metadata(loads, report)}
+    metadata["dead_letters"] = _markdown(dead_letters(engine, start, end, limit=20).drop(columns=["dead_at"]))
+    context.log.info(f"Mapped {len(loads.loads)} load(s); delivery: {report.as_dict()}")
     if report.problems:
         # Recorded and safe; failing makes the outage visible and lets the retry policy try again.
         raise dg.Failure(
@@ -267,8 +285,8 @@ def tiktok_event_deliveries(
     return dg.MaterializeResult(
         metadata=metadata,
         check_results=[
-            _rejection_rate_check(summary, settings.max_rejection_rate),
-            _undelivered_check(engine, summary, settings.max_undelivered_hours),
+            _rejection_rate_check(report, settings.max_rejection_rate),
+            _undelivered_check(engine, report, loads, settings.max_undelivered_hours),
         ],
     )
 
@@ -284,8 +302,12 @@ def _summary_metadata(summary: pd.DataFrame, mapping: MappingConfig) -> dict[str
     }
 
 
-def _run_metadata(mapped: MappedWindow, report: DeliveryReport | None) -> dict[str, object]:
+def _run_metadata(loads: MappedLoads, report: DeliveryReport | None) -> dict[str, object]:
+    mapped = loads.mapped
     metadata: dict[str, object] = {
+        "loads_mapped": len(loads.loads),
+        "events_by_hour": _markdown(pd.DataFrame(list(loads.events_by_hour.items()), columns=["event hour (UTC)", "events"])),
+        "first_party_events_too_old": loads.too_old,
         "first_party_events": mapped.first_party_events,
         "first_party_events_not_mapped": mapped.unmapped_events,
         "newly_queued": mapped.enqueued.queued,
@@ -301,31 +323,33 @@ def _run_metadata(mapped: MappedWindow, report: DeliveryReport | None) -> dict[s
     return metadata
 
 
-def _rejection_rate_check(summary: pd.DataFrame, threshold: float) -> dg.AssetCheckResult:
-    rate = rejection_rate(summary)
-    rejected = summary[summary["rejected"] > 0][["event", "rejected", "accepted"]]
+def _rejection_rate_check(report: DeliveryReport, threshold: float) -> dg.AssetCheckResult:
+    answered = report.accepted + report.rejected
+    rate = report.rejected / answered if answered else 0.0
     return dg.AssetCheckResult(
         check_name=REJECTION_RATE_CHECK,
         passed=rate <= threshold,
         severity=dg.AssetCheckSeverity.ERROR,
-        description=f"TikTok rejected {rate:.2%} of this hour's answered events (threshold {threshold:.2%})."
-        + (" See the dead_letters metadata for TikTok's messages." if not rejected.empty else ""),
+        description=f"TikTok rejected {rate:.2%} of the events it answered for in this run (threshold {threshold:.2%})."
+        + (" See the dead_letters metadata for TikTok's messages." if report.rejected else ""),
         metadata={"rejection_rate": dg.MetadataValue.float(round(rate, 6)), "threshold": threshold,
-                  "rejected_by_event": _markdown(rejected)},
+                  "rejected": report.rejected, "accepted": report.accepted},
     )
 
 
-def _undelivered_check(engine: Engine, summary: pd.DataFrame, max_hours: float) -> dg.AssetCheckResult:
+def _undelivered_check(engine: Engine, report: DeliveryReport, loads: MappedLoads, max_hours: float
+                       ) -> dg.AssetCheckResult:
     overdue = overdue_events(engine, _now() - timedelta(hours=max_hours))
-    given_up = int(summary["dead_lettered"].sum() - summary["rejected"].sum())
+    given_up = sum(report.not_sent.values()) + loads.mapped.enqueued.out_of_bounds + loads.too_old
     problems = []
     if overdue.events:
         problems.append(f"{overdue.events} event(s) queued more than {max_hours:g} h ago are still undelivered "
                         f"(oldest queued {overdue.oldest_queued_at:%Y-%m-%d %H:%M} UTC); check TikTok's availability "
                         "and the delivery runs' logs")
     if given_up:
-        problems.append(f"{given_up} event(s) of this hour were dead-lettered unsent (older than TikTok accepts, "
-                        "past the 48 h dedup window, or outside the sanity bounds); see the dead_letters metadata")
+        problems.append(f"{given_up} event(s) were given up unsent in this run (loaded or left older than TikTok "
+                        "accepts, past the 48 h dedup window, or outside the sanity bounds); see the dead_letters and "
+                        "first_party_events_too_old metadata")
     return dg.AssetCheckResult(
         check_name=UNDELIVERED_CHECK,
         passed=not problems,
@@ -343,40 +367,25 @@ def _undelivered_check(engine: Engine, summary: pd.DataFrame, max_hours: float) 
     target=[tiktok_event_deliveries],
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Requests the delivery of every event hour that got new first-party events since the last tick "
-    "(by received_at); hours older than TikTok accepts are skipped.",
+    description="Requests a delivery run when committed loads of first-party events wait to be mapped "
+    "(first_party_loads), whenever they were received: a load that commits late is sent too.",
 )
 def new_first_party_events_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource) -> dg.SensorResult:
-    cursor = json.loads(context.cursor) if context.cursor else {}
-    received_through = datetime.fromisoformat(cursor["received_through"]) if "received_through" in cursor else None
     engine = _engine(warehouse)
-    hours = hours_received_since(engine, received_through - SENSOR_OVERLAP if received_through else None)
-    if not hours:
-        return dg.SensorResult(skip_reason="No first-party events received since the last tick.")
-    # TikTok refuses events older than 7 days: delivering those hours would only dead-letter them.
-    oldest_useful = _now().replace(tzinfo=None) - TIKTOK_MAX_EVENT_AGE - timedelta(hours=1)
-    run_requests, too_old, not_yet = [], 0, 0
-    for hour in hours:
-        key = hour.hour.strftime("%Y-%m-%d-%H:%M")
-        if hour.hour < oldest_useful:
-            too_old += 1
-        elif not event_hour_partitions.has_partition_key(key):
-            not_yet += 1
-        else:
-            run_requests.append(dg.RunRequest(partition_key=key, run_key=f"{key}|{hour.latest_received_at.isoformat()}"))
-    if too_old or not_yet:
-        context.log.info(f"Skipped {too_old} event hour(s) older than TikTok accepts and {not_yet} outside the partitions "
-                         "(before TIKTOK_HISTORY_START or in the future)")
-    newest = max(hour.latest_received_at for hour in hours)
-    if received_through is not None:
-        newest = max(newest, received_through)
-    return dg.SensorResult(run_requests=run_requests, cursor=json.dumps({"received_through": newest.isoformat()}))
+    waiting = unmapped_loads(engine)
+    if not waiting:
+        return dg.SensorResult(skip_reason="No loads of first-party events wait to be mapped.")
+    # The run key is the set of loads waiting: while a run for them is queued or running, later ticks ask for the
+    # same run, which Dagster starts once; a load committed meanwhile, whatever its id, makes a new key.
+    key = hashlib.sha256(",".join(map(str, waiting)).encode()).hexdigest()[:16]
+    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"loads-{key}", tags={"first_party_loads": str(len(waiting))})])
 
 
 first_party_events_job = dg.define_asset_job("first_party_events_job", selection=[first_party_events])
 
-# Ten past each hour, load the hour that just ended (file drop, or the simulator's stream);
-# new_first_party_events_sensor then sends what arrived.
-first_party_events_schedule = dg.build_schedule_from_partitioned_job(
-    first_party_events_job, minute_of_hour=10, default_status=dg.DefaultScheduleStatus.RUNNING
+# Ten past each hour, load what arrived (file drop, or the simulator's stream); new_first_party_events_sensor then
+# sends it.
+first_party_events_schedule = dg.ScheduleDefinition(
+    name="first_party_events_schedule", job=first_party_events_job, cron_schedule="10 * * * *",
+    execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.RUNNING,
 )

@@ -1,8 +1,11 @@
-"""The Dagster layer: the hourly delivery asset against the simulator on loopback and a SQLite warehouse, its checks, the sensor."""
+"""The Dagster layer: the delivery asset against the simulator on loopback and a SQLite warehouse, its checks, the sensor.
+
+The asset is not partitioned (issue 15, defect 2): a run maps the loads committed since the last one, whatever their
+event hours, and drains the outbox; its metadata is the run's.
+"""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -25,10 +28,6 @@ from tiktok_assets_tests.postbacks.helpers import APP_ID, PIXEL, accepted_keys
 # The asset runs on the wall clock (TikTok's 7-day limit, the outbox's ages): so does this test.
 NOW = datetime.now(UTC)
 HOUR = NOW.replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
-
-
-def key_of(hour: datetime) -> str:
-    return hour.strftime("%Y-%m-%d-%H:%M")
 
 
 def event(event_id: str, name: str, hour: datetime, minute: int, source: EventSource = EventSource.WEB, **fields) -> FirstPartyEvent:
@@ -65,8 +64,8 @@ def on_loopback(loopback_simulator, monkeypatch):
     return simulator, TikTokApiResource(base_url=base_url)
 
 
-def materialize(hour: datetime, api: TikTokApiResource, warehouse: WarehouseResource, instance: dg.DagsterInstance):
-    result = dg.materialize([tiktok_event_deliveries], partition_key=key_of(hour), instance=instance,
+def materialize(api: TikTokApiResource, warehouse: WarehouseResource, instance: dg.DagsterInstance):
+    result = dg.materialize([tiktok_event_deliveries], instance=instance,
                             resources={"tiktok_api": api, "warehouse": warehouse})
     (materialization,) = result.asset_materializations_for_node("tiktok_event_deliveries")
     checks = {evaluation.check_name: evaluation for evaluation in result.get_asset_check_evaluations()}
@@ -78,9 +77,9 @@ def test_an_hour_is_delivered_reported_per_event_name_and_a_rerun_sends_nothing(
     store_events(warehouse.get_engine(), orders_and_views(HOUR), received_at=NOW)
 
     with dg.instance_for_test() as instance:
-        metadata, checks = materialize(HOUR, api, warehouse, instance)
+        metadata, checks = materialize(api, warehouse, instance)
         requests_after_first = dict(simulator.events.requests)
-        again, _ = materialize(HOUR, api, warehouse, instance)
+        again, _ = materialize(api, warehouse, instance)
 
     table = metadata["by_tiktok_event"].value
     for line in ("| AddToCart           |        1 |      1 |          1 |",
@@ -90,13 +89,14 @@ def test_an_hour_is_delivered_reported_per_event_name_and_a_rerun_sends_nothing(
         assert line in table
     assert [metadata[name].value for name in ("queued", "sent", "accepted", "rejected", "retried", "dead_lettered", "undelivered")] == [6, 6, 6, 0, 0, 0, 0]
     assert (metadata["first_party_events"].value, metadata["first_party_events_not_mapped"].value) == (6, 1)
+    assert metadata["loads_mapped"].value == 1 and f"| {HOUR:%Y-%m-%d %H}:00 " in metadata["events_by_hour"].value
     assert sorted(accepted_keys(simulator)) == sorted([
         (PIXEL, "Purchase", "o1"), (PIXEL, "NewCustomerPurchase", "o1:NewCustomerPurchase"), (PIXEL, "Purchase", "o2"),
         (PIXEL, "PageView", "p1"), (PIXEL, "PageView", "p2"), (APP_ID, "AddToCart", "c1"),
     ])
     assert checks[REJECTION_RATE_CHECK].passed and checks[UNDELIVERED_CHECK].passed
-    # Re-running the partition queues and sends nothing.
-    assert (again["newly_queued"].value, again["already_queued"].value, again["accepted"].value) == (0, 6, 6)
+    # Running again maps no load and sends nothing; the state of the events TikTok still accepts is shown again.
+    assert (again["loads_mapped"].value, again["newly_queued"].value, again["accepted"].value) == (0, 0, 6)
     assert again["this_run"].value["events_sent"] == 0
     assert dict(simulator.events.requests) == requests_after_first == {PIXEL: 1, APP_ID: 1}
 
@@ -109,43 +109,47 @@ def test_rejections_fail_the_rate_check_and_unsent_old_events_warn(on_loopback, 
     simulator.clock.set(HOUR - timedelta(hours=1))
 
     with dg.instance_for_test() as instance:
-        rejected, rejected_checks = materialize(HOUR, api, warehouse, instance)
-        stale, stale_checks = materialize(old_hour, api, warehouse, instance)
+        rejected, checks = materialize(api, warehouse, instance)
 
     assert (rejected["rejected"].value, rejected["accepted"].value, rejected["rejection_rate"].value) == (6, 0, 1.0)
     assert "Must not be more than 5 minutes in the future" in rejected["dead_letters"].value
-    rate_check = rejected_checks[REJECTION_RATE_CHECK]
+    rate_check = checks[REJECTION_RATE_CHECK]
     assert not rate_check.passed and rate_check.severity == dg.AssetCheckSeverity.ERROR
     assert rate_check.metadata["rejection_rate"].value == 1.0
     # The 8-day-old event is given up unsent: a warning, not a rejection.
-    assert (stale["dead_lettered"].value, stale["rejected"].value, stale["sent"].value) == (1, 0, 0)
-    undelivered = stale_checks[UNDELIVERED_CHECK]
+    assert (rejected["first_party_events_too_old"].value, rejected["sent"].value) == (1, 6)
+    undelivered = checks[UNDELIVERED_CHECK]
     assert not undelivered.passed and undelivered.severity == dg.AssetCheckSeverity.WARN
     assert undelivered.metadata["dead_lettered_unsent"].value == 1
-    assert stale_checks[REJECTION_RATE_CHECK].passed
 
 
-def test_the_sensor_requests_each_hour_with_new_events_once(warehouse):
+def test_the_sensor_requests_a_run_for_waiting_loads_even_one_committed_late(on_loopback, warehouse):
+    simulator, api = on_loopback
     engine = warehouse.get_engine()
-    earlier = HOUR - timedelta(hours=1)
-    store_events(engine, [event("a", "$page_load", HOUR, 1), event("b", "$page_load", earlier, 2),
-                          event("ancient", "$page_load", HOUR - timedelta(days=9), 3)], received_at=NOW - timedelta(minutes=30))
 
-    def tick(cursor: str | None) -> dg.SensorResult:
-        return new_first_party_events_sensor(dg.build_sensor_context(cursor=cursor, resources={"warehouse": warehouse}))
+    def tick() -> dg.SensorResult:
+        with dg.build_sensor_context(resources={"warehouse": warehouse}) as context:
+            return new_first_party_events_sensor(context)
 
-    first = tick(None)
-    quiet = tick(first.cursor)
-    store_events(engine, [event("c", "$page_load", HOUR, 30)], received_at=NOW)
-    later = tick(quiet.cursor)
+    assert tick().skip_reason is not None
+    store_events(engine, [event("a", "$page_load", HOUR, 1)], received_at=NOW - timedelta(minutes=5))
+    first, same = tick(), tick()
+    with dg.instance_for_test() as instance:
+        materialize(api, warehouse, instance)
+        quiet = tick()
+        # Received (begun) 30 minutes before the last run, committed only now: the old sensor looked 10 minutes back.
+        store_events(engine, [event("late", "$page_load", HOUR - timedelta(hours=1), 2)],
+                     received_at=NOW - timedelta(minutes=30))
+        late = tick()
+        after, _ = materialize(api, warehouse, instance)
 
-    # The 9-day-old hour is skipped: TikTok would refuse its events.
-    assert sorted(request.partition_key for request in first.run_requests) == [key_of(earlier), key_of(HOUR)]
-    assert json.loads(first.cursor) == {"received_through": (NOW - timedelta(minutes=30)).replace(tzinfo=None).isoformat()}
-    # The next tick re-reads its overlap: the same hours under the same run keys, which Dagster runs once.
-    assert {request.run_key for request in quiet.run_requests} <= {request.run_key for request in first.run_requests}
-    seen = {request.run_key for request in first.run_requests}
-    assert [request.partition_key for request in later.run_requests if request.run_key not in seen] == [key_of(HOUR)]
+    assert len(first.run_requests) == 1 and first.run_requests[0].partition_key is None
+    # Until a run maps them, the same loads make the same run key: Dagster starts one run.
+    assert [request.run_key for request in same.run_requests] == [first.run_requests[0].run_key]
+    assert quiet.skip_reason is not None
+    assert len(late.run_requests) == 1 and late.run_requests[0].run_key != first.run_requests[0].run_key
+    assert after["newly_queued"].value == 1
+    assert sorted(event_id for _, _, event_id in accepted_keys(simulator)) == ["a", "late"]
 
 
 def test_the_events_api_has_a_pool_of_its_own_apart_from_the_reporting_api():

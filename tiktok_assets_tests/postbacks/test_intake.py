@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import pytest
 
-from tiktok_assets.defs.postbacks import first_party_events
+from tiktok_assets.defs.postbacks import FirstPartyEventsConfig, first_party_events
 from tiktok_assets.defs.resources import TikTokApiResource, WarehouseResource
 from tiktok_assets.postbacks.intake import ingest_drop_directory
 from tiktok_assets.postbacks.store import read_events
@@ -76,8 +76,7 @@ def test_the_asset_loads_the_drop_directory_and_counts_bad_lines(tmp_path, monke
     monkeypatch.setenv("TIKTOK_EVENTS_DROP_DIR", str(drop))
     warehouse = WarehouseResource(url=f"sqlite:///{tmp_path / 'warehouse.sqlite'}")
 
-    result = dg.materialize([first_party_events], partition_key="2026-11-20-10:00",
-                            resources={"tiktok_api": TikTokApiResource(), "warehouse": warehouse})
+    result = dg.materialize([first_party_events], resources={"tiktok_api": TikTokApiResource(), "warehouse": warehouse})
 
     metadata = result.asset_materializations_for_node("first_party_events")[0].metadata
     assert (metadata["files"].value, metadata["events_inserted"].value, metadata["bad_lines"].value) == (3, 5, 2)
@@ -86,19 +85,25 @@ def test_the_asset_loads_the_drop_directory_and_counts_bad_lines(tmp_path, monke
     assert "Zoe@Example.com" not in str({name: value.value for name, value in metadata.items()})
 
 
-def test_without_a_drop_directory_the_simulator_demo_stream_fills_the_hour_once(tmp_path, monkeypatch):
+def test_without_a_drop_directory_the_simulator_demo_stream_fills_the_last_hours_once(tmp_path, monkeypatch):
     monkeypatch.delenv("TIKTOK_EVENTS_DROP_DIR", raising=False)
     warehouse = WarehouseResource(url=f"sqlite:///{tmp_path / 'warehouse.sqlite'}")
     resources = {"tiktok_api": TikTokApiResource(), "warehouse": warehouse}
+    config = dg.RunConfig(ops={"first_party_events": FirstPartyEventsConfig(demo_hours=2)})
 
-    first = dg.materialize([first_party_events], partition_key="2026-11-20-10:00", resources=resources)
-    second = dg.materialize([first_party_events], partition_key="2026-11-20-10:00", resources=resources)
+    before_run = datetime.now(UTC)
+    first = dg.materialize([first_party_events], resources=resources, run_config=config)
+    second = dg.materialize([first_party_events], resources=resources, run_config=config)
 
-    loaded = read_events(warehouse.get_engine(), HOUR, HOUR + timedelta(hours=1))
+    this_hour = before_run.replace(minute=0, second=0, microsecond=0)
+    loaded = read_events(warehouse.get_engine(), this_hour - timedelta(hours=5), this_hour + timedelta(hours=2))
     before, after = (result.asset_materializations_for_node("first_party_events")[0].metadata for result in (first, second))
-    assert before["events_inserted"].value == len(loaded) > 0
-    assert (after["events_inserted"].value, after["events_already_stored"].value) == (0, len(loaded))
-    assert {event.event_time.replace(minute=0, second=0, microsecond=0) for event in loaded} == {HOUR}
+    # The second run stores only what happened between the two (in the hour in progress), nothing twice.
+    assert before["events_inserted"].value + after["events_inserted"].value == len(loaded) > 0
+    assert after["events_already_stored"].value == before["events_inserted"].value
+    assert {event.event_time.replace(minute=0, second=0, microsecond=0) for event in loaded} <= {
+        this_hour - timedelta(hours=1), this_hour}
+    assert max(event.event_time for event in loaded) <= datetime.now(UTC)
 
 
 def test_with_a_real_token_and_no_drop_directory_nothing_is_invented(tmp_path, monkeypatch):
@@ -106,5 +111,5 @@ def test_with_a_real_token_and_no_drop_directory_nothing_is_invented(tmp_path, m
     warehouse = WarehouseResource(url=f"sqlite:///{tmp_path / 'warehouse.sqlite'}")
 
     with pytest.raises(dg.Failure, match="set TIKTOK_EVENTS_DROP_DIR"):
-        dg.materialize([first_party_events], partition_key="2026-11-20-10:00",
+        dg.materialize([first_party_events],
                        resources={"tiktok_api": TikTokApiResource(access_token="real-token"), "warehouse": warehouse})

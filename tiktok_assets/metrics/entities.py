@@ -81,6 +81,8 @@ class EntityHistory:
     def advertiser_zones(self) -> dict[str, str | None]:
         """advertiser_id -> the fixed-offset zone (``UTC±HH:MM``) TikTok dates its reports in; None if unreadable.
 
+        (``tiktok_assets_tests/contract/FACTS.md`` §5: account time zones have no DST.)
+
         TikTok dates reports in the account's fixed offset, never with DST: the
         ``timezone`` field (a Region/City name counts as its standard offset),
         else ``display_timezone`` (``tiktok_assets.spend.zones.report_zone``,

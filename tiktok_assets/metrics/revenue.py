@@ -9,6 +9,8 @@ the warehouse keeps both (``tiktok_assets.warehouse.tables``):
 * in-app: ``purchase`` / ``total_purchase_value`` — purchase events from the
   app's SDK or its MMP (``app_purchases``, ``app_purchase_value``).
 
+(TikTok's metric definitions, with sources: ``tiktok_assets_tests/contract/FACTS.md`` §4.)
+
 **The rule.** A row's TikTok-attributed purchases and revenue
 (``tiktok_purchases``, ``tiktok_revenue``, which ROAS divides by spend) are:
 

@@ -61,7 +61,7 @@ TRACKED_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "ad": ("adgroup_id", "campaign_id", "ad_name", *_STATUS, "landing_page_url"),
 }
 # TikTok's secondary statuses of deleted entities all end so (TikTok docs 1757239620352002, "Supported
-# secondary statuses for a primary status"): CAMPAIGN_STATUS_DELETE, ADGROUP_STATUS_DELETE and
+# secondary statuses for a primary status"; tiktok_assets_tests/contract/FACTS.md §1): CAMPAIGN_STATUS_DELETE, ADGROUP_STATUS_DELETE and
 # ADGROUP_STATUS_CAMPAIGN_DELETE, AD_STATUS_DELETE, AD_STATUS_ADGROUP_DELETE, AD_STATUS_CAMPAIGN_DELETE
 # (deleted itself, or with its campaign or ad group: it can never deliver again).
 DELETED_SUFFIX = "_DELETE"

@@ -273,7 +273,7 @@ class ReportQuery:
     end: date
     page: int
     page_size: int
-    status_filters: dict[str, tuple[bool, bool]]
+    filtering: filters.ReportFiltering
 
 
 def parse_report_query(request: Request) -> ReportQuery:
@@ -317,12 +317,12 @@ def parse_report_query(request: Request) -> ReportQuery:
         raise bad_parameter(SPAN_MESSAGES[granularity])
     page, page_size = paging(query)
     try:
-        status_filters = filters.report_status_filters(query.get("filtering"), level)
+        filtering = filters.report_filtering(query.get("filtering"), level)
     except filters.FilterError as error:
         raise bad_parameter(str(error)) from None
     advertiser_id = request.advertiser_id()
     return ReportQuery(advertiser_id, service_type, data_level, level, id_dimension, granularity,
-                       tuple(dict.fromkeys(metrics)), start, end, page, page_size, status_filters)
+                       tuple(dict.fromkeys(metrics)), start, end, page, page_size, filtering)
 
 
 def report_integrated_get(request: Request) -> dict[str, Any]:
@@ -336,7 +336,9 @@ def report_integrated_get(request: Request) -> dict[str, Any]:
                            "The amount of data queried is too large. Please narrow the time range or the scope "
                            "of the query and try again.")
     masks = world.deleted_masks(report.advertiser_id, report.level, request.now, service_type=report.service_type)
-    visible = filters.report_visible(masks, report.status_filters, report.level, request.realism.hide_deleted)
+    ancestors = (world.entity_ids(report.advertiser_id, report.level, service_type=report.service_type)
+                 if report.filtering.ids else None)
+    visible = filters.report_visible(masks, report.filtering, report.level, request.realism.hide_deleted, ancestors)
     frame = world.cached_report_frame(report.advertiser_id, report.data_level, report.granularity,  # type: ignore[arg-type]
                                       report.start, report.end, request.now, service_type=report.service_type,
                                       visible=visible)

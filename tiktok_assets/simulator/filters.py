@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,10 @@ ALL, NOT_DELETE, DELETE = "STATUS_ALL", "STATUS_NOT_DELETE", "STATUS_DELETE"
 # Which kinds of entity each status value lets through: (live, deleted).
 _REACH = {ALL: (True, True), NOT_DELETE: (True, False), DELETE: (False, True)}
 REPORT_STATUS_FIELDS = {"ad_status": "AD", "adgroup_status": "ADGROUP", "campaign_status": "CAMPAIGN"}
+# Id filters narrow a report to some entities (at most 100 ids; FACTS.md section 2, bububa/tiktok-business
+# api/report/integrated_get.go): the way around TikTok's 20,000-ad truncation.
+REPORT_ID_FIELDS = {"ad_ids": "AD", "adgroup_ids": "ADGROUP", "campaign_ids": "CAMPAIGN"}
+MAX_FILTER_IDS = 100
 LEVEL_ORDER = ("AD", "ADGROUP", "CAMPAIGN", "ADVERTISER")
 BUYING_TYPES = ("AUCTION", "RESERVATION_RF", "RESERVATION_TOP_VIEW")
 DEFAULT_BUYING_TYPES = ("AUCTION", "RESERVATION_RF")
@@ -38,10 +43,18 @@ class FilterError(ValueError):
 # -- reports ------------------------------------------------------------------------------------
 
 
-def report_status_filters(raw: str | None, level: str) -> dict[str, tuple[bool, bool]]:
-    """Report ``filtering`` (JSON text) -> {status level: (live shown, deleted shown)} for the statuses it names."""
+@dataclass(frozen=True)
+class ReportFiltering:
+    statuses: dict[str, tuple[bool, bool]] = field(default_factory=dict)
+    """Per status level named: (live shown, deleted shown)."""
+    ids: dict[str, frozenset[str]] = field(default_factory=dict)
+    """Per level named by an id filter: the ids kept."""
+
+
+def report_filtering(raw: str | None, level: str) -> ReportFiltering:
+    """Report ``filtering`` (JSON text) -> the status and id filters it names, checked against ``level``."""
     if raw is None or raw == "":
-        return {}
+        return ReportFiltering()
     try:
         items = json.loads(raw)
     except ValueError:
@@ -50,38 +63,52 @@ def report_status_filters(raw: str | None, level: str) -> dict[str, tuple[bool, 
     if not isinstance(items, list):
         raise FilterError("filtering: Not a valid list (send a JSON list of {\"field_name\", \"filter_type\", "
                           "\"filter_value\"} objects).")
-    allowed = {name: status_level for name, status_level in REPORT_STATUS_FIELDS.items()
-               if LEVEL_ORDER.index(status_level) >= LEVEL_ORDER.index(level)}
+    known = {**REPORT_STATUS_FIELDS, **REPORT_ID_FIELDS}
+    allowed = {name: field_level for name, field_level in known.items()
+               if LEVEL_ORDER.index(field_level) >= LEVEL_ORDER.index(level)}
     found: dict[str, tuple[bool, bool]] = {}
+    ids: dict[str, frozenset[str]] = {}
     for index, item in enumerate(items):
         where = f"filtering.{index}"
         if not isinstance(item, dict) or not {"field_name", "filter_type", "filter_value"} <= set(item):
             raise FilterError(f"{where}: each filter needs field_name, filter_type and filter_value.")
         field_name, filter_type = item["field_name"], item["filter_type"]
-        if field_name not in REPORT_STATUS_FIELDS:
+        if field_name not in known:
             raise FilterError(f"{where}.field_name: {field_name!r} is not a filter this API subset supports; "
-                              f"use one of {', '.join(REPORT_STATUS_FIELDS)}.")
+                              f"use one of {', '.join(known)}.")
         if field_name not in allowed:
             raise FilterError(f"{where}.field_name: {field_name} cannot be used at data_level "
                               f"AUCTION_{level}.")
         if filter_type != "IN":
             raise FilterError(f"{where}.filter_type: {filter_type!r} is not valid for {field_name}; use IN.")
         values = _json_array(item["filter_value"], f"{where}.filter_value")
-        found[allowed[field_name]] = _union(values, f"{where}.filter_value", (ALL, NOT_DELETE, DELETE))
-    return found
+        if field_name in REPORT_ID_FIELDS:
+            if len(values) > MAX_FILTER_IDS or not all(isinstance(value, (str, int)) and not isinstance(value, bool)
+                                                       for value in values):
+                raise FilterError(f"{where}.filter_value: {field_name} takes 1 to {MAX_FILTER_IDS} ids.")
+            ids[allowed[field_name]] = frozenset(str(value) for value in values)
+        else:
+            found[allowed[field_name]] = _union(values, f"{where}.filter_value", (ALL, NOT_DELETE, DELETE))
+    return ReportFiltering(found, ids)
 
 
-def report_visible(masks: Mapping[str, np.ndarray], filters: Mapping[str, tuple[bool, bool]], level: str,
-                   hide_deleted: bool) -> np.ndarray | None:
+def report_visible(masks: Mapping[str, np.ndarray], filtering: ReportFiltering, level: str,
+                   hide_deleted: bool, ancestors: Mapping[str, np.ndarray] | None = None) -> np.ndarray | None:
     """Per entity of ``level``: shown or not, from :meth:`World.deleted_masks` and the parsed filters.
 
     The level's own status defaults to STATUS_NOT_DELETE (or STATUS_ALL when ``hide_deleted`` is off); a
-    parent's status restricts only when the request names it. None: everything is shown.
+    parent's status restricts only when the request names it. Id filters keep the entities whose own or
+    ancestor's id is listed (``ancestors``: :meth:`World.entity_ids`). None: everything is shown.
     """
-    wanted = dict(filters)
+    visible: np.ndarray | None = None
+    for id_level, kept in filtering.ids.items():
+        if ancestors is None:
+            raise ValueError("report_visible: id filters need the entities' ancestors")
+        shown = np.isin(ancestors[id_level].astype(str), np.array(sorted(kept), dtype=str))
+        visible = shown if visible is None else visible & shown
+    wanted = dict(filtering.statuses)
     if level in masks and level not in wanted:
         wanted[level] = _REACH[NOT_DELETE if hide_deleted else ALL]
-    visible: np.ndarray | None = None
     for status_level, (live, deleted) in wanted.items():
         if live and deleted:
             continue

@@ -168,6 +168,8 @@ class _Book:
     """Per data level above AD, the index of each group's first ad (ads are grouped contiguously)."""
     deleted_at: dict[str, np.ndarray]
     """Per status level, per ad: when the ad's entity at that level stopped existing (epoch seconds, inf never)."""
+    ad_ancestors: dict[str, np.ndarray]
+    """Per status level, per ad: the id of the ad's entity at that level (its own id at "AD")."""
 
     def starts(self, level: str) -> np.ndarray | None:
         return self.group_starts.get(level)
@@ -450,6 +452,16 @@ class World:
             masks[status_level] = per_ad if starts is None else per_ad[starts]
         return masks
 
+    def entity_ids(self, advertiser_id: str, data_level: str, *, service_type: str = AUCTION
+                   ) -> dict[str, np.ndarray]:
+        """For the entities of ``data_level`` (in report order): their own ids and their ancestors', by level."""
+        level = normalise_data_level(data_level)
+        book = self._world_of(advertiser_id).books[_service(service_type)]
+        starts = book.starts(level)
+        return {status_level: (ids if starts is None else ids[starts])
+                for status_level, ids in book.ad_ancestors.items()
+                if level not in STATUS_LEVELS or STATUS_LEVELS.index(status_level) >= STATUS_LEVELS.index(level)}
+
     def count_report_rows_upper_bound(self, advertiser_id: str, data_level: str, granularity: Granularity,
                                       start: date, end: date, *, service_type: str = AUCTION) -> int:
         """Rows a report could at most have (entities × days, × 24 hourly): TikTok's "too large" test."""
@@ -632,6 +644,8 @@ def _book(service_type: str, advertiser: AdvertiserSpec, ads: list[AdSpec], camp
         },
         group_starts={"ADGROUP": adgroup_starts, "CAMPAIGN": campaign_starts,
                       "ADVERTISER": np.array([0], dtype=np.int64)},
+        ad_ancestors={"AD": np.array([a.ad_id for a in ads], dtype=object), "ADGROUP": adgroup_ids,
+                      "CAMPAIGN": campaign_ids},
         deleted_at={
             "AD": np.array([_seconds(moment) for moment in gone], dtype=np.float64),
             "ADGROUP": np.array([_seconds(min(filter(None, (adgroup_of[a.adgroup_id].delete_time,

@@ -219,3 +219,32 @@ def test_report_filter_value_may_also_be_a_plain_list(client, simulator, deleted
     rows = _all(client, REPORT, **report_params(advertiser_id, day, day, metrics=["spend"]), filtering=plain)
     assert ad_id in {row["dimensions"]["ad_id"] for row in rows}
     assert json.loads(ALL_ADS[0]["filter_value"]) == ["STATUS_ALL"]
+
+
+def _ids_filter(field_name: str, ids: list[str]) -> list[dict]:
+    return [{"field_name": field_name, "filter_type": "IN", "filter_value": json.dumps(ids)}]
+
+
+def test_report_id_filters_narrow_rows_to_those_entities(client, simulator, us_advertiser) -> None:
+    # The documented way to ask for fewer ads (<= 100 ids; FACTS.md section 2).
+    truth = simulator.world.report_frame(us_advertiser, "AUCTION_AD", "day", date(2026, 11, 10), date(2026, 11, 19),
+                                         SIM_NOW)
+    some = sorted(set(truth["ad_id"]))[:2]
+    params = report_params(us_advertiser, "2026-11-10", "2026-11-19", metrics=["spend"])
+    rows = _all(client, REPORT, **params, filtering=_ids_filter("ad_ids", some))
+    assert rows and {row["dimensions"]["ad_id"] for row in rows} == set(some)
+    campaign_of = {a["ad_id"]: a["campaign_id"] for a in simulator.world.ads(us_advertiser, SIM_NOW)}
+    campaign = campaign_of[some[0]]
+    rows = _all(client, REPORT, **params, filtering=_ids_filter("campaign_ids", [campaign]))
+    assert rows and {campaign_of[row["dimensions"]["ad_id"]] for row in rows} == {campaign}
+    expected = truth[truth["ad_id"].map(campaign_of) == campaign]
+    assert len(rows) == len(expected)
+
+
+def test_report_id_filters_are_checked(client, us_advertiser) -> None:
+    params = report_params(us_advertiser, "2026-11-18", "2026-11-18")
+    code, message = _error(client, REPORT, **params, filtering=_ids_filter("ad_ids", [str(n) for n in range(101)]))
+    assert code == 40002 and "100" in message
+    campaign_level = report_params(us_advertiser, "2026-11-18", "2026-11-18", level="AUCTION_CAMPAIGN")
+    code, message = _error(client, REPORT, **campaign_level, filtering=_ids_filter("ad_ids", ["1"]))
+    assert code == 40002 and "ad_ids" in message

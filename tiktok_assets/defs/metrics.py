@@ -458,8 +458,9 @@ def channels_report(warehouse: WarehouseResource) -> dg.MaterializeResult:
 @dg.asset(**REPORT_COMMON, deps=[metrics_asset_key(level, "daily") for level in REPORT_LEVELS],
           check_specs=[_report_check_spec("app_report"), _report_check_spec("app_report", REPORT_PLAUSIBILITY_CHECK)])
 def app_report(warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """Per campaign, ad group and ad over the last 30 days: installs, CPI, IPM and click-to-install rate, with
-    spend, impressions and clicks, most installs first (Appstack's app view). Per currency; table ``app_report``
+    """Per campaign, ad group and ad over the last 30 days: installs, CPI, IPM and click-to-install rate, in-app
+    purchases, their value and ROAS (in-app value for app campaigns), with spend, impressions and clicks, most
+    installs first (Appstack's app view). Per currency; table ``app_report``
     with a ``level`` column."""
     engine = warehouse.get_engine()
     inputs = read_report_inputs(engine)
@@ -471,7 +472,8 @@ def app_report(warehouse: WarehouseResource) -> dg.MaterializeResult:
     plausibility = validate_metrics_plausibility(frame)[1] if not frame.empty else pd.DataFrame()
     campaigns = frame[frame["level"] == "campaign"]
     columns = [column for column in ("advertiser_name", "campaign_name", "installs", "cpi", "ipm",
-                                     "click_to_install_rate", "spend", "clicks", "impressions")
+                                     "click_to_install_rate", "app_purchases", "app_purchase_value", "roas", "spend",
+                                     "clicks", "impressions")
                if column in frame.columns]
     return _report_result("app", inputs, frame, campaigns, columns,
                           _report_checks("app_report", failures, plausibility), engine)

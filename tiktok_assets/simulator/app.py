@@ -45,7 +45,8 @@ DEFAULT_ACCESS_TOKEN = "5e3f1d0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e"
 BAD_TOKEN_MESSAGE = "Access token is incorrect or has been revoked."
 RATE_LIMIT_MESSAGE = "Too many requests. Please retry in some time."
 # TikTok's 40133 text, as recorded in airbytehq/airbyte source-tiktok-marketing's
-# unit_tests/integration/test_reports_daily_window_splitting.py (FACTS.md section 3).
+# unit_tests/integration/test_reports_daily_window_splitting.py
+# (tiktok_assets_tests/contract/FACTS.md section 3).
 ADVERTISER_RATE_LIMIT_MESSAGE = ("Advertiser ({advertiser_id})'s QPS ({qps}) reaches QPS limit {limit} for current "
                                  "path, request is temporarily restricted.")
 _HTML_ERRORS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Temporarily Unavailable"}

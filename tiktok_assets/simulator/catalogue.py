@@ -60,7 +60,8 @@ CATALOGUE: dict[str, MetricInfo] = {
                               "video_views_p75 video_views_p100 profile_visits likes comments shares follows "
                               "clicks_on_music_disc"),
     **_metrics("ratio", False, "average_video_play average_video_play_per_user"),
-    # More events connectors ask for (FACTS.md item 8: Airbyte's report_metrics and funnel legs, PostHog's fields).
+    # More events connectors ask for (tiktok_assets_tests/contract/FACTS.md item 8: Airbyte's report_metrics
+    # and funnel legs, PostHog's fields).
     **_metrics("count", True, "registration sales_lead total_app_event_add_to_cart total_purchase engaged_view "
                               "engagements paid_engaged_view engaged_view_through_conversions "
                               "paid_engagement_engaged_view engaged_view_15s paid_engaged_view_15s "
@@ -80,7 +81,8 @@ CATALOGUE: dict[str, MetricInfo] = {
                               "campaign_budget campaign_dedicate_type split_test"),
 }
 # How the recorded real-shaped rows carry some metrics as JSON numbers rather than strings (airbytehq/airbyte
-# source-tiktok-marketing unit_tests/resource/http/response/ads_reports_hourly.json, FACTS.md section 7): engagement,
+# source-tiktok-marketing unit_tests/resource/http/response/ads_reports_hourly.json,
+# tiktok_assets_tests/contract/FACTS.md section 7): engagement,
 # video and in-app event metrics. Basic data (spend, impressions, clicks, conversion, reach, ...) and the web page
 # events stay strings there. Realism.integer_counts serves these as numbers.
 LOOSE_NUMBERS: dict[str, str] = {

@@ -43,10 +43,12 @@ SPAN_MESSAGES = {
 }
 LEVELS = ("AD", "ADGROUP", "CAMPAIGN", "ADVERTISER")
 DATA_LEVELS = tuple(f"AUCTION_{level}" for level in LEVELS)
-# Deprecated by TikTok (FACTS.md section 6) but still accepted, with service_type=RESERVATION.
+# Deprecated by TikTok (tiktok_assets_tests/contract/FACTS.md section 6) but still accepted, with
+# service_type=RESERVATION.
 RESERVATION_DATA_LEVELS = tuple(f"RESERVATION_{level}" for level in LEVELS)
 SERVICE_TYPES = ("AUCTION", "RESERVATION")
-# TikTok's answer when data_level and service_type do not belong together (FACTS.md section 6).
+# TikTok's answer when data_level and service_type do not belong together
+# (tiktok_assets_tests/contract/FACTS.md section 6).
 CONFLICT_MESSAGE = "Conflict occurs. The input params including metrics and dimensions have no relation."
 
 
@@ -156,7 +158,8 @@ def paging(query: Mapping[str, str]) -> tuple[int, int]:
 
 
 def page_info(page: int, page_size: int, total: int) -> dict[str, int]:
-    # An empty listing still has one (empty) page: total_page 1, total_number 0 (FACTS.md section 2).
+    # An empty listing still has one (empty) page: total_page 1, total_number 0
+    # (tiktok_assets_tests/contract/FACTS.md section 2).
     return {"page": page, "page_size": page_size, "total_number": total,
             "total_page": max(1, math.ceil(total / page_size))}
 

@@ -7,7 +7,7 @@ API serves are rendered for a given ``now`` (names after renames, pause status,
 
 Time rules, all in the advertiser's account time zone: the fixed offset of
 its ``timezone`` field (``Etc/GMT+8`` is UTC-8 all year). TikTok ad accounts
-have no DST and date reports in that offset (FACTS.md section 5;
+have no DST and date reports in that offset (tiktok_assets_tests/contract/FACTS.md section 5;
 ads.tiktok.com/help/article/time-zone); ``display_timezone`` is only shown:
 
 * pauses follow a :class:`Cycle`: paused for ``length_days`` local days at the

@@ -1,6 +1,6 @@
 """TikTok's status and buying-type filters: which entities and report rows a request may see.
 
-TikTok hides deleted entities unless asked (FACTS.md section 1):
+TikTok hides deleted entities unless asked (tiktok_assets_tests/contract/FACTS.md section 1):
 
 * entity listings take ``filtering={"primary_status": "STATUS_ALL"}`` (TikTok's SDK docs) or
   ``{"secondary_status": "AD_STATUS_ALL"}`` (Airbyte); the default is STATUS_NOT_DELETE;
@@ -26,7 +26,8 @@ ALL, NOT_DELETE, DELETE = "STATUS_ALL", "STATUS_NOT_DELETE", "STATUS_DELETE"
 # Which kinds of entity each status value lets through: (live, deleted).
 _REACH = {ALL: (True, True), NOT_DELETE: (True, False), DELETE: (False, True)}
 REPORT_STATUS_FIELDS = {"ad_status": "AD", "adgroup_status": "ADGROUP", "campaign_status": "CAMPAIGN"}
-# Id filters narrow a report to some entities (at most 100 ids; FACTS.md section 2, bububa/tiktok-business
+# Id filters narrow a report to some entities (at most 100 ids; tiktok_assets_tests/contract/FACTS.md section 2,
+# bububa/tiktok-business
 # api/report/integrated_get.go): the way around TikTok's 20,000-ad truncation.
 REPORT_ID_FIELDS = {"ad_ids": "AD", "adgroup_ids": "ADGROUP", "campaign_ids": "CAMPAIGN"}
 MAX_FILTER_IDS = 100

@@ -10,7 +10,7 @@ Faithful quirks, on purpose:
 * **Time zones.** Report rows (and start/end dates) are dated in the fixed
   offset of the advertiser's ``timezone`` (``Etc/GMT+8`` = UTC-8 all year),
   never in ``display_timezone``: TikTok ad accounts have no DST, so every day
-  has 24 hours (FACTS.md section 5, lead decision 2).
+  has 24 hours (tiktok_assets_tests/contract/FACTS.md section 5, lead decision 2).
 * **No hourly data for one advertiser.** The GBP advertiser (the fourth) has
   daily data but its hourly report is an empty list, as TikTok serves for some
   accounts.
@@ -308,7 +308,7 @@ class World:
                 if campaign.service_type == RESERVATION]
 
     def deletions(self, advertiser_id: str) -> list[tuple[str, str, datetime]]:
-        """(level, id, deletion instant) of the advertiser's campaigns, ad groups and ads that get deleted, in time order.
+        """(level, id, deletion instant) of the advertiser's campaigns, ad groups and ads that get deleted, by time.
 
         The instant is when the entity itself was deleted; everything under it goes at the same moment.
         """
@@ -508,7 +508,8 @@ class World:
         reach: list[np.ndarray] = []
         starts = book.starts(level)
         id_column = ID_DIMENSION[level]
-        # AUCTION_ADVERTISER is the whole account: TikTok adds reservation delivery in (FACTS.md section 6).
+        # AUCTION_ADVERTISER is the whole account: TikTok adds reservation delivery in
+        # (tiktok_assets_tests/contract/FACTS.md section 6).
         books = [book]
         if level == "ADVERTISER" and book.service_type == AUCTION:
             books.append(world.books[RESERVATION])

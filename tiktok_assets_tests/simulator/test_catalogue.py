@@ -1,5 +1,5 @@
 """The BASIC metric catalogue: every name TikTok documents and connectors request is accepted; unknown ones get
-TikTok's 40002 message (FACTS.md section 8, airbytehq/airbyte issue 11375)."""
+TikTok's 40002 message (tiktok_assets_tests/contract/FACTS.md section 8, airbytehq/airbyte issue 11375)."""
 
 from __future__ import annotations
 

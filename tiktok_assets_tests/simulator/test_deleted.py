@@ -1,8 +1,8 @@
 """Deleted campaigns, ad groups and ads: as TikTok, gone from listings and reports unless a status filter asks.
 
-FACTS.md section 1: report status filters default to STATUS_NOT_DELETE (TikTok docs 1738864850353154); listings
-default primary_status to STATUS_NOT_DELETE (TikTok's SDK docs FilteringAdGet.md); deleted rows carry
-secondary_status *_DELETE. The world keeps the rows from before a deletion as ground truth.
+tiktok_assets_tests/contract/FACTS.md section 1: report status filters default to STATUS_NOT_DELETE (TikTok docs
+1738864850353154); listings default primary_status to STATUS_NOT_DELETE (TikTok's SDK docs FilteringAdGet.md); deleted
+rows carry secondary_status *_DELETE. The world keeps the rows from before a deletion as ground truth.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def test_the_day_a_repull_after_deletion_loses_spend_by_default(deleted_ad) -> N
 
 
 def test_higher_levels_keep_deleted_ads_spend(client, simulator, deleted_ad) -> None:
-    # UNCONFIRMED (FACTS.md): an ad group's row still counts the spend of its deleted ads.
+    # UNCONFIRMED (tiktok_assets_tests/contract/FACTS.md): an ad group's row still counts the spend of its deleted ads.
     advertiser_id, _, moment = deleted_ad
     day = (moment - timedelta(days=2)).astimezone(simulator.world.advertiser(advertiser_id).zone).date()
     truth = simulator.world.report_frame(advertiser_id, "AUCTION_AD", "day", day, day, SIM_NOW)
@@ -226,7 +226,7 @@ def _ids_filter(field_name: str, ids: list[str]) -> list[dict]:
 
 
 def test_report_id_filters_narrow_rows_to_those_entities(client, simulator, us_advertiser) -> None:
-    # The documented way to ask for fewer ads (<= 100 ids; FACTS.md section 2).
+    # The documented way to ask for fewer ads (<= 100 ids; tiktok_assets_tests/contract/FACTS.md section 2).
     truth = simulator.world.report_frame(us_advertiser, "AUCTION_AD", "day", date(2026, 11, 10), date(2026, 11, 19),
                                          SIM_NOW)
     some = sorted(set(truth["ad_id"]))[:2]

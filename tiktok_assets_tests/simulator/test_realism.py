@@ -1,4 +1,5 @@
-"""Realism knobs: the simulator can serve every looser shape real answers take (FACTS.md section 7).
+"""Realism knobs: the simulator can serve every looser shape real answers take (tiktok_assets_tests/contract/FACTS.md
+section 7).
 
 Each knob is switched on the running simulator (``Simulator.realism``) and checked in the raw answer, parsed with
 ``json.loads`` exactly as a client would.
@@ -57,7 +58,7 @@ def test_lowercase_ok_and_no_request_id(client, simulator, us_advertiser) -> Non
 
 def test_integer_counts_follow_the_recorded_row(client, simulator, us_advertiser) -> None:
     # airbytehq/airbyte's ads_reports_hourly.json: impressions/clicks strings; app_install, purchase, likes JSON ints;
-    # average_video_play a JSON float; secondary_goal_result null (FACTS.md section 7).
+    # average_video_play a JSON float; secondary_goal_result null (tiktok_assets_tests/contract/FACTS.md section 7).
     metrics = ["spend", "impressions", "app_install", "purchase", "likes", "average_video_play",
                "secondary_goal_result"]
     params = report_params(us_advertiser, "2026-11-18", "2026-11-18", metrics=metrics)

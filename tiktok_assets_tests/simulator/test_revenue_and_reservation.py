@@ -1,8 +1,9 @@
 """Two revenues (web Complete Payment vs in-app purchase) and reservation (R&F) buying, as TikTok reports them.
 
-FACTS.md section 4 (TikTok's metric docs, via bububa/tiktok-business model/report/metrics.go): complete_payment and
-total_complete_payment_rate are the website's purchases and their value; purchase and total_purchase_value the
-app's. Section 6: AUCTION_ADVERTISER holds auction and reservation delivery together; listings take buying_types.
+tiktok_assets_tests/contract/FACTS.md section 4 (TikTok's metric docs, via bububa/tiktok-business
+model/report/metrics.go): complete_payment and total_complete_payment_rate are the website's purchases and their value;
+purchase and total_purchase_value the app's. Section 6: AUCTION_ADVERTISER holds auction and reservation delivery
+together; listings take buying_types.
 """
 
 from __future__ import annotations

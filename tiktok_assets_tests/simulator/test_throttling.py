@@ -1,7 +1,7 @@
 """Throttling as TikTok and the gateways before it answer: 40100 per app/token, 40133 per advertiser, HTTP 429.
 
 40133's message is TikTok's as recorded in airbytehq/airbyte source-tiktok-marketing
-unit_tests/integration/test_reports_daily_window_splitting.py (FACTS.md section 3).
+unit_tests/integration/test_reports_daily_window_splitting.py (tiktok_assets_tests/contract/FACTS.md section 3).
 """
 
 from __future__ import annotations

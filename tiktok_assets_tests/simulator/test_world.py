@@ -242,8 +242,8 @@ def test_hourly_rows_add_up_to_daily_rows_exactly(world: World, day: date) -> No
 
 def test_report_hours_follow_the_fixed_offset_without_dst(world: World) -> None:
     # TikTok ad accounts have no DST: an account in California is UTC-8 all year and reports are dated so
-    # (FACTS.md section 5, ads.tiktok.com/help/article/time-zone). This test used to expect DST days of 23 and 25
-    # hours (display_timezone), which encoded a wrong assumption.
+    # (tiktok_assets_tests/contract/FACTS.md section 5, ads.tiktok.com/help/article/time-zone). This test used
+    # to expect DST days of 23 and 25 hours (display_timezone), which encoded a wrong assumption.
     usd = _ids(world)["USD"]
 
     def hours(day: date, now: datetime = NOW) -> pd.Series:
@@ -271,7 +271,7 @@ def test_levels_are_exact_sums_of_their_ads(world: World, granularity: str) -> N
         parents = pd.DataFrame(world.ads(advertiser_id, NOW))[["ad_id", "adgroup_id", "campaign_id"]]
         ads = ads.merge(parents, on="ad_id", how="left").assign(advertiser_id=advertiser_id)
         assert ads["campaign_id"].notna().all()
-        # The advertiser level is the whole account: reservation (R&F) ads add in (FACTS.md section 6).
+        # The advertiser level is the whole account: reservation (R&F) ads add in (tiktok_assets_tests/contract/FACTS.md section 6).
         reserved = _minor(world.report_frame(advertiser_id, "AUCTION_AD", granularity, start, end, NOW,  # type: ignore[arg-type]
                                              service_type="RESERVATION"), decimals).assign(advertiser_id=advertiser_id)
         for level, column in (("AUCTION_ADGROUP", "adgroup_id"), ("AUCTION_CAMPAIGN", "campaign_id"),

@@ -19,13 +19,15 @@ re-run or an overlapping backfill can never leave a partition half-replaced:
 Summing ``new_m - old_m`` over a partition's revisions gives exactly how far it
 drifted from its first pull.
 
-What a vanished row means. TikTok's reports leave out the rows of deleted ads
-unless a status filter asks for them, and a report can come back short for
-reasons that have nothing to do with the figures (a permission change, an ad
-moved to another account, a filter the caller forgot). Spend already delivered
-and billed does not disappear: TikTok corrects a settled day by changing its
-numbers, not by dropping its rows. So the caller names the partitions it
-considers settled (``settled=``, the re-pull planner's rule) and there:
+What a vanished row means (our rule). TikTok's reports leave out the rows of
+deleted ads unless a status filter asks for them (its Reporting FAQ:
+``ad_status`` defaults to ``STATUS_NOT_DELETE``), and a report can come back
+short for reasons that say nothing about the figures (a permission change, a
+filter a caller forgot). TikTok documents no way for delivered, billed spend of
+a settled day to disappear; it revises numbers. So a missing row of a settled
+day is read as "not listed", never as "spend gone". The caller names the
+partitions it considers settled (``settled=``, the re-pull planner's rule) and
+there:
 
 * a stored row missing from the new pull is **kept** as it was (values,
   revision and ``last_pulled_at`` untouched, so the row shows when it was last
@@ -38,8 +40,8 @@ considers settled (``settled=``, the re-pull planner's rule) and there:
   the write, kept rows included.
 
 Outside ``settled`` (days still moving) a vanished row stays a logged
-``delete`` revision: there TikTok does drop rows (invalid traffic removed
-before billing), and the revision log says so.
+``delete`` revision: the stored figures follow what TikTok serves now, and the
+revision log keeps what the row held, so nothing is lost silently either way.
 
 Partitions never pulled before and holding no rows (every backfill) skip the
 comparison and are bulk-loaded straight into the table (COPY on PostgreSQL).

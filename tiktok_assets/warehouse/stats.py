@@ -277,8 +277,9 @@ def _write_batch(connection: Connection, batch: PreparedBatch, pulled_at: dateti
         merged_counts, kept = _merge(connection, batch, ~fresh_rows, served, stored, pulled_before,
                                      settled, pulled_at)
         counts.update(merged_counts)
-    writes = [_partition_write(table.name, key, kept.get(key, batch.content[key]), stored.get(key, _Stored()),
-                               counts.get(key, {}), first_pull=key not in pulled_before, pulled_at=pulled_at)
+    writes = [_partition_write(table.name, key, batch.content[key].rows, kept.get(key, batch.content[key]),
+                               stored.get(key, _Stored()), counts.get(key, {}), first_pull=key not in pulled_before,
+                               pulled_at=pulled_at)
               for key in keys]
     connection.execute(sa.insert(partition_pulls), [_pull_row(write) for write in writes])
     return writes
@@ -525,15 +526,17 @@ def _midnight(connection: Connection, day: sa.ColumnElement) -> sa.ColumnElement
     return sa.cast(day, sa.DateTime)
 
 
-def _partition_write(table_name: str, key: PartitionKey, content: PartitionContent, stored: _Stored,
-                     counts: Mapping[str, int], *, first_pull: bool, pulled_at: datetime) -> PartitionWrite:
+def _partition_write(table_name: str, key: PartitionKey, rows_served: int, content: PartitionContent,
+                     stored: _Stored, counts: Mapping[str, int], *, first_pull: bool, pulled_at: datetime
+                     ) -> PartitionWrite:
+    """``content`` is what the partition holds after the write: the served rows, plus any kept ones."""
     inserted, updated, deleted = counts.get("insert", 0), counts.get("update", 0), counts.get("delete", 0)
     return PartitionWrite(
         table=table_name,
         advertiser_id=key.advertiser_id,
         stat_date=key.stat_date,
         pulled_at=pulled_at,
-        rows_served=content.rows,
+        rows_served=rows_served,
         inserted=inserted,
         updated=updated,
         deleted=deleted,

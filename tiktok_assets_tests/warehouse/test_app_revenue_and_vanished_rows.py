@@ -96,7 +96,8 @@ def test_a_row_vanishing_from_a_settled_partition_is_kept_and_counted(engine: En
     # The ad was deleted; TikTok's report no longer lists its rows, and the day is settled.
     repull = write_stats_partition(engine, "ad_stats_daily", ADVERTISER, DAY, daily_frame([LIVE_AD]), LATER,
                                    settled=True)
-    assert (repull.deleted, repull.vanished_kept, repull.unchanged, repull.changed) == (0, 1, 1, False)
+    assert (repull.rows_served, repull.deleted, repull.vanished_kept, repull.unchanged, repull.changed) == (
+        1, 0, 1, 1, False)
     assert (repull.spend_before, repull.spend_after) == (130.00, 130.00)  # not 30
     stored = read_stats(engine, "ad_stats_daily").set_index("ad_id")
     assert sorted(stored.index) == ["10", "11"] and stored["spend"].sum() == 130.00
@@ -107,7 +108,7 @@ def test_a_row_vanishing_from_a_settled_partition_is_kept_and_counted(engine: En
     assert repull.data_version == first.data_version
     assert partition_data_version(engine, "ad_stats_daily", ADVERTISER, DAY) == first.data_version
     pulls = read_partition_pulls(engine, "ad_stats_daily")
-    assert pulls["rows_vanished_kept"].tolist() == [0, 1]
+    assert pulls["rows_vanished_kept"].tolist() == [0, 1] and pulls["rows_served"].tolist() == [2, 1]
     assert pulls["spend_after"].tolist() == [130.00, 130.00]
 
 
@@ -171,3 +172,12 @@ def test_a_settle_re_pull_of_many_days_keeps_each_days_vanished_rows(engine: Eng
         assert write.data_version == partition_data_version(engine, "ad_stats_daily", ADVERTISER, day)
         assert (write.data_version == first[(ADVERTISER, day)].data_version) == (offset == 0)
     assert len(read_stats(engine, "ad_stats_daily")) == 8
+
+
+def test_an_empty_re_pull_of_a_settled_day_keeps_every_row(engine: Engine) -> None:
+    # A report answered with no rows at all (access lost, the ads deleted and no status filter sent).
+    first = write_stats_partition(engine, "ad_stats_daily", ADVERTISER, DAY, daily_frame([DELETED_AD, LIVE_AD]), PULLED)
+    empty = write_stats_partition(engine, "ad_stats_daily", ADVERTISER, DAY, pd.DataFrame(), LATER, settled=True)
+    assert (empty.rows_served, empty.vanished_kept, empty.deleted, empty.spend_after) == (0, 2, 0, 130.00)
+    assert empty.data_version == first.data_version and not empty.changed
+    assert len(read_stats(engine, "ad_stats_daily")) == 2 and read_revisions(engine).empty

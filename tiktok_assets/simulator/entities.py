@@ -293,7 +293,7 @@ def _cycle(rng: random.Random, periods: tuple[int, int], lengths: tuple[int, int
 
 
 # Shares of entities deleted at some moment between the epoch and the end of the simulated period.
-DELETE_SHARE = {"campaign": 0.08, "adgroup": 0.06, "ad": 0.1}
+DELETE_SHARE = {"campaign": 0.08, "adgroup": 0.2, "ad": 0.1}
 # Campaigns and ad groups go only late in the period, so most of the simulated year has every campaign whole.
 DELETE_FROM_DAY = {"campaign": 270, "adgroup": 270, "ad": 0}
 # Reservation (R&F) campaigns: one ad group of this many ads each.

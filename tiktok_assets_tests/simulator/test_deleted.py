@@ -248,3 +248,23 @@ def test_report_id_filters_are_checked(client, us_advertiser) -> None:
     campaign_level = report_params(us_advertiser, "2026-11-18", "2026-11-18", level="AUCTION_CAMPAIGN")
     code, message = _error(client, REPORT, **campaign_level, filtering=_ids_filter("ad_ids", ["1"]))
     assert code == 40002 and "ad_ids" in message
+
+
+def test_a_deleted_ad_group_takes_its_ads_and_its_report_rows(client, simulator) -> None:
+    world = simulator.world
+    advertiser_id, adgroup_id, moment = next(
+        (advertiser_id, entity_id, moment) for advertiser_id in world.advertiser_ids
+        for level, entity_id, moment in world.deletions(advertiser_id) if level == "ADGROUP" and moment < SIM_NOW)
+    ads = [a for a in world.ads(advertiser_id, SIM_NOW) if a["adgroup_id"] == adgroup_id]
+    assert ads and {a["secondary_status"] for a in ads} <= {"AD_STATUS_ADGROUP_DELETE", "AD_STATUS_DELETE"}
+    (group,) = [g for g in world.adgroups(advertiser_id, SIM_NOW) if g["adgroup_id"] == adgroup_id]
+    assert group["secondary_status"] == "ADGROUP_STATUS_DELETE"
+    day = (moment - timedelta(days=3)).astimezone(world.advertiser(advertiser_id).zone).date()
+    params = report_params(advertiser_id, str(day), str(day), level="AUCTION_ADGROUP", metrics=["spend"])
+    everything = [{"field_name": "adgroup_status", "filter_type": "IN", "filter_value": "[\"STATUS_ALL\"]"}]
+    assert adgroup_id not in {row["dimensions"]["adgroup_id"] for row in _all(client, REPORT, **params)}
+    assert adgroup_id in {row["dimensions"]["adgroup_id"] for row in _all(client, REPORT, **params,
+                                                                           filtering=everything)}
+    after = world.report_frame(advertiser_id, "AUCTION_AD", "day", moment.date() + timedelta(days=1),
+                               moment.date() + timedelta(days=10), SIM_NOW)
+    assert not {a["ad_id"] for a in ads} & set(after["ad_id"])

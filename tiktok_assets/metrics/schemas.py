@@ -99,11 +99,13 @@ def _schema(name: str, columns: Iterable[str], unique: list[str], *, optional: I
 _BASES = ("spend", "impressions", "clicks", "conversions", "installs", "purchases", "purchase_value", "app_purchases",
           "app_purchase_value", "tiktok_purchases", "tiktok_revenue")
 
-# TikTok-attributed revenue is the web value, the in-app value or (campaign type unknown) both: never more.
+# TikTok-attributed purchases and revenue are the web ones, the in-app ones or (campaign type unknown) both:
+# never more than the two together (metrics.revenue).
 _revenue_within_sources = pa.Check(
-    lambda frame: frame["tiktok_revenue"] <= (frame["purchase_value"] + frame["app_purchase_value"]) * (1 + 1e-9) + 1e-6,
+    lambda frame: (frame["tiktok_revenue"] <= (frame["purchase_value"] + frame["app_purchase_value"]) * (1 + 1e-9) + 1e-6)
+    & (frame["tiktok_purchases"] <= frame["purchases"] + frame["app_purchases"]),
     name="tiktok_revenue_within_sources",
-    error="tiktok_revenue exceeds web plus in-app purchase value",
+    error="tiktok_revenue or tiktok_purchases exceed the web plus in-app ones",
 )
 
 

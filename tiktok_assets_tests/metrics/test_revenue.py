@@ -116,3 +116,11 @@ def test_without_campaign_types_aggregate_takes_both_kinds() -> None:
 ])
 def test_campaign_kind_by_objective(objective: object, kind: int) -> None:
     assert campaign_kind(objective) == kind
+
+
+def test_the_schema_refuses_attributed_revenue_above_both_kinds() -> None:
+    campaigns = metrics_at_level(STATS, "campaign", "daily", HISTORY)
+    assert validate_metrics(campaigns, "campaign", "daily")[0]
+    inflated = campaigns.assign(tiktok_revenue=campaigns["purchase_value"] + campaigns["app_purchase_value"] + 1.0)
+    ok, failures = validate_metrics(inflated, "campaign", "daily")
+    assert not ok and "tiktok_revenue_within_sources" in set(failures["check"].astype(str))

@@ -10,7 +10,7 @@ recomputes exactly the partitions whose numbers changed.
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from itertools import islice
 from typing import TypeVar
 
@@ -40,6 +40,12 @@ from tiktok_assets.spend.quality import (
     last_pull,
     recent_window_start,
     untracked_spend,
+)
+from tiktok_assets.spend.reservation import (
+    advertiser_daily_spend,
+    imported_daily_spend,
+    reservation_campaigns,
+    spend_gaps,
 )
 from tiktok_assets.spend.revisions import (
     PartitionRef,
@@ -550,7 +556,9 @@ def ad_stats_daily(
     context: dg.AssetExecutionContext, tiktok_api: TikTokApiResource, warehouse: WarehouseResource
 ) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult]:
     """Ad-level daily spend, impressions, clicks, conversions, installs, purchases and purchase value
-    (TikTok-attributed), in the advertiser's currency and local date. Re-pulls log every change as a revision."""
+    (TikTok-attributed), in the advertiser's currency and local date. Re-pulls log every change as a revision.
+    Deleted ads' rows are asked for and kept; a settled day never loses rows. Reservation buying (Reach &
+    Frequency, TopView) is not in TikTok's ad rows: check advertiser_spend_covered_by_ad_import names it."""
     yield from _materialize_stats(context, tiktok_api, warehouse, "ad_stats_daily")
 
 
@@ -660,4 +668,59 @@ def tracking_parameter_coverage(warehouse: WarehouseResource) -> dg.AssetCheckRe
     )
 
 
-QUALITY_CHECKS = [hourly_matches_daily, hourly_stats_fresh, tracking_parameter_coverage]
+@dg.asset_check(asset=ad_stats_daily, pool=TIKTOK_API_POOL, description=(
+    "Spend TikTok counts for the advertiser (AUCTION_ADVERTISER, which includes reservation buying: Reach & "
+    "Frequency, TopView) that the ad-level import does not hold, per advertiser and day over the last 7 days of "
+    "data held; warns naming the reservation campaigns and the gap per day."))
+def advertiser_spend_covered_by_ad_import(tiktok_api: TikTokApiResource, warehouse: WarehouseResource
+                                          ) -> dg.AssetCheckResult:
+    engine = warehouse.get_engine()
+    since = recent_window_start(engine, "ad_stats_daily", QUALITY_LOOKBACK_DAYS)
+    imported = (imported_daily_spend(engine, since, since + timedelta(days=QUALITY_LOOKBACK_DAYS - 1)) if since
+                else pd.DataFrame(columns=["advertiser_id", "stat_date", "imported_spend"]))
+    advertiser_ids = sorted(set(imported["advertiser_id"]))
+    campaigns: dict[str, list[dict[str, str]]] = {}
+    with tiktok_api.get_client() as client:
+        profiles, errors = profiles_from_infos(client.advertiser_info(advertiser_ids)) if advertiser_ids else ({}, {})
+        totals = [advertiser_daily_spend(client, advertiser_id, min(days), max(days))
+                  for advertiser_id, days in imported.groupby("advertiser_id")["stat_date"]
+                  if advertiser_id in profiles]
+        gaps = spend_gaps(pd.concat(totals, ignore_index=True) if totals else pd.DataFrame(
+            columns=["advertiser_id", "stat_date", "advertiser_spend"]),
+            imported[imported["advertiser_id"].isin(list(profiles))],
+            {advertiser_id: profile.currency for advertiser_id, profile in profiles.items()})
+        for advertiser_id in sorted(set(gaps["advertiser_id"])):
+            campaigns[advertiser_id] = reservation_campaigns(client, advertiser_id)
+    by_advertiser = [
+        f"advertiser {advertiser_id}: "
+        + ", ".join(f"{row.gap:,.2f} {row.currency} on {row.stat_date}" for row in part.itertuples())
+        + "; reservation campaigns: "
+        + (", ".join(f"{c['campaign_id']} ({c['buying_type']})" for c in campaigns[advertiser_id]) or "none listed")
+        for advertiser_id, part in gaps.groupby("advertiser_id")
+    ]
+    return dg.AssetCheckResult(
+        passed=gaps.empty,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(
+            "Spend not imported (reservation buying is not in ad-level reports): " + " | ".join(by_advertiser)
+            if not gaps.empty else "The ad-level import holds all of every advertiser's spend."
+        ),
+        metadata={
+            "since": str(since) if since else "no daily stats yet",
+            "advertiser_days_with_gap": len(gaps),
+            "not_imported_by_currency": dg.MetadataValue.json(
+                {str(currency): round(float(total), 2) for currency, total in gaps.groupby("currency")["gap"].sum().items()}
+                if len(gaps) else {}),
+            "reservation_campaigns": dg.MetadataValue.json(
+                {advertiser_id: [c["campaign_id"] for c in found] for advertiser_id, found in campaigns.items()}),
+            "gap_per_day": dg.MetadataValue.json(
+                {advertiser_id: {str(row.stat_date): float(row.gap) for row in part.itertuples()}
+                 for advertiser_id, part in gaps.groupby("advertiser_id")}),
+            "advertisers_not_checked": dg.MetadataValue.json(sorted(errors)),
+            "gaps": dg.MetadataValue.md(gaps.astype(str).to_markdown(index=False) if len(gaps) else "_none_"),
+        },
+    )
+
+
+QUALITY_CHECKS = [hourly_matches_daily, hourly_stats_fresh, tracking_parameter_coverage,
+                  advertiser_spend_covered_by_ad_import]

@@ -71,3 +71,16 @@ def test_the_check_passes_when_every_advertiser_spend_is_imported(loopback_simul
 
     assert result.passed, result.description
     assert result.metadata["advertiser_days_with_gap"].value == 0
+
+
+def test_a_gap_counts_from_one_minor_unit_of_the_advertisers_currency() -> None:
+    from tiktok_assets.spend.reservation import spend_gaps
+
+    day = date(2026, 11, 15)
+    imported = pd.DataFrame({"advertiser_id": ["US", "US2", "JP", "JP2", "NONE"], "stat_date": [day] * 5,
+                             "imported_spend": [100.0, 100.0, 5000.0, 5000.0, 0.0]})
+    totals = pd.DataFrame({"advertiser_id": ["US", "US2", "JP", "JP2"], "stat_date": [day] * 4,
+                           # 0.004 USD of float noise; 1 cent; 0.4 yen of noise; 1 yen. NONE: no advertiser row.
+                           "advertiser_spend": [100.004, 100.01, 5000.4, 5001.0]})
+    gaps = spend_gaps(totals, imported, {"US": "USD", "US2": "USD", "JP": "JPY", "JP2": "JPY", "NONE": "USD"})
+    assert gaps[["advertiser_id", "gap"]].values.tolist() == [["JP2", 1.0], ["US2", 0.01]]

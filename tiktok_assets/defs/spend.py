@@ -227,7 +227,7 @@ def _stats_check_specs(asset_name: str) -> list[dg.AssetCheckSpec]:
             asset=asset_name,
             blocking=True,
             description="pandera schema of the rows this run wrote: ids present, 3-letter currency, "
-            "non-negative metrics, clicks within impressions, one row per key.",
+            "metrics non-negative and below 1e12 (finite), clicks within impressions, one row per key.",
         ),
         dg.AssetCheckSpec(
             SETTLED_ROWS_CHECK,

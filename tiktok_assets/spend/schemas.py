@@ -5,7 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import pandera.pandas as pa
 
-_NON_NEGATIVE = pa.Check.ge(0)
+from tiktok_assets.tiktok.reports import ABSURD_METRIC_VALUE
+
+# Non-negative and below the parser's bound: an inf or 1e308 that slipped past parsing (a spread, a
+# hand-built frame) fails here too, instead of summing to nonsense with the check green.
+_PLAUSIBLE = [pa.Check.ge(0), pa.Check.lt(ABSURD_METRIC_VALUE)]
 
 
 def _stats_columns() -> dict[str, pa.Column]:
@@ -15,13 +19,15 @@ def _stats_columns() -> dict[str, pa.Column]:
         "campaign_id": pa.Column(str, nullable=True),
         "adgroup_id": pa.Column(str, nullable=True),
         "currency": pa.Column(str, pa.Check.str_matches(r"^[A-Z]{3}$"), nullable=False),
-        "spend": pa.Column(float, _NON_NEGATIVE),
-        "impressions": pa.Column(int, _NON_NEGATIVE),
-        "clicks": pa.Column(int, _NON_NEGATIVE),
-        "conversions": pa.Column(int, _NON_NEGATIVE),
-        "installs": pa.Column(int, _NON_NEGATIVE),
-        "purchases": pa.Column(int, _NON_NEGATIVE),
-        "purchase_value": pa.Column(float, _NON_NEGATIVE),
+        "spend": pa.Column(float, _PLAUSIBLE),
+        "impressions": pa.Column(int, _PLAUSIBLE),
+        "clicks": pa.Column(int, _PLAUSIBLE),
+        "conversions": pa.Column(int, _PLAUSIBLE),
+        "installs": pa.Column(int, _PLAUSIBLE),
+        "purchases": pa.Column(int, _PLAUSIBLE),
+        "purchase_value": pa.Column(float, _PLAUSIBLE),
+        "app_purchases": pa.Column(int, _PLAUSIBLE),
+        "app_purchase_value": pa.Column(float, _PLAUSIBLE),
     }
 
 
@@ -31,7 +37,7 @@ _clicks_within_impressions = pa.Check(
 )
 
 ad_stats_daily_schema = pa.DataFrameSchema(
-    {**_stats_columns(), "stat_date": pa.Column(object), "reach": pa.Column(float, _NON_NEGATIVE, nullable=True)},
+    {**_stats_columns(), "stat_date": pa.Column(object), "reach": pa.Column(float, _PLAUSIBLE, nullable=True)},
     checks=[_clicks_within_impressions],
     unique=["advertiser_id", "ad_id", "stat_date"],
     strict=False,

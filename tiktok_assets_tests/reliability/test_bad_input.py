@@ -319,6 +319,26 @@ def _daily_frame(advertiser_id: str = "A", day: date = date(2026, 11, 15), rows:
     })
 
 
+@pytest.mark.parametrize(("column", "value"), [("spend", float("inf")), ("purchase_value", 1e308),
+                                             ("app_purchase_value", 2e12)])
+def test_the_stats_schema_fails_a_non_finite_or_absurd_value_that_got_past_parsing(column: str, value: float) -> None:
+    from tiktok_assets.spend.schemas import schema_failures
+
+    frame = _daily_frame()
+    assert schema_failures("ad_stats_daily", frame).empty
+    frame.loc[1, column] = value
+    failures = schema_failures("ad_stats_daily", frame)
+    assert column in set(failures["column"]), failures
+
+
+def test_advertiser_info_without_currency_is_refused_never_read_as_usd() -> None:
+    from tiktok_assets.spend.errors import AdvertiserProfileError
+    from tiktok_assets.spend.pull import AdvertiserProfile
+
+    with pytest.raises(AdvertiserProfileError, match=r"Advertiser 7000000000000000001: /advertiser/info/ has no currency"):
+        AdvertiserProfile.from_info({"advertiser_id": "7000000000000000001", "timezone": "Etc/GMT+8"})
+
+
 def test_duplicate_rows_for_one_ad_and_day_are_refused_and_nothing_is_written(tmp_path) -> None:
     engine = sqlite_engine(tmp_path / "w.sqlite")
     frame = _daily_frame()

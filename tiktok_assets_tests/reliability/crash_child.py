@@ -21,8 +21,8 @@ def _stall_inside_batch(batch_number: int, marker: Path) -> None:
     real_write_batch = stats._write_batch
     seen = {"batches": 0}
 
-    def write_batch_then_stall(connection, batch, pulled_at):  # noqa: ANN001, ANN202
-        writes = real_write_batch(connection, batch, pulled_at)
+    def write_batch_then_stall(connection, batch, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        writes = real_write_batch(connection, batch, *args, **kwargs)
         seen["batches"] += 1
         if seen["batches"] == batch_number:
             # Rows and partition_pulls are written; the commit has not happened.

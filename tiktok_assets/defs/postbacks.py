@@ -10,6 +10,7 @@ Settings come from the environment:
 ``TIKTOK_EVENT_MAPPING``                 mapping YAML laid over the defaults (``README.md, "Conversion postbacks"``)
 ``TIKTOK_PIXEL_ID``                      the TikTok Pixel ID web events go to
 ``TIKTOK_EVENTS_APP_ID``                 the TikTok App ID (Events Manager) app events go to
+``TIKTOK_EVENTS_STORE_APP_ID``           TikTok's ``app.app_id`` for app events naming none: App Store id / package
 ``TIKTOK_POSTBACK_MAX_REJECTION_RATE``   rejection-rate check threshold, default 0.02
 ``TIKTOK_POSTBACK_MAX_UNDELIVERED_HOURS`` undelivered-events check threshold, default 6
 =======================================  ==========================================================
@@ -60,6 +61,8 @@ UNDELIVERED_CHECK = "no_events_left_undelivered"
 # The simulator takes any id; fixed ones keep the demo's destinations recognisable.
 SIMULATOR_PIXEL_ID = "CSIMULATORPIXEL00000001"
 SIMULATOR_APP_ID = "7000000000000000001"
+# TikTok's app.app_id of app events that name none: the store's id of the app (the demo's iOS one).
+SIMULATOR_STORE_APP_ID = "id6444000001"
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ class PostbackSettings:
     mapping_path: str | None = None
     pixel_id: str | None = None
     app_id: str | None = None
+    store_app_id: str | None = None
     max_rejection_rate: float = 0.02
     max_undelivered_hours: float = 6.0
     map_workers: int = 1
@@ -80,6 +84,7 @@ class PostbackSettings:
             pixel_id=os.environ.get("TIKTOK_PIXEL_ID") or None,
             # Not TIKTOK_APP_ID: that one is the developer app of /oauth2/advertiser/get/, another id altogether.
             app_id=os.environ.get("TIKTOK_EVENTS_APP_ID") or None,
+            store_app_id=os.environ.get("TIKTOK_EVENTS_STORE_APP_ID") or None,
             max_rejection_rate=_env_number("TIKTOK_POSTBACK_MAX_REJECTION_RATE", 0.02),
             max_undelivered_hours=_env_number("TIKTOK_POSTBACK_MAX_UNDELIVERED_HOURS", 6.0),
             # Only hours holding more than one slice (50,000 events) use more than one process.
@@ -94,6 +99,8 @@ class PostbackSettings:
                 app_id=self.app_id,
                 fallback_pixel_id=SIMULATOR_PIXEL_ID if uses_simulator else None,
                 fallback_app_id=SIMULATOR_APP_ID if uses_simulator else None,
+                store_app_id=self.store_app_id,
+                fallback_store_app_id=SIMULATOR_STORE_APP_ID if uses_simulator else None,
             )
         except MappingConfigError as error:
             raise dg.Failure(

@@ -132,6 +132,25 @@ class Identity:
     ttp: str | None = None
     ip: str | None = None
     user_agent: str | None = None
+    # App events only (TikTok's app events: Segment's TikTok App Events destination, maintained by TikTok):
+    idfa: str | None = None
+    """iOS advertising id (a UUID), or its SHA-256."""
+    idfv: str | None = None
+    """iOS vendor id (a UUID)."""
+    gaid: str | None = None
+    """Android advertising id (a UUID), or its SHA-256."""
+    att_status: str | None = None
+    """iOS App Tracking Transparency: AUTHORIZED, DENIED, NOT_DETERMINED, RESTRICTED or NOT_APPLICABLE."""
+
+
+@dataclass(frozen=True, slots=True)
+class AppInfo:
+    """The app an app event happened in, as TikTok's ``app`` object names it."""
+
+    app_id: str | None = None
+    """The store's id of the app: App Store id (``id1234567890``) or Google Play package (``com.example.shop``)."""
+    app_name: str | None = None
+    app_version: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +179,7 @@ class Product:
 
 NO_IDENTITY = Identity()
 NO_CLICK = ClickParams()
+NO_APP = AppInfo()
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,10 +200,14 @@ class FirstPartyEvent:
     customer_id: str | None = None
     is_new_customer: bool | None = None
     properties: Mapping[str, Any] = field(default_factory=dict)
+    app: AppInfo = NO_APP
 
 
 IDENTITY_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Identity))
 CLICK_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(ClickParams))
+APP_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(AppInfo))
+ATT_STATUSES = frozenset({"AUTHORIZED", "DENIED", "NOT_DETERMINED", "RESTRICTED", "NOT_APPLICABLE"})
+_DEVICE_ID_FIELDS = ("idfa", "idfv", "gaid")
 PRODUCT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Product))
 REQUIRED_FIELDS: tuple[str, ...] = ("event_id", "source", "event_name", "event_time")
 RECORD_FIELDS: tuple[str, ...] = (
@@ -199,6 +223,7 @@ RECORD_FIELDS: tuple[str, ...] = (
     "customer_id",
     "is_new_customer",
     "properties",
+    *APP_FIELDS,
 )
 """The flat record: JSONL keys, CSV columns and ``first_party_events`` columns, in order."""
 
@@ -208,6 +233,9 @@ LATEST_EVENT_TIME = datetime(2100, 1, 1, tzinfo=UTC)
 _MILLISECONDS_THRESHOLD = 1e11
 
 _PHONE_CHARS = re.compile(r"\+?[0-9 ()./-]+")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+# What iOS and Android give instead of an advertising id when the user limits tracking: no id at all.
+_ZERO_UUID = "00000000-0000-0000-0000-000000000000"
 _TRUE_TEXT = frozenset({"true", "1", "yes"})
 _FALSE_TEXT = frozenset({"false", "0", "no"})
 _ID_FIELDS = frozenset({"external_id", "order_id", "customer_id", "cvg_adid", "cvg_cid"})
@@ -278,6 +306,10 @@ def parse_event(record: Mapping[str, Any], *, dropped: Counter[str] | None = Non
             ipaddress.ip_address(ip)
         except ValueError:
             ip = check.drop(PiiRejection.IP_INVALID)
+    devices = {name: check.device_id(record.get(name), name) for name in _DEVICE_ID_FIELDS}
+    att_status = check.text(record.get("att_status"), "att_status")
+    if att_status is not None and (att_status := att_status.upper()) not in ATT_STATUSES:
+        att_status = check.drop(PiiRejection.ATT_STATUS_INVALID)
     identity = Identity(
         email=email,
         phone=phone,
@@ -286,6 +318,8 @@ def parse_event(record: Mapping[str, Any], *, dropped: Counter[str] | None = Non
         ttp=check.text(record.get("ttp"), "ttp"),
         ip=ip,
         user_agent=check.text(record.get("user_agent"), "user_agent"),
+        att_status=att_status,
+        **devices,
     )
     page_url = check.text(record.get("page_url"), "page_url")
     if page_url is None and source is EventSource.WEB:
@@ -319,6 +353,7 @@ def parse_event(record: Mapping[str, Any], *, dropped: Counter[str] | None = Non
         customer_id=check.text(record.get("customer_id"), "customer_id"),
         is_new_customer=check.flag(record.get("is_new_customer"), "is_new_customer"),
         properties=check.properties(record.get("properties")),
+        app=AppInfo(*(check.text(record.get(name), name) for name in APP_FIELDS)),
     )
 
 
@@ -359,6 +394,15 @@ class _Checker:
     def drop(self, reason: PiiRejection) -> None:
         """Count a value left out of the event (the value itself is not kept anywhere)."""
         self.dropped[reason.value] += 1
+
+    def device_id(self, raw: Any, name: str) -> str | None:
+        """A device id as TikTok takes it: a UUID, or a SHA-256 hex digest; the zero UUID is no id."""
+        value = self.text(raw, name)
+        if value is None or already_hashed(value):
+            return value
+        if not _UUID.fullmatch(value) or value == _ZERO_UUID:
+            return self.drop(PiiRejection(f"{name}_invalid"))
+        return value
 
     def text(self, raw: Any, name: str) -> str | None:
         return _text(raw, name, self.event_id, allow_int=name in _ID_FIELDS)
@@ -592,6 +636,7 @@ SCALAR_FIELD_PATHS: dict[str, str] = {
     "order_id": "order_id",
     "customer_id": "customer_id",
     "is_new_customer": "is_new_customer",
+    **{name: f"app.{name}" for name in APP_FIELDS},
 }
 SCALAR_FIELD_GETTERS: dict[str, Callable[[FirstPartyEvent], Any]] = {name: attrgetter(path) for name, path in SCALAR_FIELD_PATHS.items()}
 # All scalar columns of one event in one C call; zip(*) then turns rows into columns.
@@ -705,6 +750,7 @@ _IDENTITY_COLUMNS = _columns(IDENTITY_FIELDS[0], IDENTITY_FIELDS[-1])
 _PAGE_COLUMNS = _columns("page_url", "referrer")
 _CLICK_COLUMNS = _columns(CLICK_FIELDS[0], CLICK_FIELDS[-1])
 _ORDER_COLUMNS = _columns("products", "properties")
+_APP_COLUMNS = _columns(APP_FIELDS[0], APP_FIELDS[-1])
 _SOURCES = {source.value: source for source in EventSource}
 
 
@@ -713,6 +759,7 @@ def _events_from_rows(rows: Iterable[Sequence[Any]]) -> list[FirstPartyEvent]:
     # equal values share one frozen object, built once (and memory with it).
     identities: dict[tuple[Any, ...], Identity] = {(None,) * len(IDENTITY_FIELDS): NO_IDENTITY}
     clicks: dict[tuple[Any, ...], ClickParams] = {(None,) * len(CLICK_FIELDS): NO_CLICK}
+    apps: dict[tuple[Any, ...], AppInfo] = {(None,) * len(APP_FIELDS): NO_APP}
     products_cache: dict[str, tuple[Product, ...]] = {}
     events = []
     append = events.append
@@ -725,6 +772,10 @@ def _events_from_rows(rows: Iterable[Sequence[Any]]) -> list[FirstPartyEvent]:
         click = clicks.get(click_values)
         if click is None:
             click = clicks[click_values] = ClickParams(*click_values)
+        app_values = row[_APP_COLUMNS]
+        app = apps.get(app_values)
+        if app is None:
+            app = apps[app_values] = AppInfo(*app_values)
         event_id, source, event_name, time = row[_REQUIRED_COLUMNS]
         page_url, referrer = row[_PAGE_COLUMNS]
         products, value, currency, order_id, customer_id, flag, properties = row[_ORDER_COLUMNS]
@@ -745,6 +796,7 @@ def _events_from_rows(rows: Iterable[Sequence[Any]]) -> list[FirstPartyEvent]:
             customer_id=customer_id,
             is_new_customer=None if flag is None else bool(flag),
             properties=json.loads(properties) if properties else {},
+            app=app,
         ))
     return events
 

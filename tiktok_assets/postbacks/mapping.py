@@ -45,7 +45,14 @@ from typing import Any, NoReturn
 import yaml
 
 from tiktok_assets.postbacks.errors import MappingConfigError
-from tiktok_assets.postbacks.events import KNOWN_EVENT_NAMES, SCALAR_FIELD_GETTERS, EventSource, FirstPartyEvent
+from tiktok_assets.postbacks.events import (
+    KNOWN_EVENT_NAMES,
+    NO_APP,
+    SCALAR_FIELD_GETTERS,
+    AppInfo,
+    EventSource,
+    FirstPartyEvent,
+)
 from tiktok_assets.postbacks.pii import validate_region
 
 DEFAULT_MAPPING_RESOURCE = "default_mapping.yaml"
@@ -61,6 +68,19 @@ TIKTOK_STANDARD_EVENTS = frozenset(
     JoinGroup LaunchAPP Lead LoanApplication LoanApproval LoanDisbursal Login NewCustomerPurchase PageView
     PlaceAnOrder Purchase Rate RecurringSubscriptionPaymentSucceeded Registration Schedule Search
     SpendCredits StartTrial SubmitApplication SubmitForm Subscribe UnlockAchievement ViewContent
+    """.split()
+)
+
+# TikTok's app standard events (Report App Events / Supported events, business-api.tiktok.com/portal/docs?
+# id=1771101186666498, as Segment's TikTok App Events destination, maintained by TikTok, lists them in
+# presets.ts). The app list differs from the web's: Registration, not CompleteRegistration; Checkout, not
+# InitiateCheckout. A non-custom app rule must name one of these.
+TIKTOK_APP_STANDARD_EVENTS = frozenset(
+    """
+    AchieveLevel AddPaymentInfo AddToCart AddToWishlist Checkout CompleteTutorial CreateGroup CreateRole
+    GenerateLead InAppADClick InAppADImpr InstallApp JoinGroup LaunchAPP LoanApplication LoanApproval
+    LoanDisbursal Login Purchase Rate Registration Search SpendCredits StartTrial Subscribe UnlockAchievement
+    ViewContent
     """.split()
 )
 
@@ -219,6 +239,8 @@ class MappingConfig:
     limited_data_use: bool = False
     phone_default_region: str = "US"
     bounds: SanityBounds = field(default_factory=SanityBounds)
+    app_defaults: AppInfo = NO_APP
+    """``destinations.app.store_app_id`` / ``app_name``: TikTok's ``app`` object for app events that name none."""
 
     def tiktok_events_for(self, event: FirstPartyEvent) -> tuple[str, ...]:
         """The TikTok event names to send for ``event``, primary first, without repeats."""
@@ -260,6 +282,8 @@ def load_mapping(
     app_id: str | None = None,
     fallback_pixel_id: str | None = None,
     fallback_app_id: str | None = None,
+    store_app_id: str | None = None,
+    fallback_store_app_id: str | None = None,
 ) -> MappingConfig:
     """The shipped defaults with ``config`` (a YAML path or a dict) laid over them.
 
@@ -277,6 +301,11 @@ def load_mapping(
             settings[id_key] = value
         elif settings.get(id_key) is None and fallback is not None:
             settings[id_key] = fallback
+    app_settings = document["destinations"][EventSource.APP.value]
+    if store_app_id is not None:
+        app_settings["store_app_id"] = store_app_id
+    elif app_settings.get("store_app_id") is None and fallback_store_app_id is not None:
+        app_settings["store_app_id"] = fallback_store_app_id
     return build_mapping(document, user_rule_count=len(user.get("mappings") or ()))
 
 
@@ -377,7 +406,10 @@ def build_mapping(document: Mapping[str, Any], *, user_rule_count: int | None = 
         rules.setdefault((rule.source, rule.event), []).append(rule)
 
     destinations = _destinations(document.get("destinations") or {}, rules, flags["pass_through_custom_events"])
+    app_settings = (document.get("destinations") or {}).get("app") or {}
     return MappingConfig(
+        app_defaults=AppInfo(_optional_text(app_settings.get("store_app_id"), "destinations.app.store_app_id"),
+                             _optional_text(app_settings.get("app_name"), "destinations.app.app_name")),
         bounds=_bounds(document.get("sanity_bounds") or {}),
         rules={key: tuple(value) for key, value in rules.items()},
         destinations=destinations,
@@ -396,7 +428,8 @@ def _destinations(
         settings = raw.get(source.value) or {}
         id_key = _DESTINATION_ID_KEY[source]
         prefix = f"destinations.{source.value}"
-        _refuse_unknown_keys(settings, frozenset({"enabled", "test_event_code", id_key}), f"{prefix}.", "setting")
+        known = {"enabled", "test_event_code", id_key} | ({"store_app_id", "app_name"} if source is EventSource.APP else set())
+        _refuse_unknown_keys(settings, frozenset(known), f"{prefix}.", "setting")
         enabled = settings.get("enabled", True)
         if not isinstance(enabled, bool):
             _fail(f"{prefix}.enabled", f"must be true or false, got {enabled!r}")
@@ -461,10 +494,12 @@ def _rule(raw: Any, key: str) -> MappingRule:
         targets = [targets]
     if not isinstance(targets, list):
         _fail(f"{key}.tiktok", "must be a TikTok event name or a list of them")
-    tiktok_events = tuple(_tiktok_name(name, f"{key}.tiktok[{index}]", custom) for index, name in enumerate(targets))
+    standard = TIKTOK_APP_STANDARD_EVENTS if source == "app" else TIKTOK_STANDARD_EVENTS
+    tiktok_events = tuple(_tiktok_name(name, f"{key}.tiktok[{index}]", custom, standard, source)
+                          for index, name in enumerate(targets))
     new_customer = raw.get("new_customer_event")
     if new_customer is not None:
-        new_customer = _tiktok_name(new_customer, f"{key}.new_customer_event", custom)
+        new_customer = _tiktok_name(new_customer, f"{key}.new_customer_event", custom, standard, source)
     where = raw.get("where") or []
     if not isinstance(where, list):
         _fail(f"{key}.where", "must be a list of conditions {field, op, value}")
@@ -478,12 +513,20 @@ def _rule(raw: Any, key: str) -> MappingRule:
     )
 
 
-def _tiktok_name(name: Any, key: str, custom: bool) -> str:
+# The web name an app rule may reach for, and TikTok's app name for it.
+_APP_NAME_FOR_WEB_NAME = {"CompleteRegistration": "Registration", "InitiateCheckout": "Checkout",
+                          "CompletePayment": "Purchase", "PlaceAnOrder": "Checkout"}
+
+
+def _tiktok_name(name: Any, key: str, custom: bool, standard: frozenset[str], source: str) -> str:
     if not isinstance(name, str) or not name.strip():
         _fail(key, f"must be a TikTok event name, got {name!r}")
     name = name.strip()
-    if not custom and name not in TIKTOK_STANDARD_EVENTS:
-        _fail(key, f"{name!r} is not a TikTok standard event{_suggest(name, TIKTOK_STANDARD_EVENTS)}; fix the name, or set custom: true on the rule to send a custom event")
+    if not custom and name not in standard:
+        kind = "app standard event" if source == "app" else "standard event"
+        suggestion = (f" (did you mean {_APP_NAME_FOR_WEB_NAME[name]!r}?)" if source == "app" and name in _APP_NAME_FOR_WEB_NAME
+                      else _suggest(name, standard))
+        _fail(key, f"{name!r} is not a TikTok {kind}{suggestion}; fix the name, or set custom: true on the rule to send a custom event")
     return name
 
 

@@ -24,7 +24,7 @@ from tiktok_assets.garbage_collector import gc_paused
 from tiktok_assets.postbacks.errors import PayloadError
 from tiktok_assets.postbacks.events import NO_IDENTITY, EventSource, FirstPartyEvent, Product
 from tiktok_assets.postbacks.mapping import ContentIdMode, Destination, MappingConfig
-from tiktok_assets.postbacks.pii import PiiHasher
+from tiktok_assets.postbacks.pii import PiiHasher, already_hashed
 
 MAX_EVENTS_PER_REQUEST = 1000
 
@@ -87,6 +87,9 @@ def build_tiktok_events(event: FirstPartyEvent, mapping: MappingConfig, hasher: 
     event_id = event.event_id
     event_time = int(event.event_time.timestamp())
     common: dict[str, Any] = {"user": _user(event, hasher)}
+    if event.source is EventSource.APP:
+        common["app"] = _app(event, mapping)
+        _device(event, common["user"])
     if event.page_url is not None:
         page = {"url": event.page_url}
         if event.referrer is not None:
@@ -137,6 +140,41 @@ def _user(event: FirstPartyEvent, hasher: PiiHasher) -> dict[str, str]:
     if identity.user_agent is not None:
         user["user_agent"] = identity.user_agent
     return user
+
+
+def _app(event: FirstPartyEvent, mapping: MappingConfig) -> dict[str, str]:
+    """TikTok's ``app`` object: the event's own store id, name and version, else the configured ones.
+
+    Without any store id it is ``{}``, and TikTok refuses the event ("app.app_id: Missing data"): dead-lettered
+    with that message, which says what to set (``destinations.app.store_app_id``, or ``app_id`` on the events).
+    """
+    app, defaults = event.app, mapping.app_defaults
+    fields = {"app_id": app.app_id or defaults.app_id, "app_name": app.app_name or defaults.app_name,
+              "app_version": app.app_version}
+    return {name: value for name, value in fields.items() if value is not None}
+
+
+def _device(event: FirstPartyEvent, user: dict[str, str]) -> None:
+    """The device ids and ATT status of an app event, as TikTok's app events take them.
+
+    IDFA and IDFV as is in upper case, GAID in lower case; a SHA-256 digest in lower case (Segment's TikTok App
+    Events destination, maintained by TikTok, formatter.ts / utils.ts). ``att_status`` when the event has none:
+    NOT_APPLICABLE on Android (no ATT there, as TikTok asks); AUTHORIZED with an IDFA, since iOS gives apps the
+    IDFA only once the user authorised tracking (the zero id otherwise, dropped at load); else left out.
+    """
+    identity = event.identity
+    if identity.idfa is not None:
+        user["idfa"] = identity.idfa.lower() if already_hashed(identity.idfa) else identity.idfa.upper()
+    if identity.idfv is not None:
+        user["idfv"] = identity.idfv.upper()
+    if identity.gaid is not None:
+        user["gaid"] = identity.gaid.lower()
+    if identity.att_status is not None:
+        user["att_status"] = identity.att_status
+    elif identity.idfa is not None:
+        user["att_status"] = "AUTHORIZED"
+    elif identity.gaid is not None:
+        user["att_status"] = "NOT_APPLICABLE"
 
 
 def _properties(event: FirstPartyEvent, content_id_mode: ContentIdMode) -> dict[str, Any]:

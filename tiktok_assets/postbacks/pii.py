@@ -44,6 +44,10 @@ class PiiRejection(StrEnum):
     PHONE_UNPARSEABLE = "phone_unparseable"
     PHONE_INVALID = "phone_invalid"
     IP_INVALID = "ip_invalid"
+    IDFA_INVALID = "idfa_invalid"
+    IDFV_INVALID = "idfv_invalid"
+    GAID_INVALID = "gaid_invalid"
+    ATT_STATUS_INVALID = "att_status_invalid"
 
 
 def sha256_hex(text: str) -> str:

@@ -258,7 +258,8 @@ def ensure_postback_tables(engine: Engine) -> None:
     with engine.connect() as connection:
         inspector = sa.inspect(connection)
         if (all(inspector.has_table(table.name) for table in POSTBACK_TABLES) and not _outbox_predates_queue(inspector)
-                and not _dead_reasons_outdated(connection) and not _events_predate_loads(inspector)):
+                and not _dead_reasons_outdated(connection) and not _events_predate_loads(inspector)
+                and not _missing_event_columns(inspector)):
             return
     with write_transaction(engine) as connection:
         serialise_writers(connection, ["tiktok_assets warehouse schema"])
@@ -268,6 +269,18 @@ def ensure_postback_tables(engine: Engine) -> None:
             allow_dead_reasons(connection)
         if _events_predate_loads(sa.inspect(connection)):
             _add_loads_to_events(connection)
+        for name in _missing_event_columns(sa.inspect(connection)):
+            # Record fields added since the table was made (issue 15: the app and device fields); all nullable.
+            column = first_party_events.c[name]
+            connection.execute(sa.text(f"ALTER TABLE {first_party_events.name} ADD COLUMN {name} "
+                                       f"{column.type.compile(connection.dialect)}"))
+
+
+def _missing_event_columns(inspector: sa.Inspector) -> list[str]:
+    if not inspector.has_table(first_party_events.name):
+        return []
+    present = {column["name"] for column in inspector.get_columns(first_party_events.name)}
+    return [name for name in RECORD_FIELDS if name not in present]
 
 
 def _events_predate_loads(inspector: sa.Inspector) -> bool:

@@ -18,7 +18,9 @@ of earlier days, whose number each day's plan fixes up front.
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
+import uuid
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from tiktok_assets.garbage_collector import gc_paused
-from tiktok_assets.postbacks.events import ClickParams, EventSource, FirstPartyEvent, Identity, Product
+from tiktok_assets.postbacks.events import NO_APP, AppInfo, ClickParams, EventSource, FirstPartyEvent, Identity, Product
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,25 @@ _WEB_USER_AGENTS = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15",
 )
 _APP_USER_AGENTS = ("ExampleShop/4.2.0 (iPhone; iOS 17.5)", "ExampleShop/4.2.0 (Android 14; Pixel 8)")
+# The store's ids of the demo app, as TikTok's app.app_id takes them: App Store id, Google Play package.
+_IOS_APP = AppInfo(app_id="id6444000001", app_name="Example Shop", app_version="4.2.0")
+_ANDROID_APP = AppInfo(app_id="com.example.shop", app_name="Example Shop", app_version="4.2.0")
+# About a quarter of iOS users allow tracking (ATT): the others' apps see no IDFA.
+_ATT_AUTHORIZED_SHARE = 0.25
+
+
+def _device(session_id: str, user_agent: str) -> dict[str, str]:
+    """Device ids of an app session, made from its id (the stream's random draws stay as they were)."""
+    digest = hashlib.sha256(session_id.encode()).digest()
+    if "iPhone" not in user_agent:
+        return {"gaid": str(uuid.UUID(bytes=digest[:16], version=4))}
+    device = {"idfv": str(uuid.UUID(bytes=digest[:16], version=4)).upper()}
+    if digest[16] < 256 * _ATT_AUTHORIZED_SHARE:
+        device["idfa"] = str(uuid.UUID(bytes=digest[16:32], version=4)).upper()
+        device["att_status"] = "AUTHORIZED"
+    else:
+        device["att_status"] = "DENIED"
+    return device
 # Non-TikTok traffic: (utm_source, utm_medium, referrer, weight).
 _OTHER_SOURCES = (
     ("google", "cpc", "https://www.google.com/", 0.3),
@@ -272,6 +293,7 @@ class _DayWriter:
                     referrer=None if in_app else referrer,
                     click=click,
                     currency=currency if fields.get("value") is not None else None,
+                    app=app,
                     **fields,
                 )
             )
@@ -280,11 +302,15 @@ class _DayWriter:
         landing_item = rng.choice(self.catalog)
         click, landing_url, referrer = self._landing(ad, int(plan.other_source[session]), landing_item.handle)
         ip = self._ip()
+        user_agent = rng.choice(_APP_USER_AGENTS if in_app else _WEB_USER_AGENTS)
+        device = _device(session_id, user_agent) if in_app else {}
+        app = (_IOS_APP if "iPhone" in user_agent else _ANDROID_APP) if in_app else NO_APP
         anonymous = Identity(
             ttclid=_token(rng, 48) if ad and not in_app else None,
             ttp=None if in_app else _token(rng, 27),
             ip=ip,
-            user_agent=rng.choice(_APP_USER_AGENTS if in_app else _WEB_USER_AGENTS),
+            user_agent=user_agent,
+            **device,
         )
         names = _APP_NAMES if in_app else _WEB_NAMES
         store = self.config.store_url
@@ -322,7 +348,7 @@ class _DayWriter:
             customer = self._customer(session, depth)
             known = Identity(
                 email=customer.email, phone=customer.phone, external_id=customer.customer_id,
-                ttclid=anonymous.ttclid, ttp=anonymous.ttp, ip=ip, user_agent=anonymous.user_agent,
+                ttclid=anonymous.ttclid, ttp=anonymous.ttp, ip=ip, user_agent=anonymous.user_agent, **device,
             )
             checkout = f"{store}/checkouts/{_token(rng, 20).lower()}"
             lines = tuple(cart)

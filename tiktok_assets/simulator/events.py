@@ -4,6 +4,18 @@ Validation follows TikTok's: the first problem rejects the **whole batch**
 with code 40002 and a message naming the field path, e.g.
 ``"Batch.0.properties.contents.0.content_id: Not a valid string"``.
 
+App events (``event_source: app``) follow TikTok's app events, as the
+best-known public sender of them, Segment's "TikTok App Events" destination
+(maintained by TikTok; github.com/segmentio/action-destinations,
+packages/destination-actions/src/destinations/tiktok-app-events:
+reportAppEvent/types.ts, utils.ts, formatter.ts, constants.ts,
+fields/common_fields.ts) builds them after TikTok's "Report App Events" docs
+(business-api.tiktok.com/portal/docs?id=1771101186666498): each carries
+``app: {app_id, app_name?, app_version?}``; ``user.idfa`` / ``user.idfv`` /
+``user.gaid`` are device ids (a UUID, or a lower-case SHA-256 when hashed);
+``user.att_status`` is one of AUTHORIZED, DENIED, NOT_DETERMINED, RESTRICTED,
+NOT_APPLICABLE.
+
 Deduplication: TikTok keeps the first event with the same name and
 ``event_id`` received within 48 hours (of the first one, by the simulator's
 clock); later copies are accepted (code 0) but dropped. Keys are scoped per
@@ -43,6 +55,10 @@ MAX_EVENT_AGE = timedelta(days=7)
 NOT_JSON_MESSAGE = "Request body is not valid JSON."
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+_DEVICE_ID = re.compile(r"^(?:[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}|[0-9a-f]{64})$")
+_DEVICE_ID_FIELDS = ("idfa", "idfv", "gaid")
+ATT_STATUSES = ("AUTHORIZED", "DENIED", "NOT_DETERMINED", "RESTRICTED", "NOT_APPLICABLE")
+_APP_TEXT_FIELDS = ("app_name", "app_version")
 _HASHED_USER_FIELDS = ("email", "phone", "external_id")
 _PLAIN_USER_FIELDS = ("ttclid", "ttp", "ip", "user_agent")
 _CONTENT_TEXT_FIELDS = ("content_id", "content_type", "content_name", "content_category", "brand")
@@ -108,8 +124,11 @@ def validate_track_body(body: object, now: datetime) -> None:
         raise _fail("data", f"Length must be between 1 and {MAX_EVENTS_PER_REQUEST}")
     bounds = _TimeBounds.at(now)
     page_required = source == "web"
+    is_app = source == "app"
     for index, event in enumerate(data):
         _validate_event(event, index, page_required, bounds)
+        if is_app:
+            _validate_app_event(event, index)
 
 
 # The checks below get the event's index, not its path: a path is only formatted for the error message.
@@ -147,6 +166,39 @@ def _validate_event(event: object, index: int, page_required: bool, bounds: _Tim
     limited = event.get("limited_data_use")
     if limited is not None and not isinstance(limited, bool):
         raise _fail(f"Batch.{index}.limited_data_use", "Not a valid boolean")
+
+
+def _validate_app_event(event: Mapping[str, Any], index: int) -> None:
+    """What an app event needs beyond any event's checks: the ``app`` object, and device ids and ATT status
+    of the documented shapes."""
+    app = event.get("app")
+    if app is None:
+        raise _fail(f"Batch.{index}.app.app_id", "Missing data for required field")
+    if not isinstance(app, _JSON_OBJECT):
+        raise _fail(f"Batch.{index}.app", "Not a valid object")
+    app_id = app.get("app_id")
+    if app_id is None:
+        raise _fail(f"Batch.{index}.app.app_id", "Missing data for required field")
+    if not isinstance(app_id, str) or not app_id.strip():
+        raise _fail(f"Batch.{index}.app.app_id", "Not a valid string")
+    for field in _APP_TEXT_FIELDS:
+        text = app.get(field)
+        if text is not None and not isinstance(text, str):
+            raise _fail(f"Batch.{index}.app.{field}", "Not a valid string")
+    user = event.get("user")
+    if not isinstance(user, _JSON_OBJECT):
+        return
+    for field in _DEVICE_ID_FIELDS:
+        value = user.get(field)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise _fail(f"Batch.{index}.user.{field}", "Not a valid string")
+        if not _DEVICE_ID.match(value):
+            raise _fail(f"Batch.{index}.user.{field}", "Must be a device id (UUID) or its SHA-256 hash")
+    att_status = user.get("att_status")
+    if att_status is not None and att_status not in ATT_STATUSES:
+        raise _fail(f"Batch.{index}.user.att_status", f"Must be one of: {', '.join(ATT_STATUSES)}")
 
 
 def _validate_user(user: object, index: int) -> None:

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from tiktok_assets.postbacks.mapping import MappingConfig, load_mapping
-from tiktok_assets_tests.postbacks.helpers import APP_ID, PIXEL
+from tiktok_assets_tests.postbacks.helpers import APP_ID, PIXEL, STORE_APP_ID
 
 
 @pytest.fixture
@@ -26,4 +26,4 @@ def engine(warehouse_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def mapping() -> MappingConfig:
-    return load_mapping(pixel_id=PIXEL, app_id=APP_ID)
+    return load_mapping({"destinations": {"app": {"store_app_id": STORE_APP_ID}}}, pixel_id=PIXEL, app_id=APP_ID)

@@ -12,6 +12,8 @@ from tiktok_assets_tests.conftest import SIM_NOW
 
 PIXEL = "CTESTPIXEL000001"
 APP_ID = "7200000000000000001"
+# TikTok's app.app_id: the store's id of the app (TikTok's App ID above is the event_source_id).
+STORE_APP_ID = "id1234567890"
 # Events of the hour before the simulator's "now": young enough for TikTok.
 HOUR_START = SIM_NOW.replace(minute=0) - timedelta(hours=1)
 HOUR_END = HOUR_START + timedelta(hours=1)

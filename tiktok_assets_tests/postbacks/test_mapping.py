@@ -35,8 +35,8 @@ DEFAULT_APP = {
     "Achieve level": ["AchieveLevel"],
     "Add payment info": ["AddPaymentInfo"],
     "Add to cart": ["AddToCart"],
-    "Complete registration": ["CompleteRegistration"],
-    "Initiate checkout": ["InitiateCheckout"],
+    "Complete registration": ["Registration"],  # TikTok's app standard events: test_app_events.py
+    "Initiate checkout": ["Checkout"],
     "Session": [],
     "View content": ["ViewContent"],
     "Start trial": ["StartTrial"],

@@ -114,7 +114,8 @@ def test_edges_that_are_accepted(store: EventStore) -> None:
 
 def test_app_events_need_no_page_url(store: EventStore) -> None:
     event = _with(purchase(), "page", ...)
-    store.track(batch(event, source="app", source_id="APP-1"))
+    # App events carry TikTok's app object instead (issue 15, defect 5: tiktok_assets/simulator/events.py).
+    store.track(batch({**event, "app": {"app_id": "id1234567890"}}, source="app", source_id="APP-1"))
     with pytest.raises(EventValidationError, match=r"Batch\.0\.page\.url"):
         store.track(batch(event, source="web"))
 
@@ -176,7 +177,7 @@ def test_duplicates_in_one_batch_and_across_sources(store: EventStore) -> None:
 
 def test_read_back_records_source_and_counts_requests(store: EventStore) -> None:
     store.track(batch(purchase("a"), test_event_code="TEST123"))
-    store.track(batch(purchase("b"), source="app", source_id="APP-9"))
+    store.track(batch({**purchase("b"), "app": {"app_id": "com.example.shop"}}, source="app", source_id="APP-9"))
     with pytest.raises(EventValidationError):
         store.track(batch(purchase(event="")))
     stored = store.accepted()

@@ -59,3 +59,16 @@ def test_a_fixed_offset_zone_written_out_is_imported(loopback_simulator, tmp_pat
                           "order by ad_id, stat_hour_utc", a=tokyo)
     assert not before.empty and after.equals(before)
     assert tokyo in advertisers
+
+
+def test_discovery_keeps_the_advertiser_and_says_what_is_missing(loopback_simulator, tmp_path) -> None:
+    simulator, base_url = loopback_simulator
+    broken = simulator.world.advertiser_ids[0]
+    simulator.realism = Realism(advertiser_info={broken: {"currency": None}})
+    harness = SpendHarness(base_url, f"sqlite:///{tmp_path / 'w.sqlite'}")
+    result = harness.run([dg.AssetKey("tiktok_advertisers")])
+    assert result.success, "discovery still adds the partition; the stats assets refuse it"
+    assert broken in harness.instance.get_dynamic_partitions("tiktok_advertisers")
+    metadata = result.asset_materializations_for_node("tiktok_advertisers")[0].metadata
+    assert metadata["advertisers_without_currency_or_zone"].value == [broken]
+    assert "has no currency" in metadata["advertiser_list"].value

@@ -28,8 +28,9 @@ from typing import Any
 import httpx
 
 RESPONSES = Path(__file__).parent / "responses"
-# Substituted in bodies by tests that check a secret never leaks: TikTok echoing the caller's token.
+# Substituted in bodies by tests that check a secret never leaks: TikTok echoing the caller's token or app secret.
 TOKEN_PLACEHOLDER = "{ACCESS_TOKEN}"
+SECRET_PLACEHOLDER = "{APP_SECRET}"
 
 
 @dataclass(frozen=True)
@@ -43,10 +44,12 @@ class Exchange:
     body: Any = None
     body_text: str | None = None
 
-    def content(self, token: str | None = None) -> bytes:
+    def content(self, token: str | None = None, secret: str | None = None) -> bytes:
         text = self.body_text if self.body_text is not None else json.dumps(self.body, separators=(",", ":"))
         if token is not None:
             text = text.replace(TOKEN_PLACEHOLDER, token)
+        if secret is not None:
+            text = text.replace(SECRET_PLACEHOLDER, secret)
         return text.encode()
 
     def matches(self, method: str, path: str, query: Mapping[str, str]) -> bool:
@@ -180,11 +183,12 @@ class ReplayTransport(httpx.BaseTransport):
 
     Each exchange answers once, in file order; once every matching exchange has
     answered, the last one keeps answering (an error that persists through
-    every retry). ``token`` replaces ``{ACCESS_TOKEN}`` in bodies.
+    every retry). ``token`` replaces ``{ACCESS_TOKEN}`` in bodies, ``secret`` ``{APP_SECRET}``.
     """
 
     cases: Iterable[Case]
     token: str | None = None
+    secret: str | None = None
     requests: list[RecordedRequest] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -204,7 +208,7 @@ class ReplayTransport(httpx.BaseTransport):
         index = next((i for i in matching if not self._used[i]), matching[-1])
         self._used[index] = True
         exchange = self._exchanges[index]
-        return httpx.Response(exchange.status, headers=dict(exchange.headers), content=exchange.content(self.token),
+        return httpx.Response(exchange.status, headers=dict(exchange.headers), content=exchange.content(self.token, self.secret),
                               request=request)
 
     def paths(self) -> list[str]:

@@ -9,6 +9,7 @@ this directory) holds the facts behind each assertion, with their sources.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from datetime import UTC, date, datetime
 
@@ -214,6 +215,21 @@ def test_refusals_raise_their_class_at_once_without_the_token(case_name):
     assert TOKEN not in text
     if "message_contains" in case.expected:
         assert case.expected["message_contains"] in str(error)
+
+
+def test_app_secret_echoed_by_tiktok_stays_out_of_errors_and_logs(caplog):
+    case = load_case("error_40101_secret_echo")
+    secret = "app-secret-contract-canary-93ab"
+    transport = ReplayTransport([case], token=TOKEN, secret=secret)
+    client = TikTokClient(TOKEN, transport=transport, qps=None, sleep=lambda seconds: None, seed=1)
+    with caplog.at_level(logging.DEBUG), client, pytest.raises(TikTokAuthenticationError) as raised:
+        client.authorised_advertisers(app_id="7290011223344556677", secret=secret)
+    assert len(transport.requests) == case.expected["attempts"]
+    # TikTok needs the secret on this endpoint; it travels, but is shown nowhere.
+    assert transport.requests[0].query.get("secret") == secret
+    shown = f"{raised.value} {raised.value!r} {raised.value.args} {caplog.text}"
+    assert secret not in shown
+    assert TOKEN not in shown
 
 
 @pytest.mark.parametrize("case_name", ["error_40100_app_rate_limit", "error_40133_advertiser_rate_limit"])

@@ -387,6 +387,19 @@ def test_40105_unknown_token(sim, advertiser):
     assert body["code"] == 40105
 
 
+def test_40101_for_wrong_app_credentials():
+    case = load_case("error_40101_secret_echo")
+    sim = Simulator(world=World(seed=7), clock=SimClock(fixed=SIM_NOW), qps=None,
+                    app_secrets={"7290011223344556677": "the-right-secret"})
+    answer = get(sim, "/open_api/v1.3/oauth2/advertiser/get/", {"app_id": "7290011223344556677",
+                                                               "secret": "a-wrong-secret"})
+    body = assert_same_shape(case.first, answer)
+    assert body["code"] == 40101
+    right = get(sim, "/open_api/v1.3/oauth2/advertiser/get/", {"app_id": "7290011223344556677",
+                                                              "secret": "the-right-secret"})
+    assert right.json()["code"] == 0
+
+
 def test_40133_advertiser_throttle(advertiser):
     case = load_case("error_40133_advertiser_rate_limit")
     sim = Simulator(world=World(seed=7), clock=SimClock(fixed=SIM_NOW), qps=None, advertiser_qps=0.001,
@@ -438,7 +451,7 @@ def test_every_case_has_a_simulator_test():
         "error_40002_invalid_metric", "error_40067_query_too_large", "error_40100_app_rate_limit",
         "error_40105_token_invalid", "error_40133_advertiser_rate_limit", "error_50000_system_error",
         "http_502_html", "http_503_html", "report_ads_throttle_header", "campaigns_official_example",
-        "report_advertiser_level", "report_mixed_types_ad_deleted",
+        "report_advertiser_level", "report_mixed_types_ad_deleted", "error_40101_secret_echo",
     }
     assert set(case_names()) == covered
 

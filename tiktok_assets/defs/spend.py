@@ -59,6 +59,7 @@ from tiktok_assets.spend.revisions import (
 from tiktok_assets.spend.schemas import schema_failures
 from tiktok_assets.spend.settle import (
     SKIP_SETTLED_TAG,
+    PullRecord,
     local_today,
     repull_dates,
     settle_days_from_env,
@@ -282,12 +283,15 @@ def _materialize_stats(
             dates = _without_future(context, profile, dates)
             if not dates:
                 continue
+            today = local_today(profile.timezone, datetime.now(UTC))
+            history = latest_pulls(engine, table, advertiser_id, profile.timezone, since=min(dates))
             if skip_settled:
-                dates = _without_settled(context, engine, table, profile, dates)
+                dates = _without_settled(context, table, profile, dates, today, history)
                 if not dates:
                     continue
             parents = ad_parents_frame(client.ads(advertiser_id, include_deleted=True))
-            settled_keys |= {(advertiser_id, day) for day in _settled(engine, table, profile, dates)}
+            settled_keys |= {(advertiser_id, day)
+                             for day in settled_dates(history, today, settle_days_from_env()) & set(dates)}
             ordered = sorted(dates)
             # Fetch and write in slices so a year-long backfill keeps memory flat.
             slices.extend((profile, parents, ordered[start : start + SLICE_DAYS])
@@ -414,18 +418,15 @@ def _without_future(context: dg.AssetExecutionContext, profile: AdvertiserProfil
     return kept
 
 
-def _without_settled(context: dg.AssetExecutionContext, engine, table: str, profile: AdvertiserProfile,  # noqa: ANN001
-                     dates: list[date]) -> list[date]:
+def _without_settled(context: dg.AssetExecutionContext, table: str, profile: AdvertiserProfile, dates: list[date],
+                     today: date, history: list[PullRecord]) -> list[date]:
     """The requested dates this advertiser's re-pull plan wants: its settle window and its unsettled days.
 
     A settle run covers every advertiser over one date range; inside it each
     advertiser keeps only its own plan, so settled days and days never pulled
     (those are for backfills) are skipped.
     """
-    settle_days = settle_days_from_env()
-    today = local_today(profile.timezone, datetime.now(UTC))
-    history = latest_pulls(engine, table, profile.advertiser_id, profile.timezone, since=min(dates))
-    planned = set(repull_dates(today, settle_days, history, lookback_days=(today - min(dates)).days + 1))
+    planned = set(repull_dates(today, settle_days_from_env(), history, lookback_days=(today - min(dates)).days + 1))
     kept = [day for day in dates if day in planned]
     if len(kept) < len(dates):
         context.log.info(
@@ -433,13 +434,6 @@ def _without_settled(context: dg.AssetExecutionContext, engine, table: str, prof
             "outside its re-pull plan (settled, or never pulled: backfill those)"
         )
     return kept
-
-
-def _settled(engine, table: str, profile: AdvertiserProfile, dates: list[date]) -> set[date]:  # noqa: ANN001
-    """The advertiser's dates among ``dates`` that the re-pull planner calls settled (settle.settled_dates)."""
-    today = local_today(profile.timezone, datetime.now(UTC))
-    history = latest_pulls(engine, table, profile.advertiser_id, profile.timezone, since=min(dates))
-    return settled_dates(history, today, settle_days_from_env()) & set(dates)
 
 
 def _vanished_check_result(asset_key: dg.AssetKey, vanished: list[PartitionWrite]) -> dg.AssetCheckResult:

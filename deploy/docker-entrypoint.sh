@@ -3,16 +3,18 @@
 # variables, defaults the warehouse to the instance's PostgreSQL database, then
 # runs the command (the gRPC code server unless another is given).
 #
-# NAME_FILE=/run/secrets/x sets NAME to the file's content (trailing newlines
-# dropped), the convention of the official postgres image: docker-compose.yml
+# TIKTOK_*_FILE / DAGSTER_PG_*_FILE=/run/secrets/x sets the variable without
+# _FILE to the file's content (trailing newlines dropped), the convention of
+# the official postgres image; other *_FILE variables (SSL_CERT_FILE...) are
+# paths their programs read and are left alone. docker-compose.yml
 # hands TikTok's token, the app secret and the database password over as
 # Docker secrets, never as values in the file or the image. An empty file sets
 # an empty value (no TikTok token: the embedded simulator answers).
-# Kubernetes' chart runs `dagster` directly and injects secrets as variables
-# (envSecrets), so nothing here is needed there.
+# On Kubernetes the chart injects secrets as variables (envSecrets): they
+# pass through unchanged.
 set -eu
 
-for name in $(env | sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)_FILE=.*$/\1/p'); do
+for name in $(env | sed -n 's/^\(\(TIKTOK\|DAGSTER_PG\)_[A-Za-z0-9_]*\)_FILE=.*$/\1/p'); do
     eval "path=\${${name}_FILE}"
     if [ ! -r "$path" ] || [ -d "$path" ]; then
         echo "docker-entrypoint: ${name}_FILE names ${path}, which is not a readable file" >&2

@@ -141,6 +141,13 @@ def test_secret_files_become_variables_and_their_file_variables_go(tmp_path: Pat
                                        "TIKTOK_ACCESS_TOKEN_FILE": None, "TIKTOK_APP_SECRET": ""}
 
 
+def test_other_file_variables_are_paths_and_stay_as_they_are(tmp_path: Path) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    done = _entrypoint({"SSL_CERT_FILE": str(bundle)}, *_print_env("SSL_CERT_FILE", "SSL_CERT"))
+    assert json.loads(done.stdout) == {"SSL_CERT_FILE": str(bundle), "SSL_CERT": None}
+
+
 def test_a_missing_secret_file_stops_the_container_naming_the_variable(tmp_path: Path) -> None:
     done = _entrypoint({"TIKTOK_ACCESS_TOKEN_FILE": str(tmp_path / "absent")}, "true")
     assert done.returncode == 64

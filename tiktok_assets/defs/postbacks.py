@@ -11,6 +11,7 @@ Settings come from the environment:
 ``TIKTOK_PIXEL_ID``                      the TikTok Pixel ID web events go to
 ``TIKTOK_EVENTS_APP_ID``                 the TikTok App ID (Events Manager) app events go to
 ``TIKTOK_EVENTS_STORE_APP_ID``           TikTok's ``app.app_id`` for app events naming none: App Store id / package
+``TIKTOK_EVENTS_TEST_EVENT_CODE``        send to Events Manager's test tool only (both destinations), to check setup
 ``TIKTOK_POSTBACK_MAX_REJECTION_RATE``   rejection-rate check threshold, default 0.02
 ``TIKTOK_POSTBACK_MAX_UNDELIVERED_HOURS`` undelivered-events check threshold, default 6
 =======================================  ==========================================================
@@ -43,8 +44,10 @@ from tiktok_assets.postbacks.outbox import (
     MappedLoads,
     MappedWindow,
     dead_letters,
+    delivery_diagnostics,
     delivery_summary,
     map_new_loads,
+    match_key_coverage,
     overdue_events,
     rejection_rate,
 )
@@ -72,6 +75,7 @@ class PostbackSettings:
     pixel_id: str | None = None
     app_id: str | None = None
     store_app_id: str | None = None
+    test_event_code: str | None = None
     max_rejection_rate: float = 0.02
     max_undelivered_hours: float = 6.0
     map_workers: int = 1
@@ -85,6 +89,7 @@ class PostbackSettings:
             # Not TIKTOK_APP_ID: that one is the developer app of /oauth2/advertiser/get/, another id altogether.
             app_id=os.environ.get("TIKTOK_EVENTS_APP_ID") or None,
             store_app_id=os.environ.get("TIKTOK_EVENTS_STORE_APP_ID") or None,
+            test_event_code=os.environ.get("TIKTOK_EVENTS_TEST_EVENT_CODE") or None,
             max_rejection_rate=_env_number("TIKTOK_POSTBACK_MAX_REJECTION_RATE", 0.02),
             max_undelivered_hours=_env_number("TIKTOK_POSTBACK_MAX_UNDELIVERED_HOURS", 6.0),
             # Only hours holding more than one slice (50,000 events) use more than one process.
@@ -101,6 +106,7 @@ class PostbackSettings:
                 fallback_app_id=SIMULATOR_APP_ID if uses_simulator else None,
                 store_app_id=self.store_app_id,
                 fallback_store_app_id=SIMULATOR_STORE_APP_ID if uses_simulator else None,
+                test_event_code=self.test_event_code,
             )
         except MappingConfigError as error:
             raise dg.Failure(
@@ -281,6 +287,11 @@ def tiktok_event_deliveries(
     summary = delivery_summary(engine, start, end)
     metadata = {**_summary_metadata(summary, mapping), **_run_metadata(loads, report)}
     metadata["dead_letters"] = _markdown(dead_letters(engine, start, end, limit=20).drop(columns=["dead_at"]))
+    # Per pixel or app and TikTok event, over the events TikTok still accepts: accepted, rejected (TikTok's
+    # messages), deduplicated orders, dead-lettered, undelivered.
+    metadata["diagnostics"] = _markdown(delivery_diagnostics(engine, start, end))
+    # This run's events: the share carrying each key TikTok matches people on (its event match quality's proxy).
+    metadata["match_key_coverage"] = _markdown(match_key_coverage(mapped).round(3))
     context.log.info(f"Mapped {len(loads.loads)} load(s); delivery: {report.as_dict()}")
     if report.problems:
         # Recorded and safe; failing makes the outage visible and lets the retry policy try again.
@@ -304,8 +315,14 @@ def _summary_metadata(summary: pd.DataFrame, mapping: MappingConfig) -> dict[str
         "by_tiktok_event": _markdown(summary),
         **totals,
         "rejection_rate": dg.MetadataValue.float(round(rejection_rate(summary), 6)),
-        "destinations": ", ".join(f"{source.value}: {destination.event_source_id}"
-                                  for source, destination in mapping.destinations.items()),
+        "destinations": ", ".join(
+            f"{source.value}: {destination.event_source_id}"
+            + (f" (test_event_code {destination.test_event_code}: Events Manager's test tool only, not counted)"
+               if destination.test_event_code else "")
+            for source, destination in mapping.destinations.items()),
+        "test_event_codes": dg.MetadataValue.json({
+            f"{destination.event_source} {destination.event_source_id}": destination.test_event_code
+            for destination in mapping.destinations.values() if destination.test_event_code}),
     }
 
 

@@ -284,6 +284,7 @@ def load_mapping(
     fallback_app_id: str | None = None,
     store_app_id: str | None = None,
     fallback_store_app_id: str | None = None,
+    test_event_code: str | None = None,
 ) -> MappingConfig:
     """The shipped defaults with ``config`` (a YAML path or a dict) laid over them.
 
@@ -301,6 +302,10 @@ def load_mapping(
             settings[id_key] = value
         elif settings.get(id_key) is None and fallback is not None:
             settings[id_key] = fallback
+    if test_event_code is not None:
+        # One code for both destinations (TIKTOK_EVENTS_TEST_EVENT_CODE): Events Manager's test tool shows them.
+        for source in EventSource:
+            document["destinations"][source.value]["test_event_code"] = test_event_code
     app_settings = document["destinations"][EventSource.APP.value]
     if store_app_id is not None:
         app_settings["store_app_id"] = store_app_id

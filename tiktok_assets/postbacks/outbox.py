@@ -94,6 +94,47 @@ class MappedWindow:
     """First-party events the mapping sends nowhere (e.g. app ``Session``, or a disabled source)."""
     pii_dropped: dict[str, int] = field(default_factory=dict)
     """Identity values that could not be normalised, by reason; dropped from the payload, never sent raw."""
+    match_keys: dict[tuple[str, str, str], tuple[int, ...]] = field(default_factory=dict)
+    """Per (event_source, event_source_id, TikTok event): events mapped, then how many carry each of
+    :data:`MATCH_KEYS`: what TikTok can match a person on (the proxy for its event match quality)."""
+
+
+MATCH_KEYS = ("email", "phone", "external_id", "ttclid", "ip_user_agent")
+
+
+def _match_keys(tiktok_events: Sequence[TikTokEvent]) -> dict[tuple[str, str, str], tuple[int, ...]]:
+    # One tuple per event, counted in C: the same identity dict serves every TikTok event of a first-party one.
+    seen = Counter(
+        (event.destination.event_source, event.destination.event_source_id, event.event,
+         "email" in (user := event.data.get("user") or {}), "phone" in user, "external_id" in user,
+         "ttclid" in user, "ip" in user and "user_agent" in user)
+        for event in tiktok_events
+    )
+    totals: dict[tuple[str, str, str], list[int]] = {}
+    for (source, source_id, name, *flags), count in seen.items():
+        row = totals.setdefault((source, source_id, name), [0] * (1 + len(MATCH_KEYS)))
+        row[0] += count
+        for position, flag in enumerate(flags, start=1):
+            row[position] += count * flag
+    return {key: tuple(row) for key, row in totals.items()}
+
+
+def _merged_match_keys(results: Sequence["MappedWindow"]) -> dict[tuple[str, str, str], tuple[int, ...]]:
+    merged: dict[tuple[str, str, str], list[int]] = {}
+    for result in results:
+        for key, counts in result.match_keys.items():
+            row = merged.setdefault(key, [0] * len(counts))
+            for position, count in enumerate(counts):
+                row[position] += count
+    return {key: tuple(row) for key, row in sorted(merged.items())}
+
+
+def match_key_coverage(mapped: MappedWindow) -> pd.DataFrame:
+    """Per destination and TikTok event: events mapped, and the share of them carrying each match key."""
+    rows = [{"destination": f"{source} {source_id}", "event": name, "events": counts[0],
+             **{key: counts[position] / counts[0] for position, key in enumerate(MATCH_KEYS, start=1)}}
+            for (source, source_id, name), counts in mapped.match_keys.items() if counts[0]]
+    return pd.DataFrame(rows, columns=["destination", "event", "events", *MATCH_KEYS])
 
 
 def _order_columns(tiktok_events: Sequence[TikTokEvent]) -> tuple[list[str | None], list[int]]:
@@ -461,6 +502,7 @@ def _map_slice_objects(engine: Engine, start: datetime, end: datetime, mapping: 
         enqueued=enqueued,
         unmapped_events=unmapped,
         pii_dropped={str(reason): count for reason, count in sorted(hasher.rejections.items())},
+        match_keys=_match_keys(tiktok_events),
     )
 
 
@@ -490,6 +532,7 @@ def _combined(results: Sequence[MappedWindow]) -> MappedWindow:
                           sum(result.enqueued.out_of_bounds for result in results)),
         unmapped_events=sum(result.unmapped_events for result in results),
         pii_dropped=dict(sorted(dropped.items())),
+        match_keys=_merged_match_keys(results),
     )
 
 
@@ -533,6 +576,56 @@ def delivery_summary(engine: Engine, start: datetime, end: datetime) -> pd.DataF
     counts = list(SUMMARY_COLUMNS[1:])
     frame[counts] = frame[counts].astype("int64")
     return frame
+
+
+DIAGNOSTIC_COLUMNS = ("destination", "event", "queued", "accepted", "rejected", "deduplicated", "dead_lettered",
+                      "undelivered", "rejections")
+
+
+def delivery_diagnostics(engine: Engine, start: datetime, end: datetime, *, messages: int = 3) -> pd.DataFrame:
+    """Per destination (pixel or app) and TikTok event, for events with ``start <= event_time < end``: queued,
+    accepted, rejected by TikTok (and its ``messages`` commonest messages, with counts), deduplicated (orders
+    met again under another event_id, not queued), dead-lettered unsent (too old, past the dedup window,
+    outside the sanity bounds) and undelivered."""
+    outbox, letters, copies = postback_outbox, postback_dead_letters, postback_order_duplicates
+    window = (utc_naive(start), utc_naive(end))
+    key = (outbox.c.event_source, outbox.c.event_source_id, outbox.c.event)
+    states = (
+        sa.select(*key, sa.func.count().label("queued"),
+                  _count_where(outbox.c.state == "accepted").label("accepted"),
+                  _count_where(outbox.c.dead_reason == "rejected").label("rejected"),
+                  _count_where(sa.and_(outbox.c.state == "dead", outbox.c.dead_reason != "rejected")).label("dead"),
+                  _count_where(outbox.c.state.in_(UNDELIVERED_STATES)).label("undelivered"))
+        .where(outbox.c.event_time >= window[0], outbox.c.event_time < window[1]).group_by(*key)
+    )
+    copy_key = (copies.c.event_source, copies.c.event_source_id, copies.c.event)
+    duplicates = (sa.select(*copy_key, sa.func.count()).where(copies.c.event_time >= window[0],
+                                                              copies.c.event_time < window[1]).group_by(*copy_key))
+    letter_key = (letters.c.event_source, letters.c.event_source_id, letters.c.event, letters.c.message)
+    rejections = (sa.select(*letter_key, sa.func.count().label("n"))
+                  .where(letters.c.reason == "rejected", letters.c.event_time >= window[0],
+                         letters.c.event_time < window[1]).group_by(*letter_key))
+    with engine.connect() as connection:
+        rows = connection.execute(states).all()
+        duplicated = {tuple(row[:3]): int(row[3]) for row in connection.execute(duplicates)}
+        messages_by_key: dict[tuple[str, str, str], list[tuple[int, str]]] = {}
+        for source, source_id, name, message, count in connection.execute(rejections):
+            messages_by_key.setdefault((source, source_id, name), []).append((int(count), message or ""))
+    records = []
+    for source, source_id, name, queued, accepted, rejected, dead, undelivered in rows:
+        commonest = sorted(messages_by_key.get((source, source_id, name), []), key=lambda item: (-item[0], item[1]))
+        records.append({
+            "destination": f"{source} {source_id}", "event": name, "queued": int(queued), "accepted": int(accepted),
+            "rejected": int(rejected), "deduplicated": duplicated.pop((source, source_id, name), 0),
+            "dead_lettered": int(dead), "undelivered": int(undelivered),
+            "rejections": "; ".join(f"{message} ({count})" for count, message in commonest[:messages]),
+        })
+    # An order whose every copy was dropped has no outbox row in the window (its kept event may be older).
+    for (source, source_id, name), count in duplicated.items():
+        records.append({"destination": f"{source} {source_id}", "event": name, "queued": 0, "accepted": 0,
+                        "rejected": 0, "deduplicated": count, "dead_lettered": 0, "undelivered": 0, "rejections": ""})
+    frame = pd.DataFrame(records, columns=list(DIAGNOSTIC_COLUMNS))
+    return frame.sort_values(["destination", "event"], ignore_index=True)
 
 
 def rejection_rate(summary: pd.DataFrame) -> float:

@@ -102,9 +102,6 @@ NULL_WHEN_EMPTY = frozenset({"secondary_goal_result", "cost_per_secondary_goal_r
 # Advertiser-level only: at another level TikTok rejects them as invalid metric fields (airbytehq/airbyte issue 11375).
 ADVERTISER_ONLY = frozenset({"cash_spend", "voucher_spend"})
 
-COUNT_METRICS = frozenset(name for name, info in CATALOGUE.items() if info.kind == "count")
-
-
 def invalid_metrics(names: list[object], level: str) -> list[object]:
     """The names TikTok would reject at ``level`` ("AD"... "ADVERTISER"), in request order."""
     return [name for name in names if not isinstance(name, str) or name not in CATALOGUE

@@ -389,30 +389,27 @@ def _attributes(request: Request, report: ReportQuery, page_rows: pd.DataFrame) 
     if not wanted or page_rows.empty:
         return {}
     world, now, advertiser_id = request.world, request.now, report.advertiser_id
+    info = world.advertiser(advertiser_id).info()
     own = _KIND_OF_LEVEL[report.level]
-    entities = {"advertiser": [world.advertiser(advertiser_id).info()]} if own == "advertiser" else {
-        own: getattr(world, f"{own}s")(advertiser_id, now)}
-    if own != "advertiser":
-        # Names of parents come from their own rows (ads carry campaign_name and adgroup_name already).
-        for parent in ("campaign", "adgroup"):
-            if parent != own:
-                entities[parent] = getattr(world, f"{parent}s")(advertiser_id, now)
-        entities["advertiser"] = [world.advertiser(advertiser_id).info()]
-    own_rows = {str(row[f"{own}_id" if own != "advertiser" else "advertiser_id"]): row for row in entities[own]}
+    # The row's own entity and its parents, from the listings (deleted ones included: their rows may be served).
+    kinds = ("ad", "adgroup", "campaign")
+    listings = {kind: getattr(world, f"{kind}s")(advertiser_id, now)
+                for kind in kinds[kinds.index(own):]} if own in kinds else {}
+    own_rows = {str(row[f"{own}_id"]): row for row in listings.get(own, ())}
     ids = page_rows[report.id_dimension].astype(str)
+    empty = "null" if request.realism.null_metrics else '"-"'
     out: dict[str, np.ndarray] = {}
     for metric in wanted:
         _, source, key = ATTRIBUTES[metric]
         if source == "advertiser":
-            value = json.dumps(entities["advertiser"][0][key])
-            out[metric] = np.full(len(ids), value, dtype=object)
+            out[metric] = np.full(len(ids), json.dumps(info[key]), dtype=object)
             continue
-        by_id = {str(row[f"{source}_id"]): row[key] for row in entities[source]}
+        by_id = {str(row[f"{source}_id"]): row[key] for row in listings[source]}
         numeric = request.realism.numeric_ids and key in ID_FIELDS
         lookup = {entity_id: (str(by_id[parent]) if numeric else json.dumps(str(by_id[parent])))
                   for entity_id, row in own_rows.items()
-                  if (parent := str(row.get(f"{source}_id"))) in by_id}
-        out[metric] = ids.map(lookup).fillna('"-"').to_numpy(dtype=object)
+                  if (parent := str(row[f"{source}_id"])) in by_id}
+        out[metric] = ids.map(lookup).fillna(empty).to_numpy(dtype=object)
     return out
 
 

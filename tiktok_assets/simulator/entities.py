@@ -300,8 +300,12 @@ DELETE_FROM_DAY = {"campaign": 270, "adgroup": 270, "ad": 0}
 RESERVATION_ADS = 2
 
 
-def _deletion(seed: int, kind: str, serial: int, created: datetime, epoch: datetime, until: datetime
-              ) -> datetime | None:
+def _deletion(seed: int, kind: str, serial: int, created: datetime, epoch: datetime, until: datetime,
+              *, first: bool = False) -> datetime | None:
+    # An advertiser's first campaign, its first ad group and that one's first ad are never deleted: however
+    # small the world, every advertiser keeps delivering.
+    if first:
+        return None
     # Its own stream: deciding deletions draws nothing from the entity's other streams.
     rng = _rng(seed, "delete", kind, serial)
     if rng.random() >= DELETE_SHARE[kind]:
@@ -326,8 +330,8 @@ def build_entities(
 ) -> EntityTree:
     """Build the entity tree; ``ads_per_advertiser[i]`` caps advertiser i's ads (the last campaigns get fewer).
 
-    ``reservation_campaigns`` R&F campaigns go to advertisers 0, 2, 4... (wrapping), after every auction
-    entity, so adding them changes no auction entity's ids or draws.
+    ``reservation_campaigns`` R&F campaigns go to advertisers 0, 2, 4..., one each (never more than there are
+    such advertisers), after every auction entity, so adding them changes no auction entity's ids or draws.
     """
     advertisers: list[AdvertiserSpec] = []
     campaigns: list[CampaignSpec] = []
@@ -370,22 +374,23 @@ def build_entities(
                 create_time=created,
                 rename=_cycle(crng, (30, 90)) if crng.random() < 0.35 else None,
                 pause=_cycle(crng, (20, 60), (1, 4)) if crng.random() < 0.2 else None,
-                delete_time=_deletion(seed, "campaign", serial, created, epoch, late_ads_until),
+                delete_time=_deletion(seed, "campaign", serial, created, epoch, late_ads_until, first=c == 0),
             )
             campaigns.append(campaign)
             for g in range(adgroups_per_campaign):
                 if ad_budget <= 0:
                     break
                 adgroup = _build_adgroup(seed, len(adgroups), campaign, g, adgroups_per_campaign, epoch,
-                                         late_ads_until)
+                                         late_ads_until, first=c == 0 and g == 0)
                 adgroups.append(adgroup)
                 for n in range(ads_per_adgroup):
                     if ad_budget <= 0:
                         break
                     ad_budget -= 1
-                    ads.append(_build_ad(seed, len(ads), advertiser, campaign, adgroup, n, epoch, late_ads_until))
-    for r in range(reservation_campaigns if advertisers else 0):
-        advertiser = advertisers[(2 * r) % len(advertisers)]
+                    ads.append(_build_ad(seed, len(ads), advertiser, campaign, adgroup, n, epoch, late_ads_until,
+                                         first=c == 0 and g == 0 and n == 0))
+    for r in range(min(reservation_campaigns, math.ceil(len(advertisers) / 2))):
+        advertiser = advertisers[2 * r]
         serial = len(campaigns)
         crng = _rng(seed, "campaign", serial)
         market = advertiser.market
@@ -409,7 +414,7 @@ def build_entities(
 
 
 def _build_adgroup(seed: int, serial: int, campaign: CampaignSpec, g: int, per_campaign: int, epoch: datetime,
-                   until: datetime) -> AdgroupSpec:
+                   until: datetime, *, first: bool = False) -> AdgroupSpec:
     grng = _rng(seed, "adgroup", serial)
     created = campaign.create_time + timedelta(seconds=grng.randrange(10 * 86400))
     return AdgroupSpec(
@@ -422,13 +427,13 @@ def _build_adgroup(seed: int, serial: int, campaign: CampaignSpec, g: int, per_c
         modify_time=created + timedelta(seconds=grng.randrange(30 * 86400)),
         is_app=campaign.is_app,
         delete_time=(None if campaign.service_type == RESERVATION
-                     else _deletion(seed, "adgroup", serial, created, epoch, until)),
+                     else _deletion(seed, "adgroup", serial, created, epoch, until, first=first)),
         service_type=campaign.service_type,
     )
 
 
 def _build_ad(seed: int, serial: int, advertiser: AdvertiserSpec, campaign: CampaignSpec, adgroup: AdgroupSpec,
-              n: int, epoch: datetime, late_ads_until: datetime) -> AdSpec:
+              n: int, epoch: datetime, late_ads_until: datetime, *, first: bool = False) -> AdSpec:
     rng = _rng(seed, "ad", serial)
     market = advertiser.market
     # About one ad in seven launches after the epoch, so "ads that do not exist yet" is a live case.
@@ -474,7 +479,7 @@ def _build_ad(seed: int, serial: int, advertiser: AdvertiserSpec, campaign: Camp
     if reservation:
         delete_time = None
     else:
-        delete_time = _deletion(seed, "ad", serial, created, epoch, late_ads_until)
+        delete_time = _deletion(seed, "ad", serial, created, epoch, late_ads_until, first=first)
     return AdSpec(
         ad_id=ad_id,
         adgroup_id=adgroup.adgroup_id,

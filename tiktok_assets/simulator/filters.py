@@ -16,7 +16,7 @@ Parsing raises :class:`FilterError` with a message naming the bad part; endpoint
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,7 +122,8 @@ def report_visible(masks: Mapping[str, np.ndarray], filtering: ReportFiltering, 
 # -- entity listings ------------------------------------------------------------------------
 
 
-def entity_filter(filtering: Mapping[str, Any], kind: str, hide_deleted: bool):  # type: ignore[no-untyped-def]
+def entity_filter(filtering: Mapping[str, Any], kind: str, hide_deleted: bool
+                  ) -> Callable[[Mapping[str, Any]], bool]:
     """A predicate over ``kind``'s rows (with ``secondary_status``) for an entity listing's ``filtering``."""
     prefix = PREFIX[kind]
     primary = filtering.get("primary_status")

@@ -209,7 +209,7 @@ class World:
         n_ads: int | None = None,
         epoch: date = DEFAULT_EPOCH,
         cache_megabytes: int = 256,
-        reservation_campaigns: int = 2,
+        reservation_campaigns: int | None = None,
     ) -> None:
         for name, value in (("n_advertisers", n_advertisers), ("campaigns_per_advertiser", campaigns_per_advertiser),
                             ("adgroups_per_campaign", adgroups_per_campaign), ("ads_per_adgroup", ads_per_adgroup)):
@@ -232,6 +232,9 @@ class World:
         self.settle_days = settle_days
         self.epoch = epoch
         self._keys = stats.StreamKeys.for_seed(seed)
+        if reservation_campaigns is None:
+            # Only worlds with a few campaigns per advertiser get R&F ones: small test worlds stay auction-only.
+            reservation_campaigns = 2 if campaigns_per_advertiser >= 3 else 0
         if reservation_campaigns < 0:
             raise ValueError(f"World(reservation_campaigns={reservation_campaigns}): must be 0 or more")
         tree = build_entities(seed, per_advertiser, campaigns_per_advertiser, adgroups_per_campaign, ads_per_adgroup,

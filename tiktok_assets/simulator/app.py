@@ -35,6 +35,7 @@ from tiktok_assets.simulator.endpoints import ROUTES, ApiError, Code, Request, e
 from tiktok_assets.simulator.events import EventStore
 from tiktok_assets.simulator.faults import FaultInjector, FaultKind
 from tiktok_assets.simulator.realism import Realism
+from tiktok_assets.tiktok import codes
 from tiktok_assets.simulator.world import World
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,8 @@ class Simulator:
     (``DEFAULT_ACCESS_TOKEN`` may read all). ``qps``/``burst`` set each token's
     rate limit (``qps=None`` disables it). ``max_report_rows`` is the largest
     report (entities × days, × 24 hourly) answered before code 40067.
+    ``app_secrets`` (app id -> secret) makes ``/oauth2/advertiser/get/`` check its ``app_id``/``secret``
+    query parameters and answer a wrong pair with 40101, echoing the secret as TikTok does.
     ``advertiser_qps``/``advertiser_burst`` set a rate limit per advertiser (the
     ``advertiser_id`` parameter, or an Events API batch's ``event_source_id``),
     shared by every token, answered with code 40133. ``throttle_status`` is the
@@ -119,6 +122,7 @@ class Simulator:
         throttle_status: int = 200,
         monotonic: Callable[[], float] = time.monotonic,
         realism: Realism = Realism(),
+        app_secrets: Mapping[str, str] | None = None,
     ) -> None:
         if world is None:
             world = World(settle_days=7 if settle_days is None else settle_days)
@@ -134,6 +138,7 @@ class Simulator:
         self.clock = clock or SimClock()
         self.realism = realism
         """How loosely answers are shaped (see realism.py); replace it in a test to switch a knob."""
+        self._app_secrets = dict(app_secrets) if app_secrets is not None else None
         if advertiser_qps is not None and (advertiser_qps <= 0 or advertiser_burst < 1):
             raise ValueError(f"Simulator(advertiser_qps={advertiser_qps}, advertiser_burst={advertiser_burst}): "
                              "advertiser_qps must be positive and advertiser_burst at least 1, or None")
@@ -268,6 +273,10 @@ class Simulator:
         limited = self._advertiser_rate_limited(query, body)
         if limited is not None:
             return self._throttled(Code.ADVERTISER_RATE_LIMITED, self._advertiser_message(limited), request_id)
+        if route == "/oauth2/advertiser/get/" and self._app_secrets is not None:
+            refused = self._app_credentials_refused(query, request_id)
+            if refused is not None:
+                return refused
         request = Request(query=query, body=body, now=self.clock.now(), world=self.world,
                           may_read=self._may_read(token), events=self.events, max_report_rows=self.max_report_rows,
                           realism=self.realism, route=route)
@@ -280,6 +289,18 @@ class Simulator:
             return self._envelope(Code.INTERNAL, f"Simulator internal error: {type(error).__name__}: {error}",
                                   request_id)
         return self._envelope(Code.OK, "ok" if self.realism.lowercase_ok else "OK", request_id, data)
+
+    def _app_credentials_refused(self, query: Mapping[str, str], request_id: str) -> SimResponse | None:
+        """40101 for an app id/secret pair this simulator does not know (only when ``app_secrets`` was given)."""
+        app_id, secret = query.get("app_id", ""), query.get("secret", "")
+        if not app_id or not secret:
+            return self._envelope(Code.BAD_PARAMETER, f"{'app_id' if not app_id else 'secret'}: Missing data for "
+                                  "required field.", request_id)
+        if self._app_secrets.get(app_id) == secret:  # type: ignore[union-attr]
+            return None
+        # TikTok echoes what it was sent (issue 14 defect 8): the client must scrub it, so the simulator echoes too.
+        return self._envelope(codes.INVALID_AUTH_PARAMETERS, f"Invalid app_id or secret. secret: {secret}",
+                              request_id)
 
     def _advertiser_message(self, advertiser_id: str | None) -> str:
         limit = self.advertiser_qps or 10

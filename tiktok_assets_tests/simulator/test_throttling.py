@@ -51,3 +51,16 @@ def test_the_client_rides_out_both_throttles(simulator, us_advertiser) -> None:
                           sleep=lambda _: None)
     rows = tiktok.report(us_advertiser, start=date(2026, 11, 18), end=date(2026, 11, 18), metrics=["spend"])
     assert rows and simulator.faults.pending == 0
+
+
+def test_wrong_app_credentials_are_40101_echoing_the_secret() -> None:
+    sim = Simulator(world=World(seed=7), clock=SimClock(fixed=SIM_NOW), qps=None,
+                    app_secrets={"7290011223344556677": "the-right-secret"})
+    with httpx.Client(base_url="http://sim", transport=sim.transport()) as http:
+        wrong = api_get(http, "/oauth2/advertiser/get/", app_id="7290011223344556677", secret="a-wrong-secret").json()
+        assert wrong["code"] == 40101 and "a-wrong-secret" in wrong["message"]
+        right = api_get(http, "/oauth2/advertiser/get/", app_id="7290011223344556677", secret="the-right-secret")
+        assert right.json()["code"] == 0 and right.json()["data"]["list"]
+        assert api_get(http, "/oauth2/advertiser/get/", app_id="7290011223344556677").json()["code"] == 40002
+        # other routes never ask for app credentials
+        assert api_get(http, "/ad/get/", advertiser_id=sim.world.advertiser_ids[0]).json()["code"] == 0

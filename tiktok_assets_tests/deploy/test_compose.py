@@ -57,6 +57,10 @@ def test_it_runs_postgres_the_code_server_the_webserver_and_the_daemon(compose: 
     services = compose["services"]
     assert set(services) == {"postgres", *DAGSTER_SERVICES}
     assert "command" not in services["user_code"], "the code server is the image's own command (dagster api grpc)"
+    for name in DAGSTER_SERVICES:
+        # Built here, never pulled: each names the build of the one image.
+        assert services[name]["build"] == {"context": ".", "dockerfile": "Dockerfile"}, name
+        assert services[name]["image"] == services["user_code"]["image"], name
     assert services["webserver"]["command"][0] == "dagster-webserver"
     assert services["daemon"]["command"][:2] == ["dagster-daemon", "run"]
     for name in ("webserver", "daemon"):

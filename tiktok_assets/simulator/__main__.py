@@ -7,6 +7,7 @@ import sys
 import threading
 
 from tiktok_assets.simulator.app import DEFAULT_ACCESS_TOKEN, Simulator
+from tiktok_assets.simulator.realism import ROUTES_WITH_PAGE_INFO, Realism
 from tiktok_assets.simulator.server import serve
 from tiktok_assets.simulator.world import World
 
@@ -21,7 +22,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ads", type=int, default=None,
                         help="total ads (spread over --advertisers) for a benchmark-sized world; default: the small demo world")
     parser.add_argument("--advertisers", type=int, default=None, help="number of advertisers (default 4, or 2 with --ads)")
+    parser.add_argument("--loose", action="store_true",
+                        help="answer in every looser shape real answers take: numbers where recorded rows have them, "
+                             "nulls, ids as JSON numbers, message 'ok', no request_id, no page_info")
+    parser.add_argument("--show-deleted", action="store_true",
+                        help="serve deleted entities and their rows without a status filter (TikTok hides them)")
     return parser
+
+
+def realism_from(options: argparse.Namespace) -> Realism:
+    if not options.loose:
+        return Realism(hide_deleted=not options.show_deleted)
+    return Realism(hide_deleted=not options.show_deleted, omit_page_info=ROUTES_WITH_PAGE_INFO, integer_counts=True,
+                   null_metrics=True, numeric_ids=True, lowercase_ok=True, omit_request_id=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
                             settle_days=options.settle_days)
     else:
         world = World(seed=options.seed, n_advertisers=options.advertisers or 4, settle_days=options.settle_days)
-    sim = Simulator(world=world, qps=options.qps or None, burst=options.burst)
+    sim = Simulator(world=world, qps=options.qps or None, burst=options.burst, realism=realism_from(options))
     with serve(sim, port=options.port) as base_url:
         print(f"TikTok Business API simulator: {base_url}/open_api/v1.3/  ({world!r})")
         print(f"TIKTOK_API_BASE_URL={base_url}")

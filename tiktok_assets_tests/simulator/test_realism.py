@@ -124,3 +124,12 @@ def test_realism_is_given_to_the_simulator_and_replaceable() -> None:
     sim.realism = replace(realism, lowercase_ok=False)
     with httpx.Client(base_url="http://sim", transport=sim.transport()) as http:
         assert _answer(http, "/oauth2/advertiser/get/")["message"] == "OK"
+
+
+def test_the_command_line_switches_realism() -> None:
+    from tiktok_assets.simulator.__main__ import build_parser, realism_from
+
+    assert realism_from(build_parser().parse_args([])) == Realism()
+    loose = realism_from(build_parser().parse_args(["--loose", "--show-deleted"]))
+    assert not loose.hide_deleted and loose.numeric_ids and loose.integer_counts and loose.omit_request_id
+    assert "/report/integrated/get/" in loose.omit_page_info

@@ -1,4 +1,4 @@
-"""deploy/helm/values.yaml: only keys Dagster's Helm chart (1.13.x) documents, secrets only by reference.
+"""deploy/helm/values.yaml: only keys Dagster's Helm chart documents, secrets only by reference.
 
 ``helm_values_keys.schema.json`` (beside this file) holds the chart's keys and
 value types for every section these values set, re-typed from the chart's

@@ -288,7 +288,10 @@ class Simulator:
             log.exception("Simulator bug answering %s (request_id %s)", endpoint.__name__, request_id)
             return self._envelope(Code.INTERNAL, f"Simulator internal error: {type(error).__name__}: {error}",
                                   request_id)
-        return self._envelope(Code.OK, "ok" if self.realism.lowercase_ok else "OK", request_id, data)
+        response = self._envelope(Code.OK, "ok" if self.realism.lowercase_ok else "OK", request_id, data)
+        if request.response_headers:
+            response = SimResponse(response.status, {**response.headers, **request.response_headers}, response.body)
+        return response
 
     def _app_credentials_refused(self, query: Mapping[str, str], request_id: str) -> SimResponse | None:
         """40101 for an app id/secret pair this simulator does not know (only when ``app_secrets`` was given)."""

@@ -31,6 +31,10 @@ class Realism:
     """Success message "ok" instead of "OK"."""
     omit_request_id: bool = False
     """Envelopes without ``request_id``."""
+    ads_throttle_limit: int | None = None
+    """TikTok's 20,000-ad truncation, at this many ads (None: off): an AUCTION_AD report whose rows cover at least
+    this many ads answers code 0 with only the newest ``limit`` of them (by create_time) and the header
+    ``X-Tt-Ads-Throttle``. Id filters that narrow the report below the limit make it whole again."""
     advertiser_info: Mapping[str, Mapping[str, object | None]] = field(default_factory=dict)
     """Per advertiser id, ``/advertiser/info/`` fields replaced (None: the key is left out, as when TikTok omits
     ``currency`` or ``timezone``). Reports keep dating rows in the world's zone."""
@@ -40,6 +44,8 @@ class Realism:
         if unknown:
             raise ValueError(f"Realism(omit_page_info=...): {', '.join(sorted(unknown))} never carry page_info; "
                              f"use some of {', '.join(sorted(ROUTES_WITH_PAGE_INFO))}")
+        if self.ads_throttle_limit is not None and self.ads_throttle_limit < 1:
+            raise ValueError(f"Realism(ads_throttle_limit={self.ads_throttle_limit}): at least 1, or None")
         # A plain set or list is accepted, and frozen so the dataclass stays hashable.
         object.__setattr__(self, "omit_page_info", frozenset(self.omit_page_info))
 

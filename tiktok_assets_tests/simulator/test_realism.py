@@ -133,3 +133,27 @@ def test_the_command_line_switches_realism() -> None:
     loose = realism_from(build_parser().parse_args(["--loose", "--show-deleted"]))
     assert not loose.hide_deleted and loose.numeric_ids and loose.integer_counts and loose.omit_request_id
     assert "/report/integrated/get/" in loose.omit_page_info
+
+
+def test_ads_throttle_keeps_the_newest_ads_and_says_so(client, simulator, us_advertiser) -> None:
+    # TikTok docs 1738864850353154 (FAQ, "Data incompleteness"): at 20,000 ads or more only the newest 20,000 by
+    # create time, code 0, and the X-Tt-Ads-Throttle header (tiktok_assets_tests/contract/FACTS.md section 2).
+    params = report_params(us_advertiser, "2026-11-10", "2026-11-19", metrics=["spend"])
+    whole = api_get(client, REPORT, **params, page_size=1000)
+    assert "x-tt-ads-throttle" not in whole.headers
+    served = {row["dimensions"]["ad_id"] for row in whole.json()["data"]["list"]}
+    created = {ad["ad_id"]: ad["create_time"] for ad in simulator.world.ads(us_advertiser, SIM_NOW)}
+    newest = set(sorted(served, key=lambda ad_id: created[ad_id], reverse=True)[:3])
+    simulator.realism = Realism(ads_throttle_limit=3)
+    cut = api_get(client, REPORT, **params, page_size=1000)
+    assert cut.json()["code"] == 0
+    assert cut.headers["x-tt-ads-throttle"].startswith("Number of ad ids is equal or more than 20k")
+    assert {row["dimensions"]["ad_id"] for row in cut.json()["data"]["list"]} == newest
+    # Narrowed by ad ids below the limit, the report is whole again.
+    two = sorted(served)[:2]
+    narrowed = api_get(client, REPORT, **params, page_size=1000, filtering=[
+        {"field_name": "ad_ids", "filter_type": "IN", "filter_value": json.dumps(two)}])
+    assert "x-tt-ads-throttle" not in narrowed.headers
+    assert {row["dimensions"]["ad_id"] for row in narrowed.json()["data"]["list"]} == set(two)
+    with pytest.raises(ValueError, match="ads_throttle_limit"):
+        Realism(ads_throttle_limit=0)

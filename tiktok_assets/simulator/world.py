@@ -41,9 +41,12 @@ Faithful quirks, on purpose:
   ``total_complete_payment_rate`` (value), app ads ``purchase`` and
   ``total_purchase_value``; neither kind ever has the other's.
 * **Reservation buying.** ``reservation_campaigns`` Reach & Frequency
-  campaigns (``service_type`` RESERVATION) are listed with the other
-  entities, but their stats are a separate book: only
-  ``report_frame(..., service_type="RESERVATION")`` serves them.
+  campaigns are listed with the other entities, but their stats are a
+  separate book: never in AUCTION ad, ad group or campaign rows (our
+  assumption, UNCONFIRMED), always in AUCTION_ADVERTISER rows (TikTok
+  documents the advertiser level as the whole account), and alone in
+  ``report_frame(..., service_type="RESERVATION")`` (TikTok's deprecated
+  RESERVATION reports).
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
 """The one place the code location is wired together."""
 
+import os
+
 import dagster as dg
 
 from tiktok_assets.defs import automation, metrics, ops, postbacks, spend
@@ -9,6 +11,18 @@ from tiktok_assets.defs.resources import (
     tiktok_api_from_env,
     warehouse_from_env,
 )
+
+
+def executor_from_env() -> dg.ExecutorDefinition | None:
+    """TIKTOK_EXECUTOR=k8s: every step in a Kubernetes pod of its own (dagster-k8s); else Dagster's default."""
+    choice = os.environ.get("TIKTOK_EXECUTOR", "").strip().lower()
+    if choice == "k8s":
+        from dagster_k8s import k8s_job_executor  # installed in the Kubernetes image only (extra "k8s")
+
+        return k8s_job_executor
+    if choice:
+        raise ValueError(f"TIKTOK_EXECUTOR={choice!r} is not an executor we know: leave it unset, or set it to 'k8s'.")
+    return None
 
 
 def build_definitions(tiktok_api: TikTokApiResource, warehouse: WarehouseResource) -> dg.Definitions:
@@ -39,6 +53,7 @@ def build_definitions(tiktok_api: TikTokApiResource, warehouse: WarehouseResourc
             postbacks.new_first_party_events_sensor,
         ],
         resources={"tiktok_api": tiktok_api, "warehouse": warehouse},
+        executor=executor_from_env(),
     )
 
 

@@ -20,6 +20,10 @@ from tiktok_assets.spend.zones import ZoneError, report_zone
 
 log = logging.getLogger(__name__)
 
+# The run tag the instance's tag_concurrency_limits key on (deploy/dagster.yaml): one run per advertiser
+# at a time, plus one "all" run (the every-advertiser syncs), keeps each advertiser under TikTok's 40133 limit.
+ADVERTISER_TAG = "tiktok/advertiser"
+ALL_ADVERTISERS = "all"
 STATS_ASSETS = [dg.AssetKey("ad_stats_daily"), dg.AssetKey("ad_stats_hourly")]
 ENTITY_ASSETS = [dg.AssetKey(f"{kind}_history") for kind in ("campaign", "adgroup", "ad")]
 
@@ -105,7 +109,8 @@ def hourly_sync_schedule(context: dg.ScheduleEvaluationContext, warehouse: Wareh
     start, end = min(todays) - timedelta(days=1), max(todays)
     yield dg.RunRequest(
         run_key=f"hourly:{now:%Y-%m-%dT%H}",
-        tags={**all_advertisers_range_tags(advertiser_ids, start, end), "tiktok/reason": "hourly sync"},
+        tags={**all_advertisers_range_tags(advertiser_ids, start, end), "tiktok/reason": "hourly sync",
+              ADVERTISER_TAG: ALL_ADVERTISERS},
     )
 
 
@@ -120,7 +125,7 @@ def daily_entities_schedule(context: dg.ScheduleEvaluationContext) -> Iterator[d
     day = _scheduled_utc(context).date()
     for advertiser_id in advertiser_ids:
         yield dg.RunRequest(run_key=f"entities:{advertiser_id}:{day}", partition_key=advertiser_id,
-                            tags={"tiktok/reason": "daily entity snapshot"})
+                            tags={"tiktok/reason": "daily entity snapshot", ADVERTISER_TAG: advertiser_id})
 
 
 @dg.schedule(cron_schedule="30 6 * * *", target=dg.AssetSelection.assets(*STATS_ASSETS),
@@ -154,6 +159,7 @@ def daily_settle_schedule(context: dg.ScheduleEvaluationContext, warehouse: Ware
             **all_advertisers_range_tags(advertiser_ids, start, end),
             SKIP_SETTLED_TAG: "true",
             "tiktok/reason": f"settle window re-pull ({settle_days} days)",
+            ADVERTISER_TAG: ALL_ADVERTISERS,
         },
     )
 
@@ -183,7 +189,7 @@ def advertiser_discovery_sensor(context: dg.SensorEvaluationContext, tiktok_api:
         requests.append(dg.DeleteDynamicPartitionsRequest(ADVERTISER_PARTITIONS_NAME, removed))
     run_requests = [
         dg.RunRequest(run_key=f"new-advertiser:{advertiser_id}", asset_selection=ENTITY_ASSETS, partition_key=advertiser_id,
-                      tags={"tiktok/reason": "new advertiser"})
+                      tags={"tiktok/reason": "new advertiser", ADVERTISER_TAG: advertiser_id})
         for advertiser_id in added
     ]
     context.log.info(f"advertisers: {len(current)} authorised, added {added or 'none'}, removed {removed or 'none'}")

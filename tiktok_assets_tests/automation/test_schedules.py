@@ -124,9 +124,10 @@ def test_daily_entities_snapshots_each_advertiser_once_a_day(location, loopback_
     tick = location.schedule_tick("daily_entities_schedule", datetime(2026, 11, 20, 6, 0, tzinfo=UTC))
 
     assert tick.skip_message is None
-    assert {(request.partition_key, request.run_key) for request in tick.run_requests} == {
-        (BERLIN, f"entities:{BERLIN}:2026-11-20"),
-        (TOKYO, f"entities:{TOKYO}:2026-11-20"),
+    assert {(request.partition_key, request.run_key, request.tags["tiktok/advertiser"])
+            for request in tick.run_requests} == {
+        (BERLIN, f"entities:{BERLIN}:2026-11-20", BERLIN),
+        (TOKYO, f"entities:{TOKYO}:2026-11-20", TOKYO),
     }
     assert _target(location, "daily_entities_schedule") == set(ENTITIES)
 
@@ -207,6 +208,8 @@ def test_daily_settle_repulls_the_window_and_unsettled_days_and_skips_settled_on
     assert request.tags[RANGE_START] == f"{first}|{advertisers[0]}"
     assert request.tags[RANGE_END] == f"{last}|{advertisers[-1]}"
     assert request.tags[SKIP_SETTLED] == "true"
+    # The instance holds back a second every-advertiser run while one is going (tag_concurrency_limits).
+    assert request.tags["tiktok/advertiser"] == "all"
     assert _target(location, "daily_settle_schedule") == set(STATS)
 
     result = location.execute_request(request, STATS)

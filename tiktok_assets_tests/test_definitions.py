@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,3 +68,13 @@ def test_no_token_means_the_in_process_simulator() -> None:
     with resource.get_client() as client:
         advertisers = client.authorised_advertisers()
     assert len(advertisers) >= 4
+
+
+def test_executor_is_dagsters_default_unless_k8s_is_asked_and_a_typo_is_refused(monkeypatch) -> None:
+    from tiktok_assets.definitions import executor_from_env
+
+    monkeypatch.delenv("TIKTOK_EXECUTOR", raising=False)
+    assert executor_from_env() is None
+    monkeypatch.setenv("TIKTOK_EXECUTOR", "k8z")
+    with pytest.raises(ValueError, match="'k8z'"):
+        executor_from_env()

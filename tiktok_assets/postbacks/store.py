@@ -109,7 +109,9 @@ first_party_events = sa.Table(
     sa.CheckConstraint(f"source IN {SOURCES!r}", name="source"),
     sa.Index(None, "event_time"),
     sa.Index(None, "received_at"),
-    sa.Index(None, "load_id"),
+    # Mapping reads a load's events by event time, slice by slice: load_id alone would have each slice read the
+    # whole load (a million-event load cut in 20 slices took 6x as long to map, measured).
+    sa.Index(None, "load_id", "event_time"),
 )
 
 first_party_loads = sa.Table(
@@ -297,7 +299,8 @@ def _add_loads_to_events(connection: Connection) -> None:
     """
     table = first_party_events
     connection.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN load_id BIGINT"))
-    next(index for index in table.indexes if index.columns.keys() == ["load_id"]).create(connection, checkfirst=True)
+    next(index for index in table.indexes if index.columns.keys() == ["load_id", "event_time"]).create(
+        connection, checkfirst=True)
     count, received = connection.execute(sa.select(sa.func.count(), sa.func.max(table.c.received_at))).one()
     if not count:
         return

@@ -302,16 +302,13 @@ class _DayWriter:
         landing_item = rng.choice(self.catalog)
         click, landing_url, referrer = self._landing(ad, int(plan.other_source[session]), landing_item.handle)
         ip = self._ip()
+        # Drawn in the order they always were: the stream stays the same for a seed.
+        ttclid = _token(rng, 48) if ad and not in_app else None
+        ttp = None if in_app else _token(rng, 27)
         user_agent = rng.choice(_APP_USER_AGENTS if in_app else _WEB_USER_AGENTS)
         device = _device(session_id, user_agent) if in_app else {}
         app = (_IOS_APP if "iPhone" in user_agent else _ANDROID_APP) if in_app else NO_APP
-        anonymous = Identity(
-            ttclid=_token(rng, 48) if ad and not in_app else None,
-            ttp=None if in_app else _token(rng, 27),
-            ip=ip,
-            user_agent=user_agent,
-            **device,
-        )
+        anonymous = Identity(ttclid=ttclid, ttp=ttp, ip=ip, user_agent=user_agent, **device)
         names = _APP_NAMES if in_app else _WEB_NAMES
         store = self.config.store_url
 

@@ -102,7 +102,7 @@ def test_a_warehouse_from_before_loads_gets_one_load_for_its_events(tmp_path, ma
     store_events(engine, views("old", 2), received_at=SIM_NOW)
     with engine.begin() as connection:
         # The shape before loads: no load_id column, no loads table.
-        connection.exec_driver_sql("DROP INDEX ix_first_party_events_load_id")
+        connection.exec_driver_sql("DROP INDEX ix_first_party_events_load_id_event_time")
         connection.exec_driver_sql("ALTER TABLE first_party_events DROP COLUMN load_id")
         connection.exec_driver_sql("DROP TABLE first_party_loads")
 

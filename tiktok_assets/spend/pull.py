@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -40,6 +40,8 @@ HOURLY_METRICS = tuple(metric for metric in DAILY_METRICS if metric != "reach")
 ZERO_DECIMAL_CURRENCIES = frozenset(
     {"BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF"}
 )
+# ISO 4217 currencies with three decimals (fils, baisa, millimes, dirhams): a cent would round 1.005 KWD to 1.00.
+THREE_DECIMAL_CURRENCIES = frozenset({"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"})
 
 DAILY_COLUMNS = ["advertiser_id", "ad_id", "stat_date", "campaign_id", "adgroup_id", "currency", *STAT_COLUMNS, "reach"]
 HOURLY_COLUMNS = [
@@ -124,7 +126,11 @@ def profiles_from_infos(infos: Iterable[dict]) -> tuple[dict[str, AdvertiserProf
 
 
 def currency_decimals(currency: str) -> int:
-    return 0 if currency.upper() in ZERO_DECIMAL_CURRENCIES else 2
+    """ISO 4217 minor units of ``currency``: 0 (JPY), 3 (KWD) or, for every other code, 2."""
+    code = currency.upper()
+    if code in ZERO_DECIMAL_CURRENCIES:
+        return 0
+    return 3 if code in THREE_DECIMAL_CURRENCIES else 2
 
 
 def contiguous_ranges(dates: Iterable[date]) -> list[tuple[date, date]]:
@@ -186,14 +192,16 @@ def fetch_daily_stats(
 
 
 def fetch_hourly_stats(
-    client: TikTokClient, advertiser: AdvertiserProfile, dates: Sequence[date], parents: pd.DataFrame
+    client: TikTokClient, advertiser: AdvertiserProfile, dates: Sequence[date], parents: pd.DataFrame,
+    now_utc: datetime | None = None,
 ) -> dict[date, pd.DataFrame]:
     """Ad-level hourly rows per date; days TikTok serves no hours for are spread from daily.
 
     Some advertisers (and some levels) have no hourly breakdown: TikTok answers
     the hourly report with an empty list while the daily report has spend. Such
     a day's daily figures are spread uniformly over its local hours and flagged
-    ``spread`` so nobody mistakes them for a real hourly shape.
+    ``spread`` so nobody mistakes them for a real hourly shape; a day not over
+    at ``now_utc`` (default: now) only over the hours that have begun.
     """
     result: dict[date, pd.DataFrame] = {}
     needs_spread: list[date] = []
@@ -216,7 +224,7 @@ def fetch_hourly_stats(
     if needs_spread:
         daily = fetch_daily_stats(client, advertiser, needs_spread, parents)
         for day in needs_spread:
-            result[day] = spread_daily_over_hours(daily[day], advertiser)
+            result[day] = spread_daily_over_hours(daily[day], advertiser, now_utc=now_utc)
     return result
 
 
@@ -271,15 +279,37 @@ def spread_evenly(totals: np.ndarray, parts: int, decimals: int) -> np.ndarray:
     return shares / scale if decimals else shares
 
 
-def spread_daily_over_hours(daily: pd.DataFrame, advertiser: AdvertiserProfile) -> pd.DataFrame:
-    """Uniform hourly rows from daily rows of one local date, flagged ``spread``."""
+def begun_day_hours(day: date, zone: str, now_utc: datetime) -> pd.DatetimeIndex:
+    """The hours of ``day`` (``local_day_hours``) that have begun by ``now_utc``: all of them once the day is over.
+
+    The hour in progress counts: the daily total TikTok serves mid-hour already holds its spend so far.
+    """
+    hours = local_day_hours(day, zone)
+    now = pd.Timestamp(now_utc if now_utc.tzinfo else now_utc.replace(tzinfo=UTC))
+    return hours[hours < now]
+
+
+def spread_daily_over_hours(daily: pd.DataFrame, advertiser: AdvertiserProfile, *, now_utc: datetime | None = None
+                            ) -> pd.DataFrame:
+    """Uniform hourly rows from daily rows of one local date, flagged ``spread``.
+
+    A day that is not over at ``now_utc`` (default: now) is spread over the
+    hours that have begun only, in the advertiser's report zone: a total that
+    grows through the day must not put spend in hours that have not happened.
+    Each later pull spreads the larger total again over more hours.
+    """
     if daily.empty:
         return pd.DataFrame(columns=HOURLY_COLUMNS)
+    now = now_utc or datetime.now(UTC)
     days = daily["stat_date"].unique()
     frames = []
     for day in days:
         rows = daily[daily["stat_date"] == day]
-        hours = local_day_hours(day, advertiser.timezone)
+        # A day that has not begun has no figures to spread; should TikTok serve some anyway, the
+        # first hour holds them rather than losing them.
+        hours = begun_day_hours(day, advertiser.timezone, now)
+        if hours.empty:
+            hours = local_day_hours(day, advertiser.timezone)[:1]
         n_hours, n_rows = len(hours), len(rows)
         columns: dict[str, object] = {
             "advertiser_id": np.repeat(rows["advertiser_id"].to_numpy(), n_hours),

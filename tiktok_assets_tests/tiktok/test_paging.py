@@ -215,3 +215,24 @@ def test_a_cut_answer_that_stays_cut_under_id_filters_is_never_taken() -> None:
         _report(client)
     assert "advertiser 7001" in str(caught.value) and "20k" in str(caught.value)
     assert server.requests[REPORT] == 2  # the cut answer, then the one id batch: still cut
+
+
+def test_the_simulators_cut_report_is_read_whole_by_id_filters() -> None:
+    from tiktok_assets.simulator import DEFAULT_ACCESS_TOKEN, Simulator, World
+    from tiktok_assets.simulator.clock import SimClock
+    from tiktok_assets.simulator.realism import Realism
+    from tiktok_assets_tests.conftest import SIM_NOW
+
+    # 400 ads; TikTok's cut is at 20,000, here at 150 so that an id filter of 100 is served whole.
+    sim = Simulator(world=World.sized(n_ads=400, n_advertisers=1), clock=SimClock(fixed=SIM_NOW), qps=None,
+                    realism=Realism(ads_throttle_limit=150))
+    advertiser_id = sim.world.advertiser_ids[0]
+    day = date(2026, 11, 18)
+    truth = sim.world.report_frame(advertiser_id, "AUCTION_AD", "day", day, day, SIM_NOW)
+    assert truth["ad_id"].nunique() > 150, "the report must be big enough to be cut"
+    with TikTokClient(DEFAULT_ACCESS_TOKEN, "http://simulator.local", qps=None, transport=sim.transport()) as client:
+        rows = client.report(advertiser_id, start=day, end=day, metrics=["spend"])
+        assert client.stats.splits == -(-len(sim.world.ads(advertiser_id, SIM_NOW)) // 100)
+    assert sorted(row["dimensions"]["ad_id"] for row in rows) == sorted(truth["ad_id"])
+    spend = sum(float(row["metrics"]["spend"]) for row in rows if row["metrics"]["spend"] != "-")
+    assert round(spend, 2) == round(float(truth["spend"].sum()), 2)

@@ -5,6 +5,7 @@ Downstream assets follow upstream by declarative automation (see
 """
 
 
+import json
 import logging
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -12,10 +13,10 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 import sqlalchemy as sa
 
-from tiktok_assets.defs.resources import TikTokApiResource, WarehouseResource
+from tiktok_assets.defs.resources import WarehouseResource
 from tiktok_assets.partitions import ADVERTISER_PARTITIONS_NAME, all_advertisers_range_tags
 from tiktok_assets.spend.revisions import latest_pulls
-from tiktok_assets.spend.settle import SKIP_SETTLED_TAG, local_today, repull_dates, settle_days_from_env
+from tiktok_assets.spend.settle import SKIP_SETTLED_TAG, local_today, repull_dates
 from tiktok_assets.spend.zones import ZoneError, report_zone
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,8 @@ def advertiser_zones(engine: sa.Engine, advertiser_ids: list[str]) -> dict[str, 
     return zones
 
 
-NO_ADVERTISERS_YET = dg.SkipReason("No advertisers discovered yet: the advertiser discovery sensor adds them.")
+NO_ADVERTISERS_YET = dg.SkipReason("No advertisers discovered yet: tiktok_advertisers adds them (the advertiser "
+                                   "discovery sensor requests it every hour).")
 NO_ZONES_YET = dg.SkipReason("No advertiser has a readable time zone in the warehouse yet: materialize "
                              "tiktok_advertisers (its /advertiser/info/ rows give each account's zone).")
 
@@ -139,7 +141,7 @@ def daily_settle_schedule(context: dg.ScheduleEvaluationContext, warehouse: Ware
         yield NO_ADVERTISERS_YET
         return
     now = _scheduled_utc(context)
-    settle_days = settle_days_from_env()
+    settle_days = warehouse.settle_window_days()
     engine = warehouse.get_engine()
     zones = advertiser_zones(engine, advertiser_ids)
     if not zones:
@@ -164,43 +166,30 @@ def daily_settle_schedule(context: dg.ScheduleEvaluationContext, warehouse: Ware
     )
 
 
-@dg.sensor(minimum_interval_seconds=3600, default_status=dg.DefaultSensorStatus.RUNNING,
-           target=dg.AssetSelection.assets(*ENTITY_ASSETS), description=(
-    "Keeps the advertiser partitions in step with the accounts the token may read: adds new ones, "
-    "removes revoked ones (their history stays in the warehouse, flagged unauthorised)."))
-def advertiser_discovery_sensor(context: dg.SensorEvaluationContext, tiktok_api: TikTokApiResource,
-                                warehouse: WarehouseResource) -> dg.SensorResult:
-    from tiktok_assets.defs.spend import discover_advertisers
-    from tiktok_assets.warehouse import mark_unauthorised, upsert_advertisers
+DISCOVERY_ASSET = dg.AssetKey("tiktok_advertisers")
 
-    with tiktok_api.get_client() as client:
-        infos = discover_advertisers(client, tiktok_api)
-    current = {str(info["advertiser_id"]) for info in infos}
-    known = set(context.instance.get_dynamic_partitions(ADVERTISER_PARTITIONS_NAME))
-    added, removed = sorted(current - known), sorted(known - current)
-    engine = warehouse.get_engine()
-    upsert_advertisers(engine, infos, datetime.now(UTC).replace(tzinfo=None))
-    if removed:
-        mark_unauthorised(engine, removed)
-    requests = []
-    if added:
-        requests.append(advertiser_partitions_request_add(added))
-    if removed:
-        requests.append(dg.DeleteDynamicPartitionsRequest(ADVERTISER_PARTITIONS_NAME, removed))
+
+@dg.sensor(minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.RUNNING,
+           target=dg.AssetSelection.assets(DISCOVERY_ASSET, *ENTITY_ASSETS), description=(
+    "Every hour requests tiktok_advertisers, which adds the accounts the token may read as advertiser partitions "
+    "and removes revoked ones (their history stays, flagged unauthorised); each advertiser partition new since "
+    "the last tick gets an entity snapshot. Calls no API and writes no table itself."))
+def advertiser_discovery_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    now = datetime.now(UTC)
+    known = context.instance.get_dynamic_partitions(ADVERTISER_PARTITIONS_NAME)
+    seen = set(json.loads(context.cursor)) if context.cursor else set()
+    new = [advertiser_id for advertiser_id in known if advertiser_id not in seen]
     run_requests = [
-        dg.RunRequest(run_key=f"new-advertiser:{advertiser_id}", asset_selection=ENTITY_ASSETS, partition_key=advertiser_id,
-                      tags={"tiktok/reason": "new advertiser", ADVERTISER_TAG: advertiser_id})
-        for advertiser_id in added
+        # One discovery run an hour (run keys are unique per sensor); the ticks in between only
+        # follow up on the partitions that run added.
+        dg.RunRequest(run_key=f"discovery:{now:%Y-%m-%dT%H}", asset_selection=[DISCOVERY_ASSET],
+                      tags={"tiktok/reason": "advertiser discovery", ADVERTISER_TAG: ALL_ADVERTISERS}),
+        *(dg.RunRequest(run_key=f"new-advertiser:{advertiser_id}", asset_selection=ENTITY_ASSETS,
+                        partition_key=advertiser_id,
+                        tags={"tiktok/reason": "new advertiser", ADVERTISER_TAG: advertiser_id})
+          for advertiser_id in new),
     ]
-    context.log.info(f"advertisers: {len(current)} authorised, added {added or 'none'}, removed {removed or 'none'}")
-    if not added and not removed:
-        # A skipped tick says why in the UI; an empty result would only say "no runs".
-        return dg.SensorResult(skip_reason=dg.SkipReason(f"No change: {len(current)} advertiser(s) authorised."))
-    return dg.SensorResult(run_requests=run_requests, dynamic_partitions_requests=requests)
-
-
-def advertiser_partitions_request_add(advertiser_ids: list[str]) -> dg.AddDynamicPartitionsRequest:
-    return dg.AddDynamicPartitionsRequest(ADVERTISER_PARTITIONS_NAME, advertiser_ids)
+    return dg.SensorResult(run_requests=run_requests, cursor=json.dumps(sorted(known)))
 
 
 automation_sensor = dg.AutomationConditionSensorDefinition(

@@ -7,6 +7,8 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 from sqlalchemy.engine import Engine
 
+from tiktok_assets.spend.revisions import DEFAULT_REVISION_ALERT_SHARE, parse_revision_alert_share
+from tiktok_assets.spend.settle import DEFAULT_SETTLE_DAYS, MAX_SETTLE_DAYS, parse_settle_days
 from tiktok_assets.tiktok.client import DEFAULT_BASE_URL, RetryPolicy, TikTokClient
 
 
@@ -76,9 +78,21 @@ def default_warehouse_url() -> str:
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The SQL warehouse: a SQLite file by default, any SQLAlchemy URL via TIKTOK_WAREHOUSE_URL."""
+    """The SQL warehouse: a SQLite file by default, any SQLAlchemy URL via TIKTOK_WAREHOUSE_URL; and how it
+    treats re-pulls (settle window, revision alert), so one deployment's settings are on one resource page."""
 
     url: str | None = Field(default=None, description="SQLAlchemy URL; empty means a SQLite file in DAGSTER_HOME.")
+    settle_days: int = Field(
+        default=DEFAULT_SETTLE_DAYS,
+        description=f"TIKTOK_SETTLE_DAYS: days TikTok keeps revising a day (1 to {MAX_SETTLE_DAYS}). The daily "
+        "re-pull covers them; a day older than this whose next pull changed nothing is settled.",
+    )
+    # Text, not float: Dagster config has no float source, so a float field could not be bound to an EnvVar.
+    revision_alert_share: str = Field(
+        default=str(DEFAULT_REVISION_ALERT_SHARE),
+        description="TIKTOK_REVISION_ALERT_SHARE: a re-pull moving an ad's spend by more than this share of its "
+        "previous value makes spend_revision_within_threshold warn (0.05 = 5%).",
+    )
 
     _engine: Engine | None = PrivateAttr(default=None)
 
@@ -99,6 +113,14 @@ class WarehouseResource(dg.ConfigurableResource):
     def dialect(self) -> str:
         return self.get_engine().dialect.name
 
+    def settle_window_days(self) -> int:
+        """``settle_days``, checked (1 to 28); a wrong value fails the run naming TIKTOK_SETTLE_DAYS."""
+        return parse_settle_days(self.settle_days)
+
+    def alert_share(self) -> float:
+        """``revision_alert_share`` as a number; a wrong value fails the run naming TIKTOK_REVISION_ALERT_SHARE."""
+        return parse_revision_alert_share(self.revision_alert_share)
+
 
 def tiktok_api_from_env() -> TikTokApiResource:
     """Build the API resource from TIKTOK_* env vars; secrets stay EnvVar so the UI never shows them."""
@@ -113,4 +135,11 @@ def tiktok_api_from_env() -> TikTokApiResource:
 
 
 def warehouse_from_env() -> WarehouseResource:
-    return WarehouseResource(url=dg.EnvVar("TIKTOK_WAREHOUSE_URL") if os.environ.get("TIKTOK_WAREHOUSE_URL") else None)
+    """The warehouse resource, each setting bound to its TIKTOK_* variable when set (the resource page then
+    names the variable), else the default."""
+    return WarehouseResource(
+        url=dg.EnvVar("TIKTOK_WAREHOUSE_URL") if os.environ.get("TIKTOK_WAREHOUSE_URL") else None,
+        settle_days=dg.EnvVar.int("TIKTOK_SETTLE_DAYS") if os.environ.get("TIKTOK_SETTLE_DAYS") else DEFAULT_SETTLE_DAYS,
+        revision_alert_share=(dg.EnvVar("TIKTOK_REVISION_ALERT_SHARE") if os.environ.get("TIKTOK_REVISION_ALERT_SHARE")
+                              else str(DEFAULT_REVISION_ALERT_SHARE)),
+    )

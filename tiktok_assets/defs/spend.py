@@ -52,7 +52,6 @@ from tiktok_assets.spend.revisions import (
     large_spend_revisions,
     latest_pulls,
     replace_drift,
-    revision_alert_share_from_env,
     revisions_since,
     settled_partitions,
 )
@@ -62,12 +61,12 @@ from tiktok_assets.spend.settle import (
     PullRecord,
     local_today,
     repull_dates,
-    settle_days_from_env,
     settled_dates,
 )
 from tiktok_assets.tiktok.client import TikTokClient
 from tiktok_assets.warehouse import (
     PartitionWrite,
+    mark_unauthorised,
     partition_drift,
     upsert_advertisers,
     write_entity_snapshot,
@@ -124,19 +123,31 @@ def discover_advertisers(client: TikTokClient, api: TikTokApiResource) -> list[d
 def tiktok_advertisers(
     context: dg.AssetExecutionContext, tiktok_api: TikTokApiResource, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    """Advertiser accounts the access token may read: name, currency and time zone.
+    """Advertiser accounts the access token may read: name, currency and time zone (table ``advertisers``).
 
-    Also keeps the dynamic advertiser partitions in step with the authorised accounts.
+    The one place advertisers are discovered: it keeps the dynamic advertiser
+    partitions in step with the authorised accounts, adding new ones and
+    removing revoked ones, whose rows stay in the warehouse flagged
+    ``authorised = false``. advertiser_discovery_sensor only requests this asset.
     """
     with tiktok_api.get_client() as client:
+        # An authentication failure raises here, before anything changed: a bad token
+        # must not look like "every advertiser was revoked".
         infos = discover_advertisers(client, tiktok_api)
     seen_at = _now()
-    upsert_advertisers(warehouse.get_engine(), infos, seen_at)
+    engine = warehouse.get_engine()
+    upsert_advertisers(engine, infos, seen_at)
     ids = [str(info["advertiser_id"]) for info in infos]
-    existing = set(context.instance.get_dynamic_partitions(ADVERTISER_PARTITIONS_NAME))
-    added = sorted(set(ids) - existing)
+    existing = context.instance.get_dynamic_partitions(ADVERTISER_PARTITIONS_NAME)
+    added = sorted(set(ids) - set(existing))
+    removed = sorted(set(existing) - set(ids))
+    if removed:
+        mark_unauthorised(engine, removed)
+        for advertiser_id in removed:
+            context.instance.delete_dynamic_partition(ADVERTISER_PARTITIONS_NAME, advertiser_id)
     if added:
         context.instance.add_dynamic_partitions(ADVERTISER_PARTITIONS_NAME, added)
+    context.log.info(f"advertisers: {len(ids)} authorised, added {added or 'none'}, removed {removed or 'none'}")
     profiles, errors = profiles_from_infos(infos)
     table = pd.DataFrame(
         [
@@ -159,6 +170,7 @@ def tiktok_advertisers(
             "advertisers": len(ids),
             "advertisers_without_currency_or_zone": dg.MetadataValue.json(sorted(errors)),
             "partitions_added": len(added),
+            "partitions_removed": dg.MetadataValue.json(removed),
             "advertiser_list": dg.MetadataValue.md(table.to_markdown(index=False) if not table.empty else "_none_"),
         }
     )
@@ -267,9 +279,10 @@ def _materialize_stats(
         if unknown:
             raise dg.Failure(
                 f"Advertiser(s) {', '.join(unknown)} were not returned by /advertiser/info/: "
-                "the token lost access or the id is wrong; run the advertiser discovery sensor."
+                "the token lost access or the id is wrong; materialize tiktok_advertisers (it removes revoked ones)."
             )
         skip_settled = context.run.tags.get(SKIP_SETTLED_TAG) == "true"
+        settle_days = warehouse.settle_window_days()
         fetch = fetch_daily_stats if table == "ad_stats_daily" else fetch_hourly_stats
         slices: list[tuple[AdvertiserProfile, pd.DataFrame, list[date]]] = []
         # Partitions the re-pull planner calls settled: the warehouse keeps their
@@ -286,12 +299,12 @@ def _materialize_stats(
             today = local_today(profile.timezone, datetime.now(UTC))
             history = latest_pulls(engine, table, advertiser_id, profile.timezone, since=min(dates))
             if skip_settled:
-                dates = _without_settled(context, table, profile, dates, today, history)
+                dates = _without_settled(context, table, profile, dates, today, history, settle_days)
                 if not dates:
                     continue
             parents = ad_parents_frame(client.ads(advertiser_id, include_deleted=True))
             settled_keys |= {(advertiser_id, day)
-                             for day in settled_dates(history, today, settle_days_from_env()) & set(dates)}
+                             for day in settled_dates(history, today, settle_days) & set(dates)}
             ordered = sorted(dates)
             # Fetch and write in slices so a year-long backfill keeps memory flat.
             slices.extend((profile, parents, ordered[start : start + SLICE_DAYS])
@@ -340,7 +353,8 @@ def _materialize_stats(
                 )
         context.log.info(f"{table}: finished {total_partitions} partitions; API requests: {client.stats.as_dict()}")
     yield _schema_check_result(context.asset_key, schema_problems)
-    yield _revision_check_result(context.asset_key, engine, table, written_refs, run_started_at)
+    yield _revision_check_result(context.asset_key, engine, table, written_refs, run_started_at,
+                                 warehouse.alert_share())
     yield _vanished_check_result(context.asset_key, vanished)
     if profile_errors:
         raise _profile_failure(table, profile_errors, dates_by_advertiser)
@@ -419,14 +433,14 @@ def _without_future(context: dg.AssetExecutionContext, profile: AdvertiserProfil
 
 
 def _without_settled(context: dg.AssetExecutionContext, table: str, profile: AdvertiserProfile, dates: list[date],
-                     today: date, history: list[PullRecord]) -> list[date]:
+                     today: date, history: list[PullRecord], settle_days: int) -> list[date]:
     """The requested dates this advertiser's re-pull plan wants: its settle window and its unsettled days.
 
     A settle run covers every advertiser over one date range; inside it each
     advertiser keeps only its own plan, so settled days and days never pulled
     (those are for backfills) are skipped.
     """
-    planned = set(repull_dates(today, settle_days_from_env(), history, lookback_days=(today - min(dates)).days + 1))
+    planned = set(repull_dates(today, settle_days, history, lookback_days=(today - min(dates)).days + 1))
     kept = [day for day in dates if day in planned]
     if len(kept) < len(dates):
         context.log.info(
@@ -475,8 +489,7 @@ def _schema_check_result(asset_key: dg.AssetKey, problems: list[pd.DataFrame]) -
 
 
 def _revision_check_result(asset_key: dg.AssetKey, engine, table: str, refs: list[PartitionRef],  # noqa: ANN001
-                           since: datetime) -> dg.AssetCheckResult:
-    share = revision_alert_share_from_env()
+                           since: datetime, share: float) -> dg.AssetCheckResult:
     flagged = large_spend_revisions(revisions_since(engine, table, refs, since), share)
     metadata: dict[str, object] = {"threshold_share": share, "ads_over_threshold": len(flagged)}
     if not flagged.empty:
@@ -581,7 +594,7 @@ def revision_drift(warehouse: WarehouseResource) -> dg.MaterializeResult:
         # The re-pull planner's rule (settle.is_settled), so "settled" here is what the daily re-pull skips.
         days = [pd.Timestamp(day).date() for day in drift["stat_date"]]
         settled = settled_partitions(engine, "ad_stats_daily", set(drift["advertiser_id"]), min(days),
-                                     settle_days_from_env(), datetime.now(UTC))
+                                     warehouse.settle_window_days(), datetime.now(UTC))
         drift["settled"] = [(advertiser_id, day) in settled
                             for advertiser_id, day in zip(drift["advertiser_id"], days, strict=True)]
     written = replace_drift(engine, "ad_stats_daily", drift)

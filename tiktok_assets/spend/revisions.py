@@ -17,9 +17,15 @@ DEFAULT_REVISION_ALERT_SHARE = 0.05
 
 
 def revision_alert_share_from_env() -> float:
-    raw = os.environ.get("TIKTOK_REVISION_ALERT_SHARE", str(DEFAULT_REVISION_ALERT_SHARE))
+    """TIKTOK_REVISION_ALERT_SHARE read now. Runs read the warehouse resource's ``revision_alert_share``
+    instead (bound to the same variable), so the setting shows on Dagster's resource page."""
+    return parse_revision_alert_share(os.environ.get("TIKTOK_REVISION_ALERT_SHARE", str(DEFAULT_REVISION_ALERT_SHARE)))
+
+
+def parse_revision_alert_share(raw: object) -> float:
+    """The share of an ad's spend a revision may move before the check warns (TIKTOK_REVISION_ALERT_SHARE)."""
     try:
-        share = float(raw)
+        share = float(str(raw).strip())
     except ValueError:
         raise ValueError(f"TIKTOK_REVISION_ALERT_SHARE must be a positive share such as 0.05, got {raw!r}") from None
     if not 0 < share < 10:

@@ -25,9 +25,15 @@ MAX_SETTLE_DAYS = 28
 
 
 def settle_days_from_env() -> int:
-    raw = os.environ.get("TIKTOK_SETTLE_DAYS", str(DEFAULT_SETTLE_DAYS))
+    """TIKTOK_SETTLE_DAYS read now. Runs read the warehouse resource's ``settle_days`` instead (bound to
+    the same variable), so the setting shows on Dagster's resource page."""
+    return parse_settle_days(os.environ.get("TIKTOK_SETTLE_DAYS", str(DEFAULT_SETTLE_DAYS)))
+
+
+def parse_settle_days(raw: object) -> int:
+    """A settle window given as text or a number (TIKTOK_SETTLE_DAYS), checked by ``validate_settle_days``."""
     try:
-        days = int(raw)
+        days = int(str(raw).strip())
     except ValueError:
         raise ValueError(f"TIKTOK_SETTLE_DAYS must be a whole number of days, got {raw!r}") from None
     return validate_settle_days(days)
@@ -35,7 +41,8 @@ def settle_days_from_env() -> int:
 
 def validate_settle_days(days: int) -> int:
     if not 1 <= days <= MAX_SETTLE_DAYS:
-        raise ValueError(f"settle window must be 1 to {MAX_SETTLE_DAYS} days (TikTok's longest attribution), got {days}")
+        raise ValueError(f"settle window (TIKTOK_SETTLE_DAYS) must be 1 to {MAX_SETTLE_DAYS} days (TikTok's longest "
+                         f"attribution), got {days}")
     return days
 
 

@@ -38,13 +38,15 @@ class Location:
     warehouse_url: str
     instance: dg.DagsterInstance
     access_token: str | None = LIMITED_TOKEN
+    warehouse_settings: dict[str, object] = field(default_factory=dict)
+    """Further WarehouseResource fields (settle_days, revision_alert_share)."""
     defs: dg.Definitions = field(init=False)
 
     def __post_init__(self) -> None:
         self.defs = build_definitions(
             TikTokApiResource(access_token=self.access_token, base_url=self.base_url, qps=1000.0,
                               backoff_seconds=0.001, max_attempts=2),
-            WarehouseResource(url=self.warehouse_url),
+            WarehouseResource(url=self.warehouse_url, **self.warehouse_settings),
         )
 
     @property
@@ -69,6 +71,10 @@ class Location:
                                        resources=self.defs.resources,
                                        repository_def=self.defs.get_repository_def()) as context:
             return schedule.evaluate_tick(context)
+
+    def discover(self, *, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
+        """Materialize tiktok_advertisers (what advertiser_discovery_sensor requests) in this instance."""
+        return self.execute([dg.AssetKey("tiktok_advertisers")], raise_on_error=raise_on_error)
 
     def apply_partition_requests(self, tick: dg.SensorExecutionData) -> None:
         """What the daemon does with a tick's dynamic partition requests."""

@@ -1,11 +1,13 @@
-"""advertiser_discovery_sensor: dynamic advertiser partitions follow what the token may read."""
+"""Advertiser discovery happens once, in tiktok_advertisers: it adds and removes the dynamic advertiser partitions
+and writes the advertisers table. advertiser_discovery_sensor only requests it, and an entity snapshot for each
+partition new since its last tick; it calls no API and writes no warehouse table (issue 16, defect 6)."""
 
 from __future__ import annotations
 
 import dagster as dg
 import pytest
+import sqlalchemy as sa
 
-from tiktok_assets.partitions import ADVERTISER_PARTITIONS_NAME
 from tiktok_assets_tests.automation.location import (
     BERLIN,
     ENTITIES,
@@ -17,16 +19,7 @@ from tiktok_assets_tests.automation.location import (
 )
 
 SENSOR = "advertiser_discovery_sensor"
-
-
-def _partition_changes(tick: dg.SensorExecutionData) -> tuple[list[str], list[str]]:
-    added: list[str] = []
-    removed: list[str] = []
-    for request in tick.dynamic_partitions_requests or []:
-        assert request.partitions_def_name == ADVERTISER_PARTITIONS_NAME
-        target = added if isinstance(request, dg.AddDynamicPartitionsRequest) else removed
-        target.extend(request.partition_keys)
-    return added, removed
+DISCOVERY = dg.AssetKey("tiktok_advertisers")
 
 
 def _authorised(location: Location) -> dict[str, bool]:
@@ -34,61 +27,93 @@ def _authorised(location: Location) -> dict[str, bool]:
     return {row.advertiser_id: bool(row.authorised) for row in rows.itertuples()}
 
 
-def test_new_advertisers_become_partitions_with_an_entity_snapshot_each(location, loopback_simulator) -> None:
+def _tick(location: Location, cursor: str | None) -> dg.SensorExecutionData:
+    sensor = location.defs.resolve_sensor_def(SENSOR)
+    with dg.build_sensor_context(instance=location.instance, instance_ref=location.instance.get_ref(),
+                                 definitions=location.defs, resources=location.defs.resources, sensor_name=SENSOR,
+                                 cursor=cursor) as context:
+        return sensor.evaluate_tick(context)
+
+
+def _entity_requests(tick: dg.SensorExecutionData) -> list[dg.RunRequest]:
+    return [request for request in tick.run_requests if set(request.asset_selection) == set(ENTITIES)]
+
+
+def test_the_sensor_requests_discovery_and_writes_nothing_itself(location, loopback_simulator) -> None:
     simulator, _ = loopback_simulator
     simulator.grant(LIMITED_TOKEN, [TOKYO, LOS_ANGELES])
+    calls_before = simulator.request_counts
 
-    tick = location.sensor_tick(SENSOR)
+    tick = _tick(location, None)
 
-    assert _partition_changes(tick) == ([LOS_ANGELES, TOKYO], [])
-    assert {request.partition_key for request in tick.run_requests} == {LOS_ANGELES, TOKYO}
-    for request in tick.run_requests:
-        assert set(request.asset_selection) == set(ENTITIES)
-        assert request.run_key == f"new-advertiser:{request.partition_key}"
+    assert [list(request.asset_selection) for request in tick.run_requests] == [[DISCOVERY]]
+    assert tick.run_requests[0].run_key.startswith("discovery:")
+    assert tick.run_requests[0].tags["tiktok/advertiser"] == "all"
+    assert not tick.dynamic_partitions_requests, "partitions are the asset's to change"
+    assert location.advertisers == []
+    assert not sa.inspect(location.engine).has_table("advertisers") or _authorised(location) == {}, \
+        "a sensor writes no warehouse table"
+    assert simulator.request_counts == calls_before, "a sensor tick calls no TikTok API"
+
+
+def test_discovery_adds_partitions_and_the_next_tick_snapshots_each_new_advertiser(location, loopback_simulator) -> None:
+    simulator, _ = loopback_simulator
+    simulator.grant(LIMITED_TOKEN, [TOKYO, LOS_ANGELES])
+    first = _tick(location, None)
+
+    location.discover()
+
+    assert sorted(location.advertisers) == sorted([LOS_ANGELES, TOKYO])
     assert _authorised(location) == {LOS_ANGELES: True, TOKYO: True}
     zones = location.query("select advertiser_id, display_timezone, currency from advertisers order by advertiser_id")
     assert zones.values.tolist() == [[LOS_ANGELES, "America/Los_Angeles", "USD"], [TOKYO, "Asia/Tokyo", "JPY"]]
+    second = _tick(location, first.cursor)
+    snapshots = _entity_requests(second)
+    assert {request.partition_key for request in snapshots} == {LOS_ANGELES, TOKYO}
+    for request in snapshots:
+        assert request.run_key == f"new-advertiser:{request.partition_key}"
+        assert request.tags["tiktok/advertiser"] == request.partition_key
+    third = _tick(location, second.cursor)
+    assert _entity_requests(third) == [], "each advertiser is snapshotted once on arrival"
 
 
 def test_revoked_advertisers_are_removed_and_flagged_new_ones_added(location, loopback_simulator) -> None:
     simulator, _ = loopback_simulator
     simulator.grant(LIMITED_TOKEN, [LOS_ANGELES, BERLIN])
-    location.apply_partition_requests(location.sensor_tick(SENSOR))
+    location.discover()
     assert location.advertisers == [LOS_ANGELES, BERLIN]
+    cursor = _tick(location, None).cursor
 
     simulator.grant(LIMITED_TOKEN, [BERLIN, LONDON])
-    tick = location.sensor_tick(SENSOR)
+    result = location.discover()
 
-    assert _partition_changes(tick) == ([LONDON], [LOS_ANGELES])
-    assert [request.partition_key for request in tick.run_requests] == [LONDON]
-    location.apply_partition_requests(tick)
     assert sorted(location.advertisers) == [BERLIN, LONDON]
     # The revoked advertiser's history stays in the warehouse, flagged.
     assert _authorised(location) == {LOS_ANGELES: False, BERLIN: True, LONDON: True}
-
-
-def test_nothing_changed_requests_nothing(location, loopback_simulator) -> None:
-    simulator, _ = loopback_simulator
-    simulator.grant(LIMITED_TOKEN, [BERLIN])
-    location.apply_partition_requests(location.sensor_tick(SENSOR))
-
-    tick = location.sensor_tick(SENSOR)
-
-    assert tick.run_requests == []
-    assert _partition_changes(tick) == ([], [])
-    assert tick.skip_message and "no change" in tick.skip_message.lower()
+    (materialization,) = [event.event_specific_data.materialization for event in result.get_asset_materialization_events()]
+    assert materialization.metadata["partitions_added"].value == 1
+    assert materialization.metadata["partitions_removed"].value == [LOS_ANGELES]
+    assert [request.partition_key for request in _entity_requests(_tick(location, cursor))] == [LONDON]
 
 
 def test_revoked_token_fails_loudly_without_the_token_and_keeps_partitions(location, loopback_simulator) -> None:
     simulator, _ = loopback_simulator
     simulator.grant(LIMITED_TOKEN, [TOKYO])
-    location.apply_partition_requests(location.sensor_tick(SENSOR))
+    location.discover()
     simulator.revoke(LIMITED_TOKEN)
 
-    with pytest.raises(Exception, match="Authentication failed") as raised:
-        location.sensor_tick(SENSOR)
+    result = location.discover(raise_on_error=False)
 
-    assert LIMITED_TOKEN not in str(raised.value)
+    assert not result.success
+    failure = str(result.get_step_failure_events()[0].event_specific_data.error)
+    assert "Authentication failed" in failure
+    assert LIMITED_TOKEN not in failure
     # A bad token must not look like "every advertiser was revoked".
     assert location.advertisers == [TOKYO]
     assert _authorised(location) == {TOKYO: True}
+
+
+@pytest.mark.parametrize("cursor", [None, "[]"])
+def test_a_tick_without_advertisers_only_requests_discovery(location, cursor: str | None) -> None:
+    tick = _tick(location, cursor)
+    assert [list(request.asset_selection) for request in tick.run_requests] == [[DISCOVERY]]

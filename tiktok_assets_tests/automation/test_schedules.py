@@ -39,7 +39,7 @@ ZONES = {LOS_ANGELES: "Etc/GMT+8", BERLIN: "Etc/GMT-1", TOKYO: "Etc/GMT-9", LOND
 
 def _discover(location: Location, simulator, advertiser_ids: list[str] | None) -> None:
     simulator.grant(LIMITED_TOKEN, advertiser_ids)
-    location.apply_partition_requests(location.sensor_tick("advertiser_discovery_sensor"))
+    location.discover()
 
 
 def _keys_in_range(location: Location, start: str, end: str) -> set[str]:

@@ -50,13 +50,6 @@ def recent_window_start(engine: sa.Engine, table_name: str, days: int) -> date |
     return pd.Timestamp(newest).date() - timedelta(days=days - 1)
 
 
-def last_pull(engine: sa.Engine, table_name: str) -> datetime | None:
-    frame = query_frame(engine, "select max(pulled_at) as pulled_at from partition_pulls where table_name = :t",
-                   t=table_name)
-    value = frame["pulled_at"].iloc[0] if not frame.empty else None
-    return None if value is None or pd.isna(value) else pd.Timestamp(value).to_pydatetime()
-
-
 def untracked_spend(engine: sa.Engine, since: date) -> pd.DataFrame:
     """Spend since ``since`` on ads whose current landing URL carries no tracking parameters.
 

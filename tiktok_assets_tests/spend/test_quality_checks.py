@@ -1,4 +1,5 @@
-"""Data-quality checks over the warehouse: hourly vs daily, freshness, tracking-parameter coverage."""
+"""Data-quality checks over the warehouse: hourly vs daily, tracking-parameter coverage (freshness is Dagster's
+FreshnessPolicy now: tiktok_assets_tests/automation/test_freshness.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import sqlalchemy as sa
 from tiktok_assets.defs.resources import WarehouseResource
 from tiktok_assets.defs.spend import (
     hourly_matches_daily,
-    hourly_stats_fresh,
     tracking_parameter_coverage,
 )
 from tiktok_assets_tests.spend.harness import SpendHarness
@@ -40,16 +40,6 @@ def test_hourly_daily_reconciliation_passes_then_names_a_tampered_day(loopback_s
     assert not result.passed
     assert result.metadata["advertiser_days_off"].value == 1
     assert row.advertiser_id in result.metadata["mismatches"].value
-
-
-def test_freshness_fails_when_the_last_hourly_pull_is_older_than_two_hours(loopback_simulator, tmp_path) -> None:
-    harness, warehouse = _imported(loopback_simulator, tmp_path)
-    assert hourly_stats_fresh(warehouse=warehouse).passed
-    with harness.engine.begin() as connection:
-        connection.execute(sa.text("update partition_pulls set pulled_at = datetime(pulled_at, '-3 hours')"))
-    result = hourly_stats_fresh(warehouse=warehouse)
-    assert not result.passed
-    assert result.metadata["age_hours"].value >= 3
 
 
 def test_tracking_coverage_names_exactly_the_untagged_ads_with_spend(loopback_simulator, tmp_path) -> None:

@@ -7,17 +7,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 
 import dagster as dg
 
 from tiktok_assets.partitions import ADVERTISER_PARTITIONS_NAME, all_advertisers_range_tags
-
-
-def _recent_hours(count: int) -> list[str]:
-    """Partition keys of the last ``count`` whole UTC hours."""
-    latest = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
-    return [(latest - timedelta(hours=offset)).strftime("%Y-%m-%d-%H:%M") for offset in reversed(range(count))]
 
 
 def _job(defs: dg.Definitions) -> dg.JobDefinition:
@@ -60,11 +54,10 @@ def materialize_recent(
         # Demo events are the simulator's; a real account's come from a drop directory.
         log("first-party events skipped: a TikTok token is set and TIKTOK_EVENTS_DROP_DIR is not")
     elif event_hours:
-        # First-party events of the last hours, mapped and sent to the Events API.
-        hours = _recent_hours(event_hours)
-        for hour in hours:
-            run([dg.AssetKey("first_party_events"), dg.AssetKey("tiktok_event_deliveries")], partition_key=hour)
-        log(f"first-party events loaded and delivered for {len(hours)} hour(s)")
+        # First-party events of the last hours, mapped and sent to the Events API: one load, one delivery run.
+        run([dg.AssetKey("first_party_events"), dg.AssetKey("tiktok_event_deliveries")],
+            run_config={"ops": {"first_party_events": {"config": {"demo_hours": event_hours}}}})
+        log(f"first-party events of the last {event_hours} hour(s) loaded and delivered")
     if with_reports:
         from tiktok_assets.defs.metrics import METRICS_ASSET_KEYS
 

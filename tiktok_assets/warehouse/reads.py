@@ -115,9 +115,13 @@ def partition_drift(
     app purchase value the first-pull and current totals, the change and the change in percent
     of the first (NULL when the first was 0); how many pulls there were, how
     many after the first changed something, the revision rows logged, and
-    when the partition last changed.
+    when the partition last changed. Intraday pulls (of a day not over) are
+    left out: "first" is the first pull after the day closed, and a partition
+    with only intraday pulls has no row.
     """
     pulls = read_partition_pulls(engine, table, advertiser_id, start, end)
+    # A day's history starts when it closed: intraday pulls only show it growing.
+    pulls = pulls[~pulls["intraday"]].reset_index(drop=True)
     keys = ["advertiser_id", "stat_date"]
     columns = [*keys, "pulls", "first_pulled_at", "last_pulled_at"]
     for metric in DRIFT_METRICS:

@@ -33,7 +33,7 @@ from tiktok_assets.warehouse.engine import safe_url, serialise_writers, write_tr
 from tiktok_assets.warehouse.errors import WarehouseError, WarehouseUnavailableError
 from tiktok_assets.warehouse.tables import metadata, schema_meta
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -116,6 +116,15 @@ def _schema_3(connection: Connection) -> None:
             add_missing_column(connection, metadata.tables[table_name], column)
 
 
+SCHEMA_4_COLUMNS: tuple[tuple[str, str], ...] = (("partition_pulls", "intraday"),)
+
+
+def _schema_4(connection: Connection) -> None:
+    """``partition_pulls.intraday``: pulls recorded before say false (they were all logged as revisions)."""
+    for table_name, column in SCHEMA_4_COLUMNS:
+        add_missing_column(connection, metadata.tables[table_name], column)
+
+
 MIGRATIONS: list[Migration] = [
     # Version 1 is the first schema. A step adding a column looks like
     # Migration(2, "add ad_stats_daily.video_views", lambda c: None if column_exists(c, "ad_stats_daily",
@@ -123,6 +132,7 @@ MIGRATIONS: list[Migration] = [
     Migration(2, "postbacks: pending outbox rows in postback_queue, no index on outbox state", _queue_postbacks),
     Migration(3, "stats: app_purchases/app_purchase_value (revisions, pulls too) and rows_vanished_kept; "
                  "entity history: secondary_status, is_deleted", _schema_3),
+    Migration(4, "partition_pulls.intraday: pulls of a day not over, which log no revision", _schema_4),
 ]
 
 

@@ -43,6 +43,14 @@ Outside ``settled`` (days still moving) a vanished row stays a logged
 ``delete`` revision: the stored figures follow what TikTok serves now, and the
 revision log keeps what the row held, so nothing is lost silently either way.
 
+Intraday partitions. A day not yet over in the advertiser's report zone only
+grows: the caller names such partitions (``intraday=``) and their pulls write
+rows as usual (the table shows the day so far) but log no revision, and their
+``partition_pulls`` row says ``intraday``. A day's revision history starts at
+its first pull after it closed: that pull is the baseline, so its differences
+from the intraday content are not logged either; later pulls are compared with
+it as above. A partition cannot be both settled and intraday.
+
 Partitions never pulled before and holding no rows (every backfill) skip the
 comparison and are bulk-loaded straight into the table (COPY on PostgreSQL).
 The others are loaded into a temporary table and merged with set-based SQL.
@@ -119,6 +127,8 @@ class PartitionWrite:
     app_purchase_value_after: float = 0.0
     vanished_kept: int = 0
     """Stored rows of a settled partition this pull did not serve, kept unchanged (see the module docstring)."""
+    intraday: bool = False
+    """The pull was of a day not yet over: rows written, no revision logged (see the module docstring)."""
 
 
 def write_stats_partition(
@@ -130,15 +140,18 @@ def write_stats_partition(
     pulled_at: datetime,
     *,
     settled: bool = False,
+    intraday: bool = False,
 ) -> PartitionWrite:
     """Write the complete content of one partition as served now, in one transaction.
 
     ``frame`` holds the table's columns except the bookkeeping ones. Bad input
     raises ``WarehouseInputError`` and writes nothing. ``settled``: the
-    partition is settled, so stored rows the pull lacks are kept (module docstring).
+    partition is settled, so stored rows the pull lacks are kept; ``intraday``:
+    the day is not over, so no revision is logged (module docstring).
     """
     key = (advertiser_id, stat_date)
-    (write,) = write_stats_partitions(engine, table, {key: frame}, pulled_at, settled=[key] if settled else ()).values()
+    (write,) = write_stats_partitions(engine, table, {key: frame}, pulled_at, settled=[key] if settled else (),
+                                      intraday=[key] if intraday else ()).values()
     return write
 
 
@@ -149,6 +162,7 @@ def write_stats_partitions(
     pulled_at: datetime,
     *,
     settled: Collection[tuple[str, date]] = (),
+    intraday: Collection[tuple[str, date]] = (),
     rows_per_transaction: int = DEFAULT_ROWS_PER_TRANSACTION,
     parallel_transactions: int = 2,
 ) -> dict[PartitionKey, PartitionWrite]:
@@ -163,11 +177,20 @@ def write_stats_partitions(
     partitions stay written, each one complete, and the error says how many.
     ``settled`` names the (advertiser_id, stat_date) partitions whose stored
     rows are kept when a pull no longer serves them (module docstring); keys
-    not in this batch are ignored. Returns the writes in the caller's order.
+    not in this batch are ignored. ``intraday`` names the partitions of days
+    not over yet: written, no revision logged, their pull marked intraday.
+    Returns the writes in the caller's order.
     """
     target = stats_table(table)
     pulled_at = naive_utc(pulled_at)
     settled_keys = frozenset(partition_key(target, key) for key in settled)
+    intraday_keys = frozenset(partition_key(target, key) for key in intraday)
+    both = sorted(settled_keys & intraday_keys)
+    if both:
+        raise WarehouseInputError(
+            f"{both[0].describe(target.name)} is passed as settled and as intraday: a day not over cannot be settled."
+        )
+    marks = _Marks(settled_keys, intraday_keys)
     # Cheap shape checks first, so a wrong frame fails before the first commit.
     for key, frame in frames_by_partition.items():
         check_frame_shape(target, key, frame)
@@ -177,30 +200,37 @@ def write_stats_partitions(
     # writes one at a time, gains the overlap).
     parallel = parallel_transactions > 1 and len(chunks) > 1 and threads_share_the_database(engine)
     if parallel:
-        results = _write_chunks_in_parallel(engine, target, chunks, pulled_at, settled_keys, parallel_transactions)
+        results = _write_chunks_in_parallel(engine, target, chunks, pulled_at, marks, parallel_transactions)
     else:
         results = []
         for chunk in chunks:
             try:
-                results.append(_write_chunk(engine, target, chunk, pulled_at, settled_keys))
+                results.append(_write_chunk(engine, target, chunk, pulled_at, marks))
             except WarehouseInputError as exc:
                 raise _with_written_count(exc, results) from None
     by_key = {PartitionKey(write.advertiser_id, write.stat_date): write for writes in results for write in writes}
     return {key: by_key[key] for key in (partition_key(target, pair) for pair in frames_by_partition)}
 
 
+@dataclass(frozen=True)
+class _Marks:
+    """What the caller says about some partitions of the write."""
+
+    settled: frozenset[PartitionKey] = frozenset()
+    intraday: frozenset[PartitionKey] = frozenset()
+
+
 def _write_chunk(engine: Engine, table: sa.Table, chunk: Mapping[tuple[str, date], pd.DataFrame],
-                 pulled_at: datetime, settled: frozenset[PartitionKey]) -> list[PartitionWrite]:
+                 pulled_at: datetime, marks: _Marks) -> list[PartitionWrite]:
     batch = prepare_stats_batch(table, chunk)
     with write_transaction(engine) as connection:
-        return _write_batch(connection, batch, pulled_at, settled)
+        return _write_batch(connection, batch, pulled_at, marks)
 
 
 def _write_chunks_in_parallel(engine: Engine, table: sa.Table, chunks: list[dict[tuple[str, date], pd.DataFrame]],
-                              pulled_at: datetime, settled: frozenset[PartitionKey], workers: int
-                              ) -> list[list[PartitionWrite]]:
+                              pulled_at: datetime, marks: _Marks, workers: int) -> list[list[PartitionWrite]]:
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="warehouse-write") as pool:
-        futures = [pool.submit(_write_chunk, engine, table, chunk, pulled_at, settled) for chunk in chunks]
+        futures = [pool.submit(_write_chunk, engine, table, chunk, pulled_at, marks) for chunk in chunks]
         for future in futures:
             if future.exception() is not None:
                 # Stop what has not started; the running ones finish when the pool closes.
@@ -252,7 +282,7 @@ class _Stored:
 
 
 def _write_batch(connection: Connection, batch: PreparedBatch, pulled_at: datetime,
-                 settled: frozenset[PartitionKey] = frozenset()) -> list[PartitionWrite]:
+                 marks: _Marks = _Marks()) -> list[PartitionWrite]:
     table = batch.table
     keys = list(batch.content)
     if not keys:
@@ -261,8 +291,10 @@ def _write_batch(connection: Connection, batch: PreparedBatch, pulled_at: dateti
     # a settle re-pull) would both see "not stored yet" and collide on insert.
     serialise_writers(connection, (f"{table.name}|{key.advertiser_id}|{key.stat_date}" for key in keys))
     stored = _stored_totals(connection, table, keys)
-    pulled_before = _pulled_before(connection, table.name, keys)
+    pulled_before, closed_before = _pulled_before(connection, table.name, keys)
     fresh = np.array([key not in pulled_before and key not in stored for key in keys], dtype=bool)
+    # No revision is logged for a day not over, nor for the first pull after it closed (the baseline).
+    untracked = {key for key in keys if key in marks.intraday or (key in pulled_before and key not in closed_before)}
     fresh_rows = fresh[batch.row_partition]
     counts: dict[PartitionKey, dict[str, int]] = {}
     kept: dict[PartitionKey, PartitionContent] = {}
@@ -274,12 +306,12 @@ def _write_batch(connection: Connection, batch: PreparedBatch, pulled_at: dateti
     merged = [key for key, is_fresh in zip(keys, fresh, strict=True) if not is_fresh]
     if merged:
         served = {key: batch.content[key].rows for key in merged}
-        merged_counts, kept = _merge(connection, batch, ~fresh_rows, served, stored, pulled_before,
-                                     settled, pulled_at)
+        merged_counts, kept = _merge(connection, batch, ~fresh_rows, served, stored, pulled_before - untracked,
+                                     untracked, marks.settled, pulled_at)
         counts.update(merged_counts)
     writes = [_partition_write(table.name, key, batch.content[key].rows, kept.get(key, batch.content[key]),
                                stored.get(key, _Stored()), counts.get(key, {}), first_pull=key not in pulled_before,
-                               pulled_at=pulled_at)
+                               intraday=key in marks.intraday, pulled_at=pulled_at)
               for key in keys]
     connection.execute(sa.insert(partition_pulls), [_pull_row(write) for write in writes])
     return writes
@@ -315,13 +347,21 @@ def _stored_totals(connection: Connection, table: sa.Table, keys: list[Partition
     }
 
 
-def _pulled_before(connection: Connection, table_name: str, keys: list[PartitionKey]) -> set[PartitionKey]:
+def _pulled_before(connection: Connection, table_name: str, keys: list[PartitionKey]
+                   ) -> tuple[set[PartitionKey], set[PartitionKey]]:
+    """Partitions pulled before at all, and those pulled before after their day closed (not intraday)."""
     query = (
-        sa.select(partition_pulls.c.advertiser_id, partition_pulls.c.stat_date)
+        sa.select(partition_pulls.c.advertiser_id, partition_pulls.c.stat_date, partition_pulls.c.intraday)
         .where(partition_pulls.c.table_name == table_name, _in_partitions(partition_pulls, keys))
         .distinct()
     )
-    return {PartitionKey(advertiser_id, stat_date) for advertiser_id, stat_date in connection.execute(query)}
+    pulled, closed = set(), set()
+    for advertiser_id, stat_date, intraday in connection.execute(query):
+        key = PartitionKey(advertiser_id, stat_date)
+        pulled.add(key)
+        if not intraday:
+            closed.add(key)
+    return pulled, closed
 
 
 def _with_bookkeeping(rows: pd.DataFrame, pulled_at: datetime) -> pd.DataFrame:
@@ -343,15 +383,18 @@ def _incoming_table(table: sa.Table, *, keyed: bool) -> sa.Table:
 
 
 def _merge(connection: Connection, batch: PreparedBatch, picked: np.ndarray, served: Mapping[PartitionKey, int],
-           stored: Mapping[PartitionKey, _Stored], pulled_before: set[PartitionKey], settled: frozenset[PartitionKey],
-           pulled_at: datetime) -> tuple[dict[PartitionKey, dict[str, int]], dict[PartitionKey, PartitionContent]]:
+           stored: Mapping[PartitionKey, _Stored], pulled_before: set[PartitionKey], untracked: set[PartitionKey],
+           settled: frozenset[PartitionKey], pulled_at: datetime
+           ) -> tuple[dict[PartitionKey, dict[str, int]], dict[PartitionKey, PartitionContent]]:
     """Compare served rows with stored ones and apply the differences, logging each as a revision.
 
     ``picked`` selects the batch rows of the partitions in ``served``. Every
     statement is confined to the batch's partitions, and only changed rows are
     ever written: a re-pull costs what its partitions hold, not what the table
-    holds. Returns the counts per partition and, for settled partitions that
-    kept vanished rows, the content of what they hold now.
+    holds. ``pulled_before``: partitions whose new rows arrived late;
+    ``untracked``: partitions whose changes are not logged (intraday, baseline).
+    Returns the counts per partition and, for settled partitions that kept
+    vanished rows, the content of what they hold now.
     """
     table = batch.table
     rows = batch.rows[picked]
@@ -400,8 +443,9 @@ def _merge(connection: Connection, batch: PreparedBatch, picked: np.ndarray, ser
     for by_status in counts.values():
         changes.update(by_status)
     late = [key for key in keys if key in pulled_before]
-    if changes["update"] or changes["delete"] or (changes["insert"] and late):
-        _log_revisions(connection, table, incoming, stored_match, late, pulled_at)
+    tracked_changes = any(key not in untracked for key in keys) and (changes["update"] or changes["delete"])
+    if tracked_changes or (changes["insert"] and late):
+        _log_revisions(connection, table, incoming, stored_match, late, sorted(untracked & set(keys)), pulled_at)
     if changes["delete"]:
         connection.execute(sa.delete(table).where(
             _in_partitions(table, vanished), sa.exists().where(same_key, incoming.c.status == "delete")
@@ -475,14 +519,16 @@ def _add_vanished_rows(connection: Connection, table: sa.Table, incoming: sa.Tab
 
 
 def _log_revisions(connection: Connection, table: sa.Table, incoming: sa.Table, stored_match: sa.ColumnElement[bool],
-                   pulled_before: list[PartitionKey], pulled_at: datetime) -> None:
-    """One revision row per updated, deleted or late-inserted row, with old and new metrics."""
+                   pulled_before: list[PartitionKey], untracked: list[PartitionKey], pulled_at: datetime) -> None:
+    """One revision row per updated, deleted or late-inserted row, with old and new metrics (none in ``untracked``)."""
     stat_time = incoming.c.stat_hour_utc if "stat_hour_utc" in incoming.c else _midnight(connection, incoming.c.stat_date)
     old_new = []
     for name in METRIC_COLUMNS:
         old_new += [sa.func.coalesce(table.c[name], 0), incoming.c[name]]
     reach = [table.c.reach, incoming.c.reach] if "reach" in table.c else [sa.null(), sa.null()]
     logged_statuses = incoming.c.status.in_(("update", "delete"))
+    if untracked:
+        logged_statuses = sa.and_(logged_statuses, ~_in_partitions(incoming, untracked))
     if pulled_before:
         # Rows new to a partition that was already written arrived late.
         logged_statuses = sa.or_(logged_statuses,
@@ -527,8 +573,8 @@ def _midnight(connection: Connection, day: sa.ColumnElement) -> sa.ColumnElement
 
 
 def _partition_write(table_name: str, key: PartitionKey, rows_served: int, content: PartitionContent,
-                     stored: _Stored, counts: Mapping[str, int], *, first_pull: bool, pulled_at: datetime
-                     ) -> PartitionWrite:
+                     stored: _Stored, counts: Mapping[str, int], *, first_pull: bool, intraday: bool,
+                     pulled_at: datetime) -> PartitionWrite:
     """``content`` is what the partition holds after the write: the served rows, plus any kept ones."""
     inserted, updated, deleted = counts.get("insert", 0), counts.get("update", 0), counts.get("delete", 0)
     return PartitionWrite(
@@ -553,6 +599,7 @@ def _partition_write(table_name: str, key: PartitionKey, rows_served: int, conte
         app_purchase_value_before=stored.app_purchase_value,
         app_purchase_value_after=content.app_purchase_value,
         vanished_kept=counts.get("kept", 0),
+        intraday=intraday,
     )
 
 
@@ -568,6 +615,7 @@ def _pull_row(write: PartitionWrite) -> dict[str, object]:
         "rows_deleted": write.deleted,
         "rows_unchanged": write.unchanged,
         "rows_vanished_kept": write.vanished_kept,
+        "intraday": write.intraday,
         "spend_before": write.spend_before,
         "spend_after": write.spend_after,
         "conversions_before": write.conversions_before,

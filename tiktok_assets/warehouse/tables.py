@@ -260,6 +260,8 @@ partition_pulls = sa.Table(
     sa.Column("app_purchase_value_after", Money, nullable=False, server_default=sa.text("0")),
     sa.Column("data_version", sa.String(64), nullable=False),
     sa.Column("changed", sa.Boolean, nullable=False),
+    sa.Column("intraday", sa.Boolean, nullable=False, server_default=sa.false(),
+              comment="A pull of a day not over yet in the advertiser's report zone: no revision was logged."),
     sa.CheckConstraint(f"table_name IN {STATS_TABLE_NAMES!r}", name="table_name"),
     sa.Index(None, "table_name", "advertiser_id", "stat_date"),
 )

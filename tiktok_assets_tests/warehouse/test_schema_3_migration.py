@@ -107,7 +107,7 @@ def test_a_version_2_warehouse_upgrades_to_3_keeping_every_row(engine: Engine) -
     create_schema(engine)
 
     with engine.connect() as connection:
-        assert connection.execute(sa.text("SELECT schema_version FROM schema_meta")).scalar() == SCHEMA_VERSION == 3
+        assert connection.execute(sa.text("SELECT schema_version FROM schema_meta")).scalar() == SCHEMA_VERSION
         for table, column in [*SCHEMA_3_COLUMNS, *metrics_store.SCHEMA_3_COLUMNS]:
             assert column_exists(connection, table, column), (table, column)
     assert {name: _count(engine, name) for name in metadata.tables} == counts

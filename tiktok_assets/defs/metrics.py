@@ -52,6 +52,9 @@ SETTLE_LOOKBACK = timedelta(days=30)
 # Days of stats computed and written per transaction: bounds memory in a year-long backfill.
 SLICE_DAYS = 31
 REPORT_WINDOW_DAYS = 30
+# Bump when a formula or a table's shape changes, so the UI marks the metrics and reports stale (code version).
+# "2": issue 14, ROAS on the TikTok-attributed revenue by campaign type (tiktok_assets.metrics.revenue).
+METRICS_CODE_VERSION = "2"
 STATS_ASSET = {"daily": ad_stats_daily, "hourly": ad_stats_hourly}
 STATS_TABLE = {"daily": "ad_stats_daily", "hourly": "ad_stats_hourly"}
 
@@ -102,6 +105,7 @@ def _metrics_specs(grain: str) -> list[dg.AssetSpec]:
             # Materializations are yielded per partition instead of outputs.
             skippable=True,
             automation_condition=change_only_eager(SETTLE_LOOKBACK),
+            code_version=METRICS_CODE_VERSION,
         )
         for level in LEVELS
     ]
@@ -398,6 +402,7 @@ REPORT_COMMON = {
     "group_name": METRICS_GROUP,
     "kinds": METRICS_KINDS,
     "automation_condition": report_automation_condition(),
+    "code_version": METRICS_CODE_VERSION,
 }
 
 

@@ -88,3 +88,13 @@ def test_metrics_and_reports_recompute_when_data_changed_and_only_then(loopback_
     unchanged = harness.run(METRICS_ASSET_KEYS, partition_key=f"{START}|{advertiser_id}")
     assert not [key for key, version in data_versions(unchanged).items() if data_versions(first)[key] != version]
     assert ticks.tick(one_day_later + timedelta(minutes=3)) == {}
+
+
+def test_metrics_and_reports_carry_a_code_version_so_the_ui_marks_them_stale_when_a_formula_changes() -> None:
+    from tiktok_assets.defs import metrics
+
+    versions = {}
+    for assets_def in [*metrics.METRICS_ASSETS, *metrics.REPORT_ASSETS]:
+        versions.update({key.to_user_string(): version for key, version in assets_def.code_versions_by_key.items()})
+    assert len(versions) == 8 + 3
+    assert set(versions.values()) == {metrics.METRICS_CODE_VERSION}

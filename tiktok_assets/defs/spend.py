@@ -7,6 +7,8 @@ recomputes exactly the partitions whose numbers changed.
 """
 
 
+import hashlib
+import json
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -165,6 +167,9 @@ def tiktok_advertisers(
         # Discovery still succeeds (the partitions exist); the stats assets fail these advertisers.
         context.log.warning(str(error))
     return dg.MaterializeResult(
+        # The content's digest: an hourly discovery that found the same accounts is no change downstream
+        # (revision_drift follows data versions).
+        data_version=dg.DataVersion(_advertisers_digest(infos)),
         metadata={
             "advertisers": len(ids),
             "advertisers_without_currency_or_zone": dg.MetadataValue.json(sorted(errors)),
@@ -173,6 +178,12 @@ def tiktok_advertisers(
             "advertiser_list": dg.MetadataValue.md(table.to_markdown(index=False) if not table.empty else "_none_"),
         }
     )
+
+
+def _advertisers_digest(infos: list[dict]) -> str:
+    fields = ("advertiser_id", "name", "currency", "timezone", "display_timezone", "status")
+    rows = sorted(json.dumps([str(info.get(name)) for name in fields]) for info in infos)
+    return hashlib.sha256("\n".join(rows).encode()).hexdigest()[:24]
 
 
 ENTITY_KINDS = ("campaign", "adgroup", "ad")
@@ -588,7 +599,8 @@ REVISION_DRIFT_CODE_VERSION = "2"
 @dg.asset(
     group_name=SPEND_GROUP,
     kinds={"sql"},
-    deps=[ad_stats_daily],
+    # The advertisers' report zones decide which days are settled.
+    deps=[ad_stats_daily, tiktok_advertisers],
     automation_condition=upstream_data_changed(),
     code_version=REVISION_DRIFT_CODE_VERSION,
 )

@@ -117,3 +117,17 @@ def test_revoked_token_fails_loudly_without_the_token_and_keeps_partitions(locat
 def test_a_tick_without_advertisers_only_requests_discovery(location, cursor: str | None) -> None:
     tick = _tick(location, cursor)
     assert [list(request.asset_selection) for request in tick.run_requests] == [[DISCOVERY]]
+
+
+def test_a_discovery_that_found_the_same_accounts_keeps_its_data_version(location, loopback_simulator) -> None:
+    simulator, _ = loopback_simulator
+    simulator.grant(LIMITED_TOKEN, [TOKYO, BERLIN])
+
+    def version(result: dg.ExecuteInProcessResult) -> str:
+        (event,) = result.get_asset_materialization_events()
+        return event.event_specific_data.materialization.tags["dagster/data_version"]
+
+    first, again = version(location.discover()), version(location.discover())
+    simulator.grant(LIMITED_TOKEN, [TOKYO])
+    assert first == again, "nothing changed: revision_drift (which reads advertisers) need not recompute"
+    assert version(location.discover()) != first

@@ -636,7 +636,7 @@ def revision_drift(warehouse: WarehouseResource) -> dg.MaterializeResult:
 QUALITY_LOOKBACK_DAYS = 7
 
 
-@dg.asset_check(asset=ad_stats_hourly, description=(
+@dg.asset_check(asset=ad_stats_hourly, additional_deps=[ad_stats_daily], description=(
     "Hourly rows add up to the daily rows (spend to the cent, clicks exactly) per advertiser and day, "
     "over the last 7 days of data held."))
 def hourly_matches_daily(warehouse: WarehouseResource) -> dg.AssetCheckResult:
@@ -655,7 +655,7 @@ def hourly_matches_daily(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(asset="ad_history", description=(
+@dg.asset_check(asset="ad_history", additional_deps=[ad_stats_daily], description=(
     "Spend on ads whose landing URL lacks tracking parameters (cvg_adid / ttclid / UTM), over the last 7 days "
     "of data held: first-party attribution cannot see their clicks. Tag every ad."))
 def tracking_parameter_coverage(warehouse: WarehouseResource) -> dg.AssetCheckResult:

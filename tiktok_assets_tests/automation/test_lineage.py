@@ -121,18 +121,20 @@ def _materialize_everything(defs: dg.Definitions, trace: Trace, url: str) -> set
         run(name)
     ran = {asset.node_def.name for asset in assets}
     assert ran == set(trace.reads), f"assets the probe did not materialize: {sorted(ran - set(trace.reads))}"
+    for check in defs.asset_checks or []:
+        trace.current = f"check:{check.node_def.name}"
+        try:
+            dg.materialize([*assets, check], instance=instance, resources=defs.resources,
+                           selection=dg.AssetSelection.checks(check), raise_on_error=True)
+        finally:
+            trace.current = None
     return set(sa.inspect(sa.create_engine(url)).get_table_names())
 
 
 def _lineage_gaps(defs: dg.Definitions, trace: Trace, tables: set[str]) -> dict[str, dict[str, list[str]]]:
     graph = defs.resolve_asset_graph()
     ops = {asset.node_def.name: asset for asset in defs.assets or []}
-    owners: dict[str, set[str]] = defaultdict(set)
-    for op, written in trace.writes.items():
-        for table in written & tables:
-            owners[table] |= {key.to_user_string() for key in ops[op].keys}
-    for table, assets in WRITTEN_SOMETIMES.items():
-        owners[table] |= assets
+    owners = _owners(defs, trace, tables)
     gaps: dict[str, dict[str, list[str]]] = {}
     for op, asset in ops.items():
         own = {key.to_user_string() for key in asset.keys}
@@ -146,6 +148,33 @@ def _lineage_gaps(defs: dg.Definitions, trace: Trace, tables: set[str]) -> dict[
         if undeclared or unread:
             gaps[op] = {"reads_undeclared": undeclared, "declares_unread": unread}
     return gaps
+
+
+def _owners(defs: dg.Definitions, trace: Trace, tables: set[str]) -> dict[str, set[str]]:
+    ops = {asset.node_def.name: asset for asset in defs.assets or []}
+    owners: dict[str, set[str]] = defaultdict(set)
+    for op, written in trace.writes.items():
+        if op in ops:
+            for table in written & tables:
+                owners[table] |= {key.to_user_string() for key in ops[op].keys}
+    for table, assets in WRITTEN_SOMETIMES.items():
+        owners[table] |= assets
+    return owners
+
+
+def test_every_asset_check_declares_what_it_reads(traced) -> None:
+    """An asset check reading another asset's table names it in additional_deps, so the graph shows it."""
+    defs, trace, tables = traced
+    owners = _owners(defs, trace, tables)
+    gaps = {}
+    for check in defs.asset_checks or []:
+        (spec,) = check.check_specs
+        declared = {spec.asset_key.to_user_string(), *(dep.asset_key.to_user_string() for dep in spec.additional_deps)}
+        read = (trace.reads[f"check:{check.node_def.name}"] & tables) - NOT_DATA
+        undeclared = sorted(table for table in read if not owners[table] & declared)
+        if undeclared:
+            gaps[spec.name] = undeclared
+    assert gaps == {}
 
 
 def test_the_probe_sees_reads_and_writes(traced) -> None:

@@ -36,6 +36,9 @@ from tiktok_assets.postbacks.store import (
     in_loads,
     in_open_batch,
     insert_ignoring,
+    LoadSelection,
+    first_party_loads,
+    ids_in,
     mark_loads_mapped,
     postback_batches,
     postback_dead_letters,
@@ -392,9 +395,15 @@ def map_new_loads(
     ``max_event_age`` are counted and not queued: TikTok refuses them.
     """
     now = now or datetime.now(UTC)
-    load_ids = unmapped_loads(engine, limit=max_loads)
-    if not load_ids:
+    waiting = unmapped_loads(engine, limit=max_loads)
+    if not waiting:
         return MappedLoads((), _combined([]), 0)
+    with engine.connect() as connection:
+        waiting_events = connection.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(first_party_loads.c.events), 0))
+            .where(ids_in(first_party_loads.c.load_id, waiting, connection.dialect.name))
+        ).scalar_one()
+    load_ids = LoadSelection(tuple(waiting), by_time=waiting_events > 2 * events_per_slice)
     oldest = now - max_event_age
     with engine.connect() as connection:
         too_old = connection.execute(

@@ -78,3 +78,16 @@ def test_executor_is_dagsters_default_unless_k8s_is_asked_and_a_typo_is_refused(
     monkeypatch.setenv("TIKTOK_EXECUTOR", "k8z")
     with pytest.raises(ValueError, match="'k8z'"):
         executor_from_env()
+
+
+def test_a_resource_used_outside_a_run_sends_the_variables_value_not_its_name(monkeypatch) -> None:
+    # Dagster resolves EnvVar fields for runs; a script calling get_client() holds the EnvVar itself,
+    # a str of the variable's name: that name must never travel as the token (nor be scrubbed as one).
+    from tiktok_assets.defs.resources import tiktok_api_from_env
+
+    monkeypatch.setenv("TIKTOK_ACCESS_TOKEN", "token-value-0123456789abcdef")
+    monkeypatch.setenv("TIKTOK_APP_SECRET", "app-secret-value-0123456789")
+    resource = tiktok_api_from_env()
+    with resource.get_client() as client:
+        assert client._http.headers["Access-Token"] == "token-value-0123456789abcdef"
+    assert resource.app_credentials()[1] == "app-secret-value-0123456789"

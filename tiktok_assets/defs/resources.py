@@ -45,10 +45,15 @@ class TikTokApiResource(dg.ConfigurableResource):
             return None
         return [part.strip() for part in self.advertiser_ids.split(",") if part.strip()]
 
+    def app_credentials(self) -> tuple[str | None, str | None]:
+        """(app_id, app_secret) as values, for ``/oauth2/advertiser/get/``."""
+        return (_value_of(self.app_id) if self.app_id else None,
+                _value_of(self.app_secret) if self.app_secret else None)
+
     def get_client(self) -> TikTokClient:
         retry = RetryPolicy(max_attempts=self.max_attempts, base_delay=self.backoff_seconds)
         if self.access_token:
-            return TikTokClient(self.access_token, self.base_url or DEFAULT_BASE_URL, qps=self.qps, retry=retry,
+            return TikTokClient(_value_of(self.access_token), self.base_url or DEFAULT_BASE_URL, qps=self.qps, retry=retry,
                                 timeout=self.timeout_seconds)
         from tiktok_assets.simulator import DEFAULT_ACCESS_TOKEN
 
@@ -57,6 +62,13 @@ class TikTokApiResource(dg.ConfigurableResource):
                                 timeout=self.timeout_seconds)
         return TikTokClient(DEFAULT_ACCESS_TOKEN, "http://simulator.local", qps=None, retry=retry,
                             timeout=self.timeout_seconds, transport=_in_process_simulator(self.simulator_seed).transport())
+
+
+def _value_of(setting: str) -> str:
+    """A setting's value. Dagster resolves ``EnvVar`` fields when it builds a run's resources; a resource
+    used outside a run (a script, a test) still holds the ``EnvVar`` itself, a ``str`` holding the
+    variable's *name*, which must never travel as the token."""
+    return (setting.get_value() or "") if isinstance(setting, dg.EnvVar) else setting
 
 
 _SIMULATORS: dict[int, object] = {}

@@ -103,7 +103,7 @@ def _dates_by_advertiser(partition_keys: list[str]) -> dict[str, list[date]]:
 
 def discover_advertisers(client: TikTokClient, api: TikTokApiResource) -> list[dict]:
     """Authorised advertisers with their info, narrowed to TIKTOK_ADVERTISER_IDS when set."""
-    authorised = [str(row["advertiser_id"]) for row in client.authorised_advertisers(api.app_id, api.app_secret)]
+    authorised = [str(row["advertiser_id"]) for row in client.authorised_advertisers(*api.app_credentials())]
     selected = api.selected_advertiser_ids()
     if selected is not None:
         missing = sorted(set(selected) - set(authorised))

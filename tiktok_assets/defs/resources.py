@@ -4,6 +4,7 @@
 import os
 
 import dagster as dg
+from dagster._config.field_utils import IntEnvVar
 from pydantic import Field, PrivateAttr
 from sqlalchemy.engine import Engine
 
@@ -127,11 +128,20 @@ class WarehouseResource(dg.ConfigurableResource):
 
     def settle_window_days(self) -> int:
         """``settle_days``, checked (1 to 28); a wrong value fails the run naming TIKTOK_SETTLE_DAYS."""
-        return parse_settle_days(self.settle_days)
+        return parse_settle_days(_setting_value(self.settle_days, DEFAULT_SETTLE_DAYS))
 
     def alert_share(self) -> float:
         """``revision_alert_share`` as a number; a wrong value fails the run naming TIKTOK_REVISION_ALERT_SHARE."""
-        return parse_revision_alert_share(self.revision_alert_share)
+        return parse_revision_alert_share(_setting_value(self.revision_alert_share, DEFAULT_REVISION_ALERT_SHARE))
+
+
+def _setting_value(setting: object, default: object) -> object:
+    """A setting's value, also outside a run, where an ``EnvVar`` / ``EnvVar.int`` field is still unresolved
+    (see ``_value_of``); an unset variable gives the default."""
+    if isinstance(setting, (dg.EnvVar, IntEnvVar)):
+        value = setting.get_value()
+        return default if value is None or value == "" else value
+    return setting
 
 
 def tiktok_api_from_env() -> TikTokApiResource:

@@ -32,6 +32,13 @@ def test_settle_days_and_alert_share_are_on_the_resource_page_bound_to_their_var
     assert values["revision_alert_share"] == ResourceConfigEnvVarSnap(name="TIKTOK_REVISION_ALERT_SHARE")
 
 
+def test_outside_a_run_the_resource_reads_the_variables_values(monkeypatch) -> None:
+    monkeypatch.setenv("TIKTOK_SETTLE_DAYS", "3")
+    monkeypatch.setenv("TIKTOK_REVISION_ALERT_SHARE", "0.2")
+    resource = warehouse_from_env()
+    assert (resource.settle_window_days(), resource.alert_share()) == (3, 0.2)
+
+
 def test_unset_variables_show_the_defaults(monkeypatch) -> None:
     monkeypatch.delenv("TIKTOK_SETTLE_DAYS", raising=False)
     monkeypatch.delenv("TIKTOK_REVISION_ALERT_SHARE", raising=False)

@@ -60,6 +60,7 @@ from tiktok_assets.spend.schemas import schema_failures
 from tiktok_assets.spend.settle import (
     SKIP_SETTLED_TAG,
     PullRecord,
+    is_intraday,
     local_today,
     repull_dates,
     settled_dates,
@@ -261,8 +262,9 @@ def _stats_check_specs(asset_name: str) -> list[dg.AssetCheckSpec]:
         dg.AssetCheckSpec(
             SPEND_REVISION_CHECK,
             asset=asset_name,
-            description="Warns when a re-pull moved an ad's spend by more than TIKTOK_REVISION_ALERT_SHARE "
-            "(default 5%) of its previous value; names the ads.",
+            description="Warns when a re-pull of a day that has ended moved an ad's spend by more than "
+            "TIKTOK_REVISION_ALERT_SHARE (default 5%) of its previous value; names the ads. Today filling up is "
+            "intraday progress, not a revision.",
         ),
     ]
 
@@ -298,6 +300,9 @@ def _materialize_stats(
         # Partitions the re-pull planner calls settled: the warehouse keeps their
         # stored rows that this pull no longer serves (one rule: settle.is_settled).
         settled_keys: set[tuple[str, date]] = set()
+        # Days not over yet in the advertiser's report zone: a re-pull of them is progress, not a revision
+        # (settle.is_intraday), so the warehouse logs no revision rows for them.
+        intraday_keys: set[tuple[str, date]] = set()
         for advertiser_id, dates in sorted(dates_by_advertiser.items()):
             if advertiser_id in profile_errors:
                 context.log.error(f"{table}: {len(dates)} partition(s) not imported: {profile_errors[advertiser_id]}")
@@ -315,6 +320,7 @@ def _materialize_stats(
             parents = ad_parents_frame(client.ads(advertiser_id, include_deleted=True))
             settled_keys |= {(advertiser_id, day)
                              for day in settled_dates(history, today, settle_days) & set(dates)}
+            intraday_keys |= {(advertiser_id, day) for day in dates if is_intraday(day, today)}
             ordered = sorted(dates)
             # Fetch and write in slices so a year-long backfill keeps memory flat.
             slices.extend((profile, parents, ordered[start : start + SLICE_DAYS])
@@ -341,7 +347,7 @@ def _materialize_stats(
                 # half a partition behind.
                 writes = write_stats_partitions(
                     engine, table, {(advertiser_id, day): frame for day, frame in frames.items()}, _now(),
-                    settled=settled_keys,
+                    settled=settled_keys, intraday=intraday_keys,
                 )
                 # The API work so far in this run (requests, pages, retries, throttling),
                 # so a partition's metadata says what its import cost.
@@ -355,7 +361,8 @@ def _materialize_stats(
                         asset_key=context.asset_key,
                         partition=advertiser_date_key(advertiser_id, written.stat_date),
                         tags={DATA_VERSION_TAG: written.data_version},
-                        metadata={**_partition_metadata(profile, written.stat_date, written), **api_so_far},
+                        metadata={**_partition_metadata(profile, written.stat_date, written),
+                                  "intraday": (advertiser_id, written.stat_date) in intraday_keys, **api_so_far},
                     )
                 context.log.info(
                     f"{table}: {done}/{total_partitions} partitions written "
@@ -576,7 +583,8 @@ def ad_stats_daily(
     context: dg.AssetExecutionContext, tiktok_api: TikTokApiResource, warehouse: WarehouseResource
 ) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult]:
     """Ad-level daily spend, impressions, clicks, conversions, installs, purchases and purchase value
-    (TikTok-attributed), in the advertiser's currency and local date. Re-pulls log every change as a revision.
+    (TikTok-attributed), in the advertiser's currency and local date. Re-pulls of a day that has ended log every
+    change as a revision; today's re-pulls are intraday progress (partition_pulls.intraday), not revisions.
     Deleted ads' rows are asked for and kept; a settled day never loses rows. Reservation buying (Reach &
     Frequency, TopView) is not in TikTok's ad rows: check advertiser_spend_covered_by_ad_import names it."""
     yield from _materialize_stats(context, tiktok_api, warehouse, "ad_stats_daily")
@@ -605,9 +613,10 @@ REVISION_DRIFT_CODE_VERSION = "2"
     code_version=REVISION_DRIFT_CODE_VERSION,
 )
 def revision_drift(warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """Per advertiser and day: spend, conversions and purchase value at the first pull vs now, the change
-    (absolute and %), how many pulls changed it, and whether it is settled. Table ``revision_drift``;
-    every single pull is in ``partition_pulls`` and every row-level change in ``stats_revisions``."""
+    """Per advertiser and day: spend, conversions and purchase value at the first pull after the day closed vs
+    now, the change (absolute and %), how many pulls changed it, and whether it is settled. A day not over yet
+    has no row: its intraday pulls only show it filling up. Table ``revision_drift``; every single pull is in
+    ``partition_pulls`` and every row-level change in ``stats_revisions``."""
     engine = warehouse.get_engine()
     drift = partition_drift(engine, "ad_stats_daily")
     if not drift.empty:

@@ -58,6 +58,18 @@ def age_in_days(stat_date: date, today: date) -> int:
     return (today - stat_date).days - 1
 
 
+def is_intraday(stat_date: date, today: date) -> bool:
+    """Whether ``stat_date`` has not ended yet where the local date is ``today`` (its age is below 0).
+
+    TikTok's figures for such a day are the day so far: a re-pull that finds
+    more is progress, not a revision, so its pulls are written ``intraday``
+    (no revision rows) and revision history starts at the first pull after
+    the day closed. Such a pull is never one that settles a day either
+    (``is_settled`` needs a pull made after the window).
+    """
+    return age_in_days(stat_date, today) < 0
+
+
 @dataclass(frozen=True)
 class PullRecord:
     """The latest pull of one partition, as ``partition_pulls`` remembers it."""

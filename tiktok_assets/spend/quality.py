@@ -1,8 +1,8 @@
-"""Data-quality rules over the warehouse (no Dagster import): reconciliation, freshness, tracking coverage."""
+"""Data-quality rules over the warehouse (no Dagster import): reconciliation, tracking coverage (freshness is Dagster's FreshnessPolicy on the assets)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 import pandas as pd
 import sqlalchemy as sa

@@ -1,4 +1,7 @@
-"""Data-quality rules over the warehouse (no Dagster import): reconciliation, tracking coverage (freshness is Dagster's FreshnessPolicy on the assets)."""
+"""Data-quality rules over the warehouse (no Dagster import): reconciliation, tracking coverage.
+
+Freshness is not here: the stats assets carry Dagster's FreshnessPolicy (defs/spend.py).
+"""
 
 from __future__ import annotations
 

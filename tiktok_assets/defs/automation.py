@@ -7,7 +7,7 @@ Downstream assets follow upstream by declarative automation (see
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
@@ -29,22 +29,28 @@ STATS_ASSETS = [dg.AssetKey("ad_stats_daily"), dg.AssetKey("ad_stats_hourly")]
 ENTITY_ASSETS = [dg.AssetKey(f"{kind}_history") for kind in ("campaign", "adgroup", "ad")]
 
 
-def change_only_eager(lookback: timedelta) -> dg.AutomationCondition:
+def change_only_eager(lookback: timedelta, *, may_be_missing: Sequence[dg.AssetKey] = ()
+                      ) -> dg.AutomationCondition:
     """``eager()`` that reacts to a new *data version* upstream, over the whole settle window.
 
     Plain ``eager()`` recomputes on every upstream materialization (a re-pull
     that changed nothing included) and only looks at the latest partition;
     TikTok revises a week of days, so the window is widened to match.
+    ``may_be_missing``: dependencies a deployment may never materialize (an
+    optional input such as first-party events), which eager() would wait for.
     """
-    return (
+    condition = (
         dg.AutomationCondition.eager()
         .replace(
             "any_deps_updated",
             dg.AutomationCondition.any_deps_match(dg.AutomationCondition.data_version_changed()),
         )
         .replace("in_latest_time_window", dg.AutomationCondition.in_latest_time_window(lookback))
-        .with_label("eager on changed data")
     )
+    if may_be_missing:
+        condition = condition.replace("any_deps_missing", dg.AutomationCondition.any_deps_missing().ignore(
+            dg.AssetSelection.assets(*may_be_missing)))
+    return condition.with_label("eager on changed data")
 
 
 def upstream_data_changed() -> dg.AutomationCondition:

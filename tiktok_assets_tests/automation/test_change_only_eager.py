@@ -80,3 +80,29 @@ def test_a_revised_old_day_requests_exactly_that_day(upstream_pulled_and_downstr
     assert _requested(changed_only, instance, cursor)[0] == {"2026-11-16"}
     # Plain eager() would miss the revised day entirely.
     assert "2026-11-16" not in _requested(plain, instance, plain_cursor)[0]
+
+
+@dg.asset
+def orders() -> None:
+    """An unpartitioned input a deployment may never materialize (first-party events without a drop directory)."""
+
+
+def test_a_dependency_that_may_be_missing_does_not_hold_the_downstream_back() -> None:
+    served.clear()
+    served.update({day: f"v1-{day}" for day in DAYS})
+
+    def downstream(condition: dg.AutomationCondition) -> dg.AssetsDefinition:
+        @dg.asset(partitions_def=daily, deps=[stats, orders], automation_condition=condition, name="metrics")
+        def metrics() -> None:
+            return None
+
+        return metrics
+
+    waiting = dg.Definitions(assets=[stats, orders, downstream(change_only_eager(timedelta(days=7)))])
+    following = dg.Definitions(assets=[stats, orders, downstream(
+        change_only_eager(timedelta(days=7), may_be_missing=[orders.key]))])
+    for defs, expected in ((waiting, set()), (following, set(DAYS))):
+        instance = dg.DagsterInstance.ephemeral()
+        _nothing, cursor = _requested(defs, instance, None)
+        _pull_every_day(instance)  # orders never materialized
+        assert _requested(defs, instance, cursor)[0] == expected

@@ -213,6 +213,8 @@ def enqueue(engine: Engine, tiktok_events: Sequence[TikTokEvent], *, now: dateti
     types = {**column_types(outbox, postback_payloads), "order_id": sa.String(), "order_first": sa.Integer()}
     has_orders = bool(frame["order_id"].notna().any())
     with write_transaction(engine) as connection, staged(connection, frame, types) as staging:
+        if connection.dialect.name == "postgresql":
+            _plan_for_bulk(connection)
         keep = _claim_orders(connection, staging, now) if has_orders else None
         if connection.dialect.name == "postgresql":
             queued = _enqueue_returning(connection, staging, columns, keep)
@@ -230,6 +232,19 @@ def enqueue(engine: Engine, tiktok_events: Sequence[TikTokEvent], *, now: dateti
             queue_pending_rows(connection, just_queued)
         duplicates = _record_duplicate_orders(connection, staging, now) if has_orders else 0
     return Enqueued(queued, len(frame) - queued - duplicates + already_dead, duplicates, out_of_bounds)
+
+
+def _plan_for_bulk(connection: sa.Connection) -> None:
+    """Settings for this transaction's few big statements (PostgreSQL).
+
+    No JIT: the order filter makes the planner price a slice's insert above
+    ``jit_optimize_above_cost``, and compiling it then took 0.7 s of the 1.9 s
+    the statement ran (EXPLAIN ANALYZE, 47,000 rows); the plan is the same
+    without. ``work_mem`` for the payload join: at the default 4 MB its sorts
+    of a slice's payloads spilled to disk (30 MB per slice).
+    """
+    connection.exec_driver_sql("SET LOCAL jit = off")
+    connection.exec_driver_sql("SET LOCAL work_mem = '64MB'")
 
 
 def _dead_on_arrival(engine: Engine, refused: Sequence[TikTokEvent], now: datetime) -> int:

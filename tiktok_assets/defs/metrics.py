@@ -7,6 +7,12 @@ materialization per level and partition with a data version fingerprinting
 what was written. Automation recomputes a metrics partition only when its
 stats partition got a new data version, and the reports only when a metrics
 partition did.
+
+Lineage is what the code reads (tiktok_assets_tests/automation/test_lineage.py
+checks it): the metrics read the stats, the entity histories (names, parents,
+campaign types), the advertisers (zones, currencies) and the first-party
+orders; the reports read only the daily metrics tables, so the metrics'
+blocking schema checks gate them.
 """
 
 
@@ -26,7 +32,7 @@ from tiktok_assets.metrics import render
 from tiktok_assets.metrics.attribution import attribute_first_party
 from tiktok_assets.metrics.derive import CURRENCY, FIRST_PARTY_REVENUE, aggregate, with_metrics
 from tiktok_assets.metrics.entities import EntityHistory
-from tiktok_assets.metrics.rollup import GRAINS, LEVELS, metrics_at_level, metrics_for_levels
+from tiktok_assets.metrics.rollup import GRAINS, LEVELS, metrics_for_levels
 from tiktok_assets.metrics.schemas import (
     validate_metrics,
     validate_metrics_plausibility,
@@ -35,9 +41,10 @@ from tiktok_assets.metrics.schemas import (
 from tiktok_assets.metrics.store import (
     REPORT_LEVELS,
     PartitionSummary,
-    latest_stat_date,
+    latest_metrics_date,
     read_entity_history,
     read_first_party_events,
+    read_metrics,
     replace_metrics_partitions,
     replace_report,
 )
@@ -57,6 +64,11 @@ REPORT_WINDOW_DAYS = 30
 METRICS_CODE_VERSION = "2"
 STATS_ASSET = {"daily": ad_stats_daily, "hourly": ad_stats_hourly}
 STATS_TABLE = {"daily": "ad_stats_daily", "hourly": "ad_stats_hourly"}
+FIRST_PARTY_EVENTS = dg.AssetKey("first_party_events")
+# What the metrics read besides their stats: names, parents and campaign types in force at the stat's time
+# (the histories), zones and currencies (tiktok_advertisers), first-party orders.
+METRICS_INPUTS = [*(dg.AssetKey(name) for name in ("campaign_history", "adgroup_history", "ad_history",
+                                                   "tiktok_advertisers")), FIRST_PARTY_EVENTS]
 
 METRICS_SCHEMA_CHECK = "metrics_schema_valid"
 METRICS_PLAUSIBILITY_CHECK = "metrics_plausible"
@@ -98,13 +110,15 @@ def _metrics_specs(grain: str) -> list[dg.AssetSpec]:
     return [
         dg.AssetSpec(
             metrics_asset_key(level, grain),
-            deps=[STATS_ASSET[grain]],
+            deps=[STATS_ASSET[grain], *METRICS_INPUTS],
             description=_metrics_description(level, grain),
             group_name=METRICS_GROUP,
             kinds=METRICS_KINDS,
             # Materializations are yielded per partition instead of outputs.
             skippable=True,
-            automation_condition=change_only_eager(SETTLE_LOOKBACK),
+            # A deployment without first-party data never materializes first_party_events: that must not hold
+            # the metrics back (the columns stay NULL).
+            automation_condition=change_only_eager(SETTLE_LOOKBACK, may_be_missing=[FIRST_PARTY_EVENTS]),
             code_version=METRICS_CODE_VERSION,
         )
         for level in LEVELS
@@ -316,32 +330,36 @@ def report_automation_condition() -> dg.AutomationCondition:
 
 @dataclass(frozen=True)
 class ReportInputs:
-    """The last REPORT_WINDOW_DAYS of daily stats for every advertiser, with names and first-party orders."""
+    """The last REPORT_WINDOW_DAYS of stored daily metrics rows, by level (``advertiser`` always)."""
 
     start: date
     end: date
-    stats: pd.DataFrame
-    history: EntityHistory
-    first_party: pd.DataFrame | None
+    daily: dict[str, pd.DataFrame]
 
     @property
     def window(self) -> str:
         return f"{self.start.isoformat()} .. {self.end.isoformat()}"
 
     def advertiser_daily(self) -> pd.DataFrame:
-        return metrics_at_level(self.stats, "advertiser", "daily", self.history, self.first_party)
+        # All-NULL first-party columns (no first_party_events table) stay unknown in totals and chart, not 0.
+        return render.without_unknown_first_party(self.daily["advertiser"])
 
 
-def read_report_inputs(engine: Engine) -> ReportInputs | None:
-    """Inputs of the reports; the window ends at the latest local date with stats (None before any import)."""
-    end = latest_stat_date(engine)
+def report_deps(levels: Sequence[str]) -> list[dg.AssetKey]:
+    """The metrics tables a report reads: its levels' daily metrics and the advertisers' (window, chart, totals)."""
+    return [metrics_asset_key(level, "daily") for level in dict.fromkeys(("advertiser", *levels))]
+
+
+def read_report_inputs(engine: Engine, levels: Sequence[str] = ()) -> ReportInputs | None:
+    """The reports' inputs, read from the daily metrics tables, never the stats: the window ends at the latest
+    local date with advertiser metrics (None before any metrics were computed)."""
+    end = latest_metrics_date(engine)
     if end is None:
         return None
     start = end - timedelta(days=REPORT_WINDOW_DAYS - 1)
-    history = read_entity_history(engine)
-    days = [start + timedelta(days=offset) for offset in range(REPORT_WINDOW_DAYS)]
-    return ReportInputs(start, end, read_stats(engine, "ad_stats_daily", None, start, end), history,
-                        first_party_for(engine, history, "daily", days))
+    daily = {level: read_metrics(engine, level, "daily", None, start, end)
+             for level in dict.fromkeys(("advertiser", *levels))}
+    return ReportInputs(start, end, daily)
 
 
 def _totals_per_currency(advertiser_daily: pd.DataFrame) -> pd.DataFrame:
@@ -359,7 +377,8 @@ def _report_result(report: str, inputs: ReportInputs | None, frame: pd.DataFrame
     rows = replace_report(engine, report, frame, _now())
     if inputs is None:
         return dg.MaterializeResult(
-            metadata={"rows": 0, "note": "No daily stats in the warehouse yet: import spend first."},
+            metadata={"rows": 0, "note": "No daily metrics in the warehouse yet: import spend, then compute the "
+                                         "metrics (metrics_daily)."},
             check_results=checks,
         )
     advertiser_daily = inputs.advertiser_daily()
@@ -417,7 +436,7 @@ def _by_level(builder: Callable[[ReportInputs, str], pd.DataFrame], inputs: Repo
     return pd.concat(frames, ignore_index=True), pd.concat(failures, ignore_index=True)
 
 
-@dg.asset(**REPORT_COMMON, deps=[metrics_asset_key("advertiser", "daily")],
+@dg.asset(**REPORT_COMMON, deps=report_deps([]),
           check_specs=[_report_check_spec("overview_report")])
 def overview_report(warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Per advertiser and day over the last 30 days: ad spend, ROAS, CTR, CPA, CPC, CPM, conversions, clicks,
@@ -428,7 +447,7 @@ def overview_report(warehouse: WarehouseResource) -> dg.MaterializeResult:
     if inputs is None:
         frame, failures = pd.DataFrame(columns=list(render.OVERVIEW_COLUMNS)), pd.DataFrame()
     else:
-        frame = _first_party_gaps_filled(render.overview_report(inputs.stats, inputs.history, inputs.first_party))
+        frame = _first_party_gaps_filled(render.overview_from_metrics(inputs.advertiser_daily()))
         failures = validate_report(frame, "overview")[1]
     newest_first = frame.sort_values(["stat_date", "spend"], ascending=[False, False], kind="stable")
     columns = [column for column in ("advertiser_name", "stat_date", "spend", "roas", "first_party_roas",
@@ -438,20 +457,19 @@ def overview_report(warehouse: WarehouseResource) -> dg.MaterializeResult:
                           engine)
 
 
-@dg.asset(**REPORT_COMMON, deps=[metrics_asset_key(level, "daily") for level in REPORT_LEVELS],
+@dg.asset(**REPORT_COMMON, deps=report_deps(REPORT_LEVELS),
           check_specs=[_report_check_spec("channels_report")])
 def channels_report(warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Per campaign, ad group and ad over the last 30 days: ad spend, purchases, revenue (TikTok-attributed and
     first-party), ROAS and CPA, biggest spend first (Converge's channels report). Per currency; table
     ``channels_report`` with a ``level`` column."""
     engine = warehouse.get_engine()
-    inputs = read_report_inputs(engine)
+    inputs = read_report_inputs(engine, REPORT_LEVELS)
     if inputs is None:
         frame, failures = pd.DataFrame(columns=["level", *render.CHANNELS_MEASURES]), pd.DataFrame()
     else:
         frame, failures = _by_level(
-            lambda given, level: render.channels_report(given.stats, level, given.history, given.first_party),
-            inputs, "channels")
+            lambda given, level: render.channels_from_metrics(given.daily[level], level), inputs, "channels")
     campaigns = frame[frame["level"] == "campaign"]
     columns = [column for column in ("advertiser_name", "campaign_name", "spend", "tiktok_purchases", "tiktok_revenue",
                                      "roas", "cpa", "first_party_revenue", "first_party_roas", "revenue_discrepancy")
@@ -460,7 +478,7 @@ def channels_report(warehouse: WarehouseResource) -> dg.MaterializeResult:
                           engine)
 
 
-@dg.asset(**REPORT_COMMON, deps=[metrics_asset_key(level, "daily") for level in REPORT_LEVELS],
+@dg.asset(**REPORT_COMMON, deps=report_deps(REPORT_LEVELS),
           check_specs=[_report_check_spec("app_report"), _report_check_spec("app_report", REPORT_PLAUSIBILITY_CHECK)])
 def app_report(warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Per campaign, ad group and ad over the last 30 days: installs, CPI, IPM and click-to-install rate, in-app
@@ -468,12 +486,12 @@ def app_report(warehouse: WarehouseResource) -> dg.MaterializeResult:
     installs first (Appstack's app view). Per currency; table ``app_report``
     with a ``level`` column."""
     engine = warehouse.get_engine()
-    inputs = read_report_inputs(engine)
+    inputs = read_report_inputs(engine, REPORT_LEVELS)
     if inputs is None:
         frame, failures = pd.DataFrame(columns=["level", *render.APP_MEASURES]), pd.DataFrame()
     else:
-        frame, failures = _by_level(
-            lambda given, level: render.app_report(given.stats, level, given.history), inputs, "app")
+        frame, failures = _by_level(lambda given, level: render.app_from_metrics(given.daily[level], level),
+                                    inputs, "app")
     plausibility = validate_metrics_plausibility(frame)[1] if not frame.empty else pd.DataFrame()
     campaigns = frame[frame["level"] == "campaign"]
     columns = [column for column in ("advertiser_name", "campaign_name", "installs", "cpi", "ipm",

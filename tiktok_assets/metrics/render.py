@@ -17,7 +17,17 @@ from datetime import date, datetime
 import numpy as np
 import pandas as pd
 
-from tiktok_assets.metrics.derive import CURRENCY, FIRST_PARTY_REVENUE, aggregate, require_currency, with_metrics
+from tiktok_assets.metrics.derive import (
+    CURRENCY,
+    FIRST_PARTY_COLUMNS,
+    FIRST_PARTY_METRIC_COLUMNS,
+    FIRST_PARTY_REVENUE,
+    FrameGrouper,
+    aggregate,
+    require_currency,
+    with_metrics,
+)
+from tiktok_assets.metrics.revenue import TIKTOK_PURCHASES, TIKTOK_REVENUE
 from tiktok_assets.metrics.rollup import (
     LEVEL_KEYS,
     LEVEL_NAMES,
@@ -211,6 +221,90 @@ def app_report(
     metrics = _level_metrics(stats, level, entity_history, None, by_day)
     columns = [*_leading(metrics, level), *APP_MEASURES]
     return metrics[columns].sort_values("installs", ascending=False, kind="stable").reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- reports from the stored daily metrics
+#
+# The report assets build from the metrics tables (what their declared deps
+# say, so the metrics' blocking checks gate them): the tables hold the summed
+# bases, so a period's ratios are recomputed as ratios of the summed sums, the
+# same numbers as summing the stats. Names come from the metrics rows: each
+# id's latest row in the window (the stats-based builders take names at the
+# period's end, which differs only for an entity renamed after its last row).
+
+_STAT_BASES = ("spend", "impressions", "clicks", "conversions", "installs", "purchases", "purchase_value",
+               "app_purchases", "app_purchase_value", TIKTOK_PURCHASES, TIKTOK_REVENUE)
+
+
+def overview_from_metrics(advertiser_daily: pd.DataFrame) -> pd.DataFrame:
+    """:func:`overview_report` from stored ``advertiser_metrics_daily`` rows (one row each, as stored)."""
+    metrics = without_unknown_first_party(advertiser_daily)
+    columns = [*OVERVIEW_COLUMNS, *_first_party_columns(metrics)]
+    return metrics[columns].sort_values(["advertiser_id", "stat_date", CURRENCY], kind="stable").reset_index(drop=True)
+
+
+def channels_from_metrics(level_daily: pd.DataFrame, level: Level) -> pd.DataFrame:
+    """:func:`channels_report` over the whole period of stored ``{level}_metrics_daily`` rows."""
+    metrics = period_from_metrics(level_daily, level)
+    columns = [*_leading(metrics, level), *CHANNELS_MEASURES, *_first_party_columns(metrics)]
+    return metrics[columns].sort_values("spend", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def app_from_metrics(level_daily: pd.DataFrame, level: Level) -> pd.DataFrame:
+    """:func:`app_report` over the whole period of stored ``{level}_metrics_daily`` rows.
+
+    TikTok's figures only: rows that hold nothing but first-party orders (an
+    order matched to an entity on a day it had no stats) are not an app's rows.
+    """
+    rows = _without_first_party(level_daily)
+    metrics = period_from_metrics(rows, level)
+    columns = [*_leading(metrics, level), *APP_MEASURES]
+    return metrics[columns].sort_values("installs", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def period_from_metrics(level_daily: pd.DataFrame, level: Level) -> pd.DataFrame:
+    """One row per entity and currency over all of ``level_daily`` (stored daily metrics rows): summed bases,
+    ratios of the sums, ``period_start``/``period_end`` (first and last date present) and the names each id
+    had on its latest row."""
+    if level not in ("campaign", "adgroup", "ad"):
+        raise ValueError(f"level must be 'campaign', 'adgroup' or 'ad' (advertisers: overview_from_metrics), "
+                         f"got {level!r}")
+    rows = without_unknown_first_party(level_daily)
+    summed = FrameGrouper(rows).aggregate(LEVEL_KEYS[level])
+    latest_first = rows.sort_values("stat_date", ascending=False, kind="stable")
+    for name in LEVEL_NAMES[level]:
+        # Each entity's and parent's name on the latest day it has a row at this level (a campaign renamed
+        # after one of its ads stopped shows its new name on that ad's row too).
+        id_column = name.removesuffix("_name") + "_id"
+        latest = latest_first.drop_duplicates(id_column).set_index(id_column)[name]
+        summed.insert(summed.columns.get_loc(id_column) + 1, name, summed[id_column].map(latest))
+    start, end = (rows["stat_date"].min(), rows["stat_date"].max()) if len(rows) else (None, None)
+    summed["period_start"] = np.full(len(summed), start, dtype=object)
+    summed["period_end"] = np.full(len(summed), end, dtype=object)
+    return with_metrics(summed)
+
+
+def without_unknown_first_party(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame without first-party columns when they are all NULL (no first_party_events table: unknown)."""
+    if FIRST_PARTY_REVENUE in frame.columns and frame[FIRST_PARTY_REVENUE].notna().any():
+        return frame
+    return _first_party_dropped(frame)
+
+
+def _first_party_dropped(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.drop(columns=[column for column in (*FIRST_PARTY_COLUMNS, *FIRST_PARTY_METRIC_COLUMNS)
+                               if column in frame.columns])
+
+
+def _without_first_party(frame: pd.DataFrame) -> pd.DataFrame:
+    """TikTok's rows only: first-party columns dropped, and rows with no TikTok figure but first-party orders."""
+    if FIRST_PARTY_COLUMNS[0] not in frame.columns:
+        return frame
+    bases = [column for column in _STAT_BASES if column in frame.columns]
+    no_stats = (frame[bases].fillna(0) == 0).all(axis=1)
+    orders = pd.to_numeric(frame[FIRST_PARTY_COLUMNS[0]], errors="coerce").fillna(0) > 0
+    revenue = pd.to_numeric(frame[FIRST_PARTY_REVENUE], errors="coerce").fillna(0) != 0
+    return _first_party_dropped(frame[~(no_stats & (orders | revenue))])
 
 
 def _level_metrics(stats: pd.DataFrame, level: Level, entity_history: EntityTables,

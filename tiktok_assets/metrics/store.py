@@ -442,6 +442,21 @@ def latest_stat_date(engine: Engine) -> date | None:
     return latest if isinstance(latest, date) else date.fromisoformat(str(latest)[:10])
 
 
+def latest_metrics_date(engine: Engine) -> date | None:
+    """The latest local date of ``advertiser_metrics_daily``: where the reports' window ends.
+
+    The reports read the metrics tables, not the stats: a day whose stats
+    arrived but whose metrics were not computed (or failed their blocking
+    check) is not in a report yet.
+    """
+    table = metrics_table("advertiser", "daily")
+    with engine.connect() as connection:
+        latest = connection.execute(sa.select(sa.func.max(table.c.stat_date))).scalar()
+    if latest is None:
+        return None
+    return latest if isinstance(latest, date) else date.fromisoformat(str(latest)[:10])
+
+
 def first_party_events_table(engine: Engine) -> sa.Table | None:
     """The postbacks domain's ``first_party_events`` table, or None where it does not exist.
 

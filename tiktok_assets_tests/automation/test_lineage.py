@@ -44,16 +44,7 @@ NON_TABLE_DEPS = {
     ("ad_stats_daily", "tiktok_advertisers"), ("ad_stats_hourly", "tiktok_advertisers"),
 }
 # What the probe still finds, by owner, until each is fixed (a fixed one must leave this list: the test fails).
-_ENTITIES_AND_EVENTS = ["ad_history", "adgroup_history", "advertisers", "campaign_history", "first_party_events"]
 KNOWN_GAPS: dict[str, dict[str, list[str]]] = {
-    # warehouse (defs/metrics.py): the metrics join names, currencies and first-party orders; the reports read
-    # the stats themselves, not the metrics tables they declare.
-    "metrics_daily": {"reads_undeclared": _ENTITIES_AND_EVENTS, "declares_unread": []},
-    "metrics_hourly": {"reads_undeclared": _ENTITIES_AND_EVENTS, "declares_unread": []},
-    **{report: {"reads_undeclared": sorted([*_ENTITIES_AND_EVENTS, "ad_stats_daily"]),
-                "declares_unread": ["advertiser_metrics_daily"] if report == "overview_report" else
-                ["ad_metrics_daily", "adgroup_metrics_daily", "campaign_metrics_daily"]}
-       for report in ("overview_report", "channels_report", "app_report")},
     # postbacks (defs/postbacks.py): the synthetic stream draws its ads and currencies from the warehouse.
     "first_party_events": {"reads_undeclared": ["ad_history", "advertisers"], "declares_unread": []},
 }

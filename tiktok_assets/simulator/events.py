@@ -134,14 +134,19 @@ def validate_track_body(body: object, now: datetime) -> None:
 # The checks below get the event's index, not its path: a path is only formatted for the error message.
 
 
+def _require_text(container: Mapping[str, Any], key: str, path: str) -> None:
+    """A required field that must be a non-empty string, refused with TikTok's two messages."""
+    value = container.get(key)
+    if value is None:
+        raise _fail(path, "Missing data for required field")
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(path, "Not a valid string")
+
+
 def _validate_event(event: object, index: int, page_required: bool, bounds: _TimeBounds) -> None:
     if not isinstance(event, _JSON_OBJECT):
         raise _fail(f"Batch.{index}", "Not a valid object")
-    name = event.get("event")
-    if name is None:
-        raise _fail(f"Batch.{index}.event", "Missing data for required field")
-    if not isinstance(name, str) or not name.strip():
-        raise _fail(f"Batch.{index}.event", "Not a valid string")
+    _require_text(event, "event", f"Batch.{index}.event")
     event_time = event.get("event_time")
     if event_time is None:
         raise _fail(f"Batch.{index}.event_time", "Missing data for required field")
@@ -176,11 +181,7 @@ def _validate_app_event(event: Mapping[str, Any], index: int) -> None:
         raise _fail(f"Batch.{index}.app.app_id", "Missing data for required field")
     if not isinstance(app, _JSON_OBJECT):
         raise _fail(f"Batch.{index}.app", "Not a valid object")
-    app_id = app.get("app_id")
-    if app_id is None:
-        raise _fail(f"Batch.{index}.app.app_id", "Missing data for required field")
-    if not isinstance(app_id, str) or not app_id.strip():
-        raise _fail(f"Batch.{index}.app.app_id", "Not a valid string")
+    _require_text(app, "app_id", f"Batch.{index}.app.app_id")
     for field in _APP_TEXT_FIELDS:
         text = app.get(field)
         if text is not None and not isinstance(text, str):

@@ -87,7 +87,11 @@ def test_a_resource_used_outside_a_run_sends_the_variables_value_not_its_name(mo
 
     monkeypatch.setenv("TIKTOK_ACCESS_TOKEN", "token-value-0123456789abcdef")
     monkeypatch.setenv("TIKTOK_APP_SECRET", "app-secret-value-0123456789")
+    monkeypatch.setenv("TIKTOK_API_BASE_URL", "http://127.0.0.1:8765")
+    monkeypatch.setenv("TIKTOK_ADVERTISER_IDS", "7001, 7002")
     resource = tiktok_api_from_env()
     with resource.get_client() as client:
         assert client._http.headers["Access-Token"] == "token-value-0123456789abcdef"
+        assert client.base_url == "http://127.0.0.1:8765"
     assert resource.app_credentials()[1] == "app-secret-value-0123456789"
+    assert resource.selected_advertiser_ids() == ["7001", "7002"]

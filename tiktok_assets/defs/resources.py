@@ -42,34 +42,28 @@ class TikTokApiResource(dg.ConfigurableResource):
         return not self.access_token
 
     def selected_advertiser_ids(self) -> list[str] | None:
-        if not self.advertiser_ids:
+        advertiser_ids = _setting_value(self.advertiser_ids, None)
+        if not advertiser_ids:
             return None
-        return [part.strip() for part in self.advertiser_ids.split(",") if part.strip()]
+        return [part.strip() for part in advertiser_ids.split(",") if part.strip()]
 
     def app_credentials(self) -> tuple[str | None, str | None]:
         """(app_id, app_secret) as values, for ``/oauth2/advertiser/get/``."""
-        return (_value_of(self.app_id) if self.app_id else None,
-                _value_of(self.app_secret) if self.app_secret else None)
+        return _setting_value(self.app_id, None), _setting_value(self.app_secret, None)
 
     def get_client(self) -> TikTokClient:
         retry = RetryPolicy(max_attempts=self.max_attempts, base_delay=self.backoff_seconds)
+        base_url = _setting_value(self.base_url, None)
         if self.access_token:
-            return TikTokClient(_value_of(self.access_token), self.base_url or DEFAULT_BASE_URL, qps=self.qps, retry=retry,
+            return TikTokClient(_setting_value(self.access_token, None), base_url or DEFAULT_BASE_URL, qps=self.qps, retry=retry,
                                 timeout=self.timeout_seconds)
         from tiktok_assets.simulator import DEFAULT_ACCESS_TOKEN
 
-        if self.base_url:
-            return TikTokClient(DEFAULT_ACCESS_TOKEN, self.base_url, qps=self.qps, retry=retry,
+        if base_url:
+            return TikTokClient(DEFAULT_ACCESS_TOKEN, base_url, qps=self.qps, retry=retry,
                                 timeout=self.timeout_seconds)
         return TikTokClient(DEFAULT_ACCESS_TOKEN, "http://simulator.local", qps=None, retry=retry,
                             timeout=self.timeout_seconds, transport=_in_process_simulator(self.simulator_seed).transport())
-
-
-def _value_of(setting: str) -> str:
-    """A setting's value. Dagster resolves ``EnvVar`` fields when it builds a run's resources; a resource
-    used outside a run (a script, a test) still holds the ``EnvVar`` itself, a ``str`` holding the
-    variable's *name*, which must never travel as the token."""
-    return (setting.get_value() or "") if isinstance(setting, dg.EnvVar) else setting
 
 
 _SIMULATORS: dict[int, object] = {}
@@ -111,7 +105,7 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @property
     def resolved_url(self) -> str:
-        return self.url or default_warehouse_url()
+        return _setting_value(self.url, None) or default_warehouse_url()
 
     def get_engine(self) -> Engine:
         if self._engine is None:
@@ -136,8 +130,10 @@ class WarehouseResource(dg.ConfigurableResource):
 
 
 def _setting_value(setting: object, default: object) -> object:
-    """A setting's value, also outside a run, where an ``EnvVar`` / ``EnvVar.int`` field is still unresolved
-    (see ``_value_of``); an unset variable gives the default."""
+    """A setting's value, also outside a run. Dagster resolves ``EnvVar`` fields when it builds a run's
+    resources; a resource used outside a run (a script, a test) still holds the ``EnvVar`` / ``EnvVar.int``
+    itself, a value holding the variable's *name*, which must never be used as the setting (a token sent as
+    "TIKTOK_ACCESS_TOKEN"). An unset variable gives the default."""
     if isinstance(setting, (dg.EnvVar, IntEnvVar)):
         value = setting.get_value()
         return default if value is None or value == "" else value

@@ -29,12 +29,11 @@ from tiktok_assets.warehouse.reads import (
     read_revisions,
     read_stats,
 )
-from tiktok_assets.warehouse.schema import SCHEMA_VERSION, create_schema
+from tiktok_assets.warehouse.schema import create_schema, head_revision
 from tiktok_assets.warehouse.stats import PartitionWrite, write_stats_partition, write_stats_partitions
 from tiktok_assets.warehouse.tables import naive_utc
 
 __all__ = [
-    "SCHEMA_VERSION",
     "EntityWrite",
     "PartitionKey",
     "PartitionWrite",
@@ -44,6 +43,7 @@ __all__ = [
     "WarehouseUnavailableError",
     "create_schema",
     "entities_as_of",
+    "head_revision",
     "make_engine",
     "mark_unauthorised",
     "naive_utc",

@@ -31,26 +31,15 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from tiktok_assets.metrics.attribution import ID_COLUMNS
-from tiktok_assets.metrics.derive import (
-    ADDITIVE_COUNT_COLUMNS,
-    ADDITIVE_MONEY_COLUMNS,
-    CURRENCY,
-    FIRST_PARTY_COLUMNS,
-    FIRST_PARTY_METRIC_COLUMNS,
-    METRIC_COLUMNS,
-    REACH_LOWER_BOUND,
-    SPREAD,
-    TIKTOK_REVENUE,
-)
+from tiktok_assets.metrics.derive import CURRENCY, FIRST_PARTY_METRIC_COLUMNS, METRIC_COLUMNS
 from tiktok_assets.metrics.entities import TABLE_NAMES, EntityHistory
-from tiktok_assets.metrics.render import APP_MEASURES, CHANNELS_MEASURES, OVERVIEW_COLUMNS, SCHEMA_3_MEASURES
-from tiktok_assets.metrics.rollup import GRAIN_KEY, GRAINS, LEVEL_KEYS, LEVEL_NAMES, LEVELS
+from tiktok_assets.metrics.render import SCHEMA_3_MEASURES
+from tiktok_assets.metrics.rollup import GRAIN_KEY, GRAINS, LEVEL_KEYS, LEVELS
 from tiktok_assets.warehouse.bulk import bulk_insert
 from tiktok_assets.warehouse.engine import serialise_writers, write_transaction
 from tiktok_assets.warehouse.reads import read_frame
-from tiktok_assets.warehouse.stats import naive_utc
 from tiktok_assets.warehouse import tables as _tables
+from tiktok_assets.warehouse.stats import naive_utc
 from tiktok_assets.warehouse.tables import MONEY_DECIMALS, ad_stats_daily, metadata
 
 # On the one warehouse ``metadata``, so ``create_schema`` creates it up front: first-party columns never flip

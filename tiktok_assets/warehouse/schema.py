@@ -114,3 +114,37 @@ def _refuse_unknown(engine: Engine, revision: str | None) -> None:
             f"know (its head is {head_revision()}): it was migrated by a newer tiktok_assets; upgrade before "
             "writing to it."
         ) from None
+
+
+def autogenerate_revision(message: str, url: str | None = None) -> Path:
+    """Write a new revision from what ``metadata`` has and the head revision's schema lacks; returns its file.
+
+    The schema compared with is built in a scratch SQLite file by running every
+    revision from empty (or, with ``url``, a warehouse already at head: a
+    PostgreSQL one renders PostgreSQL's view of types and defaults). Review the
+    file before committing it: autogenerate does not see renames, and SQLite
+    alters through ``batch_alter_table``, which it writes so the revision runs
+    on both databases.
+    """
+    import tempfile
+
+    from tiktok_assets.warehouse.engine import make_engine
+
+    head = head_revision()
+    with tempfile.TemporaryDirectory() as scratch:
+        engine = make_engine(url or f"sqlite:///{Path(scratch) / 'head.sqlite'}")
+        try:
+            # Autogenerate only reads: on a given warehouse nothing is written; the scratch file is deleted.
+            with engine.begin() as connection:
+                config = alembic_config(connection)
+                if url is None:
+                    command.upgrade(config, "head")
+                elif current_revision(connection) != head:
+                    raise WarehouseError(f"The warehouse at {safe_url(engine)} is not at the head revision {head}: "
+                                         "run create_schema on it first (tiktok-assets schema upgrade).")
+                script = command.revision(config, message=message, autogenerate=True,
+                                          rev_id=f"{int(head) + 1:04d}")
+        finally:
+            engine.dispose()
+    assert script is not None and not isinstance(script, list)
+    return Path(script.path)

@@ -152,3 +152,25 @@ def test_a_hand_rolled_warehouse_upgrades_keeping_every_row(engine: Engine, vers
     with engine.connect() as connection:
         assert at_head(connection)
         assert schema_diff(connection) == []
+
+
+def test_the_tables_written_out_in_the_warehouse_match_the_domains_that_fill_them() -> None:
+    # The schema lists the columns itself (a migration changes them, not a formula edit); these keep it honest.
+    from tiktok_assets.metrics import derive, render, rollup
+    from tiktok_assets.metrics.store import SCHEMA_3_BASES
+    from tiktok_assets.postbacks.events import RECORD_FIELDS
+    from tiktok_assets.warehouse import tables
+
+    assert tables.FIRST_PARTY_EVENT_FIELDS == RECORD_FIELDS
+    assert (tables.METRICS_LEVELS, tables.METRICS_GRAINS) == (rollup.LEVELS, rollup.GRAINS)
+    assert (tables.METRICS_LEVEL_KEYS, tables.METRICS_LEVEL_NAMES) == (rollup.LEVEL_KEYS, rollup.LEVEL_NAMES)
+    first_party = set(derive.FIRST_PARTY_COLUMNS)
+    assert tables.METRICS_COUNT_BASES == tuple(c for c in derive.ADDITIVE_COUNT_COLUMNS if c not in first_party)
+    assert tables.METRICS_MONEY_BASES == tuple(c for c in derive.ADDITIVE_MONEY_COLUMNS if c not in first_party)
+    assert tables.FIRST_PARTY_BASES == derive.FIRST_PARTY_COLUMNS
+    assert (tables.METRICS_RATIOS, tables.FIRST_PARTY_RATIOS) == (derive.METRIC_COLUMNS,
+                                                                  derive.FIRST_PARTY_METRIC_COLUMNS)
+    assert tables.OVERVIEW_REPORT_COLUMNS == render.OVERVIEW_COLUMNS
+    assert tables.CHANNELS_REPORT_MEASURES == render.CHANNELS_MEASURES
+    assert tables.APP_REPORT_MEASURES == render.APP_MEASURES
+    assert SCHEMA_3_BASES == tables.SCHEMA_3_BASES

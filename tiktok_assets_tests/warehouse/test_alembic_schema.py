@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 import sys
 from datetime import date, datetime
 from pathlib import Path
@@ -174,3 +175,43 @@ def test_the_tables_written_out_in_the_warehouse_match_the_domains_that_fill_the
     assert tables.CHANNELS_REPORT_MEASURES == render.CHANNELS_MEASURES
     assert tables.APP_REPORT_MEASURES == render.APP_MEASURES
     assert SCHEMA_3_BASES == tables.SCHEMA_3_BASES
+
+
+@pytest.mark.parametrize("legacy_version", [None, 2])
+def test_processes_starting_at_once_migrate_once(warehouse_url: str, legacy_version: int | None) -> None:
+    # A new warehouse, or one of version 2 with a row in every table: four starts at the same moment.
+    if legacy_version is not None:
+        setup = make_engine(warehouse_url)
+        create_schema(setup)
+        _fill_every_table(setup)
+        before = _contents(setup)
+        with setup.begin() as connection:
+            as_legacy_version(connection, legacy_version, drop_drift=False)
+        setup.dispose()
+    engines = [make_engine(warehouse_url) for _ in range(4)]
+    barrier = threading.Barrier(len(engines))
+    errors: list[BaseException] = []
+
+    def start(engine: Engine) -> None:
+        try:
+            barrier.wait()
+            create_schema(engine)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(engine,)) for engine in engines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert errors == []
+        with engines[0].connect() as connection:
+            assert at_head(connection)
+            assert connection.execute(sa.text("SELECT count(*) FROM alembic_version")).scalar() == 1
+            assert schema_diff(connection) == []
+        if legacy_version is not None:
+            assert _contents(engines[0]) == before
+    finally:
+        for engine in engines:
+            engine.dispose()

@@ -140,8 +140,7 @@ def run_failure_record(
 
 def record_run_failure(engine: Engine, record: RunFailureRecord) -> None:
     """Store one failure; recording the same run again replaces its row (sensor re-evaluations)."""
-    # create_schema creates the tables registered on `metadata` when it runs; an engine
-    # whose schema was created before this module was imported gets the table here.
+    # create_schema makes the table with every other; an engine it never ran on gets it here.
     run_failures.create(engine, checkfirst=True)
     with write_transaction(engine) as connection:
         connection.execute(sa.delete(run_failures).where(run_failures.c.run_id == record.run_id))

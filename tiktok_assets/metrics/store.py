@@ -1,7 +1,7 @@
 """Warehouse tables of the derived metrics and reports, their writes and the reads that feed them (no Dagster import).
 
-Tables, on the warehouse ``metadata``: ``create_schema`` (run by the
-warehouse resource) creates any of them a warehouse lacks:
+Tables, defined with every other warehouse table in ``tiktok_assets/warehouse/tables.py``
+(``create_schema``, run by the warehouse resource, makes them with the rest):
 
 ``{ad,adgroup,campaign,advertiser}_metrics_{daily,hourly}``
     One row per entity, currency and local day (or UTC hour): ids, names in
@@ -64,7 +64,7 @@ channels_report_table = _tables.channels_report_table
 app_report_table = _tables.app_report_table
 REPORT_TABLES: dict[str, sa.Table] = _tables.REPORT_TABLES
 ALL_TABLES: tuple[sa.Table, ...] = (*METRICS_TABLES.values(), *REPORT_TABLES.values())
-# (table, column) pairs schema version 3 adds to these tables (tiktok_assets.warehouse.schema runs the step).
+# (table, column) pairs schema version 3 added to these tables (warehouse/migrations/legacy.py runs its frozen copy).
 SCHEMA_3_COLUMNS: tuple[tuple[str, str], ...] = (
     *((table.name, name) for table in METRICS_TABLES.values() for name in SCHEMA_3_BASES),
     *((REPORT_TABLES[report].name, name) for report, names in SCHEMA_3_MEASURES.items() for name in names),

@@ -1,8 +1,9 @@
 """Warehouse tables of the postbacks domain, and the SQL that loads and reads first-party events (no Dagster import).
 
-Nine tables, on the warehouse ``metadata`` so ``create_schema`` makes them
-with the rest (``ensure_postback_tables`` makes them, and brings an older
-outbox up to date, on a warehouse created before this module changed):
+Nine tables, defined with every other warehouse table in
+``tiktok_assets/warehouse/tables.py`` (one ``metadata``: ``create_schema`` makes
+them with the rest; ``ensure_postback_tables`` makes them, and brings an older
+outbox up to date, for code that uses this API without ``create_schema``):
 
 ``first_party_events``
     The events as the store saw them (:data:`~tiktok_assets.postbacks.events.RECORD_FIELDS`

@@ -1,7 +1,8 @@
 """The SQL warehouse: SQLAlchemy Core tables, revision-aware partition writes, entity history (no Dagster import).
 
 Works on a SQLite file (the default) and on PostgreSQL (psycopg 3) with the
-same code. ``tables.py`` holds the table contract; ``MIGRATIONS.md`` how it
+same code. ``tables.py`` holds every table of the warehouse (one schema);
+``migrations/`` the Alembic revisions ``create_schema`` applies; ``MIGRATIONS.md`` how it
 changes.
 """
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import command
+from alembic.util import CommandError
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -57,7 +58,8 @@ def _scripts() -> ScriptDirectory:
 def head_revision() -> str:
     """The revision this code's ``metadata`` is at."""
     head = _scripts().get_current_head()
-    assert head is not None, f"no revision in {MIGRATIONS_DIR / 'versions'}"
+    if head is None:
+        raise WarehouseError(f"No Alembic revision in {MIGRATIONS_DIR / 'versions'}: the package is incomplete.")
     return head
 
 
@@ -108,7 +110,7 @@ def _refuse_unknown(engine: Engine, revision: str | None) -> None:
         return
     try:
         _scripts().get_revision(revision)
-    except Exception:  # alembic raises ResolutionError / CommandError subclasses for an unknown id
+    except CommandError:  # what Alembic raises for a revision id its scripts do not have
         raise WarehouseError(
             f"The warehouse at {safe_url(engine)} is at schema revision {revision}, which this code does not "
             f"know (its head is {head_revision()}): it was migrated by a newer tiktok_assets; upgrade before "

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from tiktok_assets.warehouse import create_schema, make_engine
 from tiktok_assets.warehouse.migrations.compare import configure_options
-from tiktok_assets.warehouse.schema import alembic_config
+from tiktok_assets.warehouse.schema import alembic_config, head_revision
 from tiktok_assets.warehouse.tables import metadata
 from tiktok_assets_tests.warehouse.legacy_schema import as_legacy_version, at_head
 
@@ -215,3 +215,22 @@ def test_processes_starting_at_once_migrate_once(warehouse_url: str, legacy_vers
     finally:
         for engine in engines:
             engine.dispose()
+
+
+def test_the_schema_command_migrates_a_hand_rolled_warehouse(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tiktok_assets.cli import main
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    engine = make_engine(url)
+    create_schema(engine)
+    with engine.begin() as connection:
+        as_legacy_version(connection, 3)
+    engine.dispose()
+
+    assert main(["schema", "upgrade", "--url", url]) == 0
+
+    assert capsys.readouterr().out.strip() == f"Warehouse at revision {head_revision()}."
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        assert at_head(connection) and sa.inspect(connection).has_table("revision_drift")
+    engine.dispose()

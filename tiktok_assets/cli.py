@@ -1,4 +1,4 @@
-"""``tiktok-assets``: the demo and the simulator server from one command."""
+"""``tiktok-assets``: the demo, the simulator server and the warehouse schema from one command."""
 
 from __future__ import annotations
 
@@ -42,6 +42,28 @@ def run_demo(days: int, *, with_reports: bool = True, event_hours: int = 6) -> N
     )
 
 
+def run_schema(options: argparse.Namespace) -> int:
+    from tiktok_assets.warehouse import make_engine
+    from tiktok_assets.warehouse.schema import autogenerate_revision, create_schema, current_revision
+
+    if options.schema_command == "revision":
+        path = autogenerate_revision(options.message, options.url)
+        print(f"Wrote {path}: review it, then run the schema tests (see tiktok_assets/warehouse/MIGRATIONS.md).")
+        return 0
+    url = options.url or os.environ.get("TIKTOK_WAREHOUSE_URL")
+    if not url:
+        print("No warehouse: pass --url or set TIKTOK_WAREHOUSE_URL.", file=sys.stderr)
+        return 2
+    engine = make_engine(url)
+    try:
+        create_schema(engine)
+        with engine.connect() as connection:
+            print(f"Warehouse at revision {current_revision(connection)}.")
+    finally:
+        engine.dispose()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tiktok-assets", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -50,6 +72,14 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--no-reports", action="store_true", help="import only; skip metrics and reports")
     demo.add_argument("--event-hours", type=int, default=6,
                       help="recent hours of first-party events to load and send to the Events API (0: none)")
+    schema = commands.add_parser("schema", help="the warehouse schema: upgrade it, or write a new Alembic revision")
+    schema_commands = schema.add_subparsers(dest="schema_command", required=True)
+    upgrade = schema_commands.add_parser("upgrade", help="create or migrate the warehouse to the head revision")
+    upgrade.add_argument("--url", help="warehouse URL (default: TIKTOK_WAREHOUSE_URL)")
+    revision = schema_commands.add_parser(
+        "revision", help="autogenerate a revision from what tables.py has and the head revision lacks")
+    revision.add_argument("-m", "--message", required=True, help="what the revision changes, e.g. 'add video_views'")
+    revision.add_argument("--url", help="compare with this warehouse at head instead of a scratch SQLite file")
     simulator = commands.add_parser("simulator", help="serve the TikTok Business API simulator on loopback")
     simulator.add_argument("args", nargs=argparse.REMAINDER)
     options = parser.parse_args(argv)
@@ -58,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--days must be between 1 and 366")
         run_demo(options.days, with_reports=not options.no_reports, event_hours=max(0, options.event_hours))
         return 0
+    if options.command == "schema":
+        return run_schema(options)
     from tiktok_assets.simulator.__main__ import main as simulator_main
 
     return int(simulator_main(options.args) or 0)

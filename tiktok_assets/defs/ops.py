@@ -28,30 +28,12 @@ from tiktok_assets.defs.resources import TikTokApiResource, WarehouseResource
 from tiktok_assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from tiktok_assets.tiktok.scrub import REDACTED, scrub
 from tiktok_assets.warehouse import naive_utc, write_transaction
-from tiktok_assets.warehouse.tables import metadata
+# Defined with every other warehouse table (one metadata, one schema); re-exported here.
+from tiktok_assets.warehouse.tables import run_failures
 
 PARTITION_TAG = "dagster/partition"
 # Long enough for any TikTok message and a request id; a stack trace stays in Dagster's event log.
 MAX_ERROR_MESSAGE_CHARS = 4000
-
-run_failures = sa.Table(
-    "run_failures",
-    metadata,
-    sa.Column("run_id", sa.String(64), primary_key=True),
-    sa.Column("job_name", sa.Text, nullable=False),
-    sa.Column("failed_at", sa.DateTime, nullable=False, comment="When the run ended, naive UTC."),
-    sa.Column("failure_reason", sa.String(64), comment="Dagster's reason, e.g. STEP_FAILURE, RUN_EXCEPTION."),
-    sa.Column("partition_key", sa.Text, comment="Single-partition runs: dagster/partition."),
-    sa.Column("partition_range_start", sa.Text, comment="Single-run backfills: dagster/asset_partition_range_start."),
-    sa.Column("partition_range_end", sa.Text, comment="Single-run backfills: dagster/asset_partition_range_end."),
-    sa.Column("asset_selection", sa.Text, comment="JSON list of the run's asset keys ('a/b' for multi-part keys)."),
-    sa.Column("failed_steps", sa.Text, comment="JSON list of the step keys that failed."),
-    sa.Column("error_class", sa.String(256), comment="Class of the innermost error, e.g. TikTokAuthenticationError."),
-    sa.Column("error_message", sa.Text, nullable=False, comment="Its message, secrets scrubbed."),
-    sa.Column("tags", sa.Text, comment="JSON object of the run's tags, secrets scrubbed."),
-    sa.Column("recorded_at", sa.DateTime, nullable=False),
-    sa.Index(None, "failed_at"),
-)
 
 # A header or parameter that carries a secret, then its value: `Access-Token: v`, `'access-token': 'v'`,
 # `"access_token": "v"`, `access_token=v&...`, `app_secret=v`, and httpx's `('access-token', 'v')` pairs.
@@ -158,8 +140,7 @@ def run_failure_record(
 
 def record_run_failure(engine: Engine, record: RunFailureRecord) -> None:
     """Store one failure; recording the same run again replaces its row (sensor re-evaluations)."""
-    # create_schema creates the tables registered on `metadata` when it runs; an engine
-    # whose schema was created before this module was imported gets the table here.
+    # create_schema makes the table with every other; an engine it never ran on gets it here.
     run_failures.create(engine, checkfirst=True)
     with write_transaction(engine) as connection:
         connection.execute(sa.delete(run_failures).where(run_failures.c.run_id == record.run_id))

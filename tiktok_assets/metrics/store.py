@@ -1,7 +1,7 @@
 """Warehouse tables of the derived metrics and reports, their writes and the reads that feed them (no Dagster import).
 
-Tables, on the warehouse ``metadata``: ``create_schema`` (run by the
-warehouse resource) creates any of them a warehouse lacks:
+Tables, defined with every other warehouse table in ``tiktok_assets/warehouse/tables.py``
+(``create_schema``, run by the warehouse resource, makes them with the rest):
 
 ``{ad,adgroup,campaign,advertiser}_metrics_{daily,hourly}``
     One row per entity, currency and local day (or UTC hour): ids, names in
@@ -31,34 +31,20 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from tiktok_assets.metrics.attribution import ID_COLUMNS
-from tiktok_assets.metrics.derive import (
-    ADDITIVE_COUNT_COLUMNS,
-    ADDITIVE_MONEY_COLUMNS,
-    CURRENCY,
-    FIRST_PARTY_COLUMNS,
-    FIRST_PARTY_METRIC_COLUMNS,
-    METRIC_COLUMNS,
-    REACH_LOWER_BOUND,
-    SPREAD,
-    TIKTOK_REVENUE,
-)
+from tiktok_assets.metrics.derive import CURRENCY, FIRST_PARTY_METRIC_COLUMNS, METRIC_COLUMNS
 from tiktok_assets.metrics.entities import TABLE_NAMES, EntityHistory
-from tiktok_assets.metrics.render import APP_MEASURES, CHANNELS_MEASURES, OVERVIEW_COLUMNS, SCHEMA_3_MEASURES
-from tiktok_assets.metrics.rollup import GRAIN_KEY, GRAINS, LEVEL_KEYS, LEVEL_NAMES, LEVELS
+from tiktok_assets.metrics.render import SCHEMA_3_MEASURES
+from tiktok_assets.metrics.rollup import GRAIN_KEY, GRAINS, LEVEL_KEYS, LEVELS
 from tiktok_assets.warehouse.bulk import bulk_insert
 from tiktok_assets.warehouse.engine import serialise_writers, write_transaction
 from tiktok_assets.warehouse.reads import read_frame
+from tiktok_assets.warehouse import tables as _tables
 from tiktok_assets.warehouse.stats import naive_utc
-from tiktok_assets.warehouse.tables import MONEY_DECIMALS, Money, ad_stats_daily, metadata
+from tiktok_assets.warehouse.tables import MONEY_DECIMALS, ad_stats_daily, metadata
 
-try:
-    # Imported here, not when first read, so the table is on ``metadata`` whenever the metrics tables
-    # are: ``create_schema`` then creates it up front, and first-party columns never flip from NULL
-    # (no table) to 0 (no orders) between two runs over the same data.
-    from tiktok_assets.postbacks.store import first_party_events as _first_party_events
-except ImportError:  # a code location without the postbacks domain
-    _first_party_events = None
+# On the one warehouse ``metadata``, so ``create_schema`` creates it up front: first-party columns never flip
+# from NULL (no table) to 0 (no orders) between two runs over the same data.
+_first_party_events: sa.Table | None = _tables.first_party_events
 
 # Bump when the fingerprinted content changes shape: every data version changes with it.
 # v2 (schema 3): in-app purchases and TikTok-attributed purchases/revenue by campaign type joined the content.
@@ -70,137 +56,15 @@ ATTRIBUTION_EVENT_COLUMNS = ("event_id", "source", "event_name", "event_time", "
 _ZONE_MARGIN = timedelta(days=1)
 
 
-def _time_columns(grain: str) -> list[sa.Column]:
-    if grain == "daily":
-        return [sa.Column("stat_date", sa.Date, nullable=False, comment="The advertiser's local date: the partition.")]
-    return [
-        sa.Column("stat_date", sa.Date, nullable=False, comment="The advertiser's local date: the partition."),
-        sa.Column("stat_hour_utc", sa.DateTime, nullable=False, comment="Start of the hour, naive UTC."),
-        sa.Column("stat_hour_local", sa.DateTime, nullable=False, comment="Start of the hour, advertiser's wall time."),
-    ]
-
-
-# Bases added in schema version 3; rows written before hold 0 until their partition is recomputed.
-SCHEMA_3_BASES = ("app_purchases", "app_purchase_value", "tiktok_purchases", "tiktok_revenue")
-
-
-def _base_columns() -> list[sa.Column]:
-    def column(name: str, kind: sa.types.TypeEngine) -> sa.Column:
-        return sa.Column(name, kind, nullable=False, server_default=sa.text("0") if name in SCHEMA_3_BASES else None)
-
-    counts = [column(name, sa.BigInteger) for name in ADDITIVE_COUNT_COLUMNS if name not in FIRST_PARTY_COLUMNS]
-    money = [column(name, Money) for name in ADDITIVE_MONEY_COLUMNS if name not in FIRST_PARTY_COLUMNS]
-    return [*money[:1], *counts, *money[1:]]
-
-
-def _first_party_columns() -> list[sa.Column]:
-    # NULL (not 0) when the warehouse has no first_party_events table: "unknown", not "no orders".
-    return [
-        sa.Column("first_party_orders", sa.BigInteger, comment="Orders whose click carried this entity's parameters."),
-        sa.Column("first_party_revenue", Money, comment="Their value, in this row's currency."),
-    ]
-
-
-def _ratio_columns(names: Iterable[str]) -> list[sa.Column]:
-    return [sa.Column(name, Money if name == TIKTOK_REVENUE else sa.Float, comment="NULL on a zero denominator.")
-            for name in names]
-
-
-def _metrics_table(level: str, grain: str) -> sa.Table:
-    keys = LEVEL_KEYS[level]
-    grain_specific = (
-        [sa.Column(REACH_LOWER_BOUND, sa.BigInteger, comment="Largest reach of any ad-day: reach is not additive.")]
-        if grain == "daily"
-        else [sa.Column(SPREAD, sa.Boolean, nullable=False, comment="Some hour was spread from the daily figure.")]
-    )
-    return sa.Table(
-        f"{level}_metrics_{grain}",
-        metadata,
-        *[sa.Column(key, sa.String, nullable=False) for key in keys],
-        *[sa.Column(name, sa.Text, comment="As it was at the stat's time.") for name in LEVEL_NAMES[level]],
-        sa.Column(CURRENCY, sa.String(8), nullable=False),
-        *_time_columns(grain),
-        *_base_columns(),
-        *_first_party_columns(),
-        *grain_specific,
-        *_ratio_columns([*METRIC_COLUMNS, *FIRST_PARTY_METRIC_COLUMNS]),
-        sa.Column("computed_at", sa.DateTime, nullable=False),
-        # (advertiser_id, stat_date) first: every write deletes a partition by that prefix.
-        # Currency is part of the key: an order in another currency gets a row of its own.
-        sa.PrimaryKeyConstraint("advertiser_id", "stat_date", *(["stat_hour_utc"] if grain == "hourly" else []),
-                                *keys[1:], CURRENCY),
-        sqlite_with_rowid=False,
-    )
-
-
-METRICS_TABLES: dict[tuple[str, str], sa.Table] = {
-    (level, grain): _metrics_table(level, grain) for grain in GRAINS for level in LEVELS
-}
-
-
-def _report_ids() -> list[sa.Column]:
-    return [
-        sa.Column("level", sa.String(16), nullable=False, comment="campaign | adgroup | ad"),
-        sa.Column("advertiser_id", sa.String, nullable=False),
-        *[sa.Column(column, sa.String, comment="NULL above the row's level.") for column in ID_COLUMNS[1:]],
-        *[sa.Column(name, sa.Text) for name in LEVEL_NAMES["ad"]],
-        sa.Column(CURRENCY, sa.String(8), nullable=False),
-        sa.Column("period_start", sa.Date, nullable=False),
-        sa.Column("period_end", sa.Date, nullable=False),
-    ]
-
-
-def _measure_column(name: str) -> sa.Column:
-    if name in ADDITIVE_MONEY_COLUMNS:
-        return sa.Column(name, Money, nullable=name not in ("spend", "purchase_value"))
-    if name in ADDITIVE_COUNT_COLUMNS:
-        # Counts added in schema 3 may be NULL: rows written before did not have them.
-        return sa.Column(name, sa.BigInteger, nullable=name in FIRST_PARTY_COLUMNS or name in SCHEMA_3_BASES)
-    return sa.Column(name, sa.Float)
-
-
-_REPORT_FIRST_PARTY = ("first_party_orders", "first_party_revenue", "first_party_roas", "revenue_discrepancy")
-
-overview_report_table = sa.Table(
-    "overview_report",
-    metadata,
-    *[sa.Column(name, sa.String, nullable=False) if name == "advertiser_id" else
-      sa.Column(name, sa.Text) if name == "advertiser_name" else
-      sa.Column(name, sa.Date, nullable=False) if name == "stat_date" else
-      sa.Column(name, sa.String(8), nullable=False) if name == CURRENCY else
-      _measure_column(name)
-      for name in OVERVIEW_COLUMNS],
-    *[_measure_column(name) for name in _REPORT_FIRST_PARTY],
-    sa.Column("generated_at", sa.DateTime, nullable=False),
-    sa.PrimaryKeyConstraint("advertiser_id", "stat_date", CURRENCY),
-)
-
-channels_report_table = sa.Table(
-    "channels_report",
-    metadata,
-    *_report_ids(),
-    *[_measure_column(name) for name in CHANNELS_MEASURES],
-    *[_measure_column(name) for name in _REPORT_FIRST_PARTY],
-    sa.Column("generated_at", sa.DateTime, nullable=False),
-    sa.Index(None, "level", "advertiser_id"),
-)
-
-app_report_table = sa.Table(
-    "app_report",
-    metadata,
-    *_report_ids(),
-    *[_measure_column(name) for name in APP_MEASURES],
-    sa.Column("generated_at", sa.DateTime, nullable=False),
-    sa.Index(None, "level", "advertiser_id"),
-)
-
-REPORT_TABLES: dict[str, sa.Table] = {
-    "overview": overview_report_table,
-    "channels": channels_report_table,
-    "app": app_report_table,
-}
+# The tables are defined with every other warehouse table (one metadata, one schema: see warehouse/MIGRATIONS.md).
+SCHEMA_3_BASES = _tables.SCHEMA_3_BASES
+METRICS_TABLES: dict[tuple[str, str], sa.Table] = _tables.METRICS_TABLES
+overview_report_table = _tables.overview_report_table
+channels_report_table = _tables.channels_report_table
+app_report_table = _tables.app_report_table
+REPORT_TABLES: dict[str, sa.Table] = _tables.REPORT_TABLES
 ALL_TABLES: tuple[sa.Table, ...] = (*METRICS_TABLES.values(), *REPORT_TABLES.values())
-# (table, column) pairs schema version 3 adds to these tables (tiktok_assets.warehouse.schema runs the step).
+# (table, column) pairs schema version 3 added to these tables (warehouse/migrations/legacy.py runs its frozen copy).
 SCHEMA_3_COLUMNS: tuple[tuple[str, str], ...] = (
     *((table.name, name) for table in METRICS_TABLES.values() for name in SCHEMA_3_BASES),
     *((REPORT_TABLES[report].name, name) for report, names in SCHEMA_3_MEASURES.items() for name in names),

@@ -1,8 +1,9 @@
 """Warehouse tables of the postbacks domain, and the SQL that loads and reads first-party events (no Dagster import).
 
-Nine tables, on the warehouse ``metadata`` so ``create_schema`` makes them
-with the rest (``ensure_postback_tables`` makes them, and brings an older
-outbox up to date, on a warehouse created before this module changed):
+Nine tables, defined with every other warehouse table in
+``tiktok_assets/warehouse/tables.py`` (one ``metadata``: ``create_schema`` makes
+them with the rest; ``ensure_postback_tables`` makes them, and brings an older
+outbox up to date, for code that uses this API without ``create_schema``):
 
 ``first_party_events``
     The events as the store saw them (:data:`~tiktok_assets.postbacks.events.RECORD_FIELDS`
@@ -71,188 +72,28 @@ from sqlalchemy.engine import Connection, Engine
 from tiktok_assets.postbacks.events import RECORD_FIELDS, FirstPartyEvent, events_from_rows, events_to_frame
 from tiktok_assets.warehouse.bulk import bulk_insert
 from tiktok_assets.warehouse.engine import serialise_writers, write_transaction
-from tiktok_assets.warehouse.tables import BigId, Money, metadata
+# The tables are defined with every other warehouse table (one metadata, one schema); imported from there.
+from tiktok_assets.warehouse.tables import (  # noqa: F401  (re-exported for the code that imports them from here)
+    BATCH_OUTCOMES,
+    DEAD_REASONS,
+    OUTBOX_FILLFACTOR,
+    OUTBOX_STATES,
+    POSTBACK_TABLES,
+    SOURCES,
+    first_party_events,
+    first_party_loads,
+    metadata,
+    postback_batches,
+    postback_dead_letters,
+    postback_order_duplicates,
+    postback_orders,
+    postback_outbox,
+    postback_payloads,
+    postback_queue,
+)
 
-SOURCES = ("web", "app")
-OUTBOX_STATES = ("pending", "sending", "accepted", "dead")
-DEAD_REASONS = ("rejected", "dedup_window", "too_old", "out_of_bounds")
 # The CHECK constraints that hold a dead reason: (table, column).
 _DEAD_REASON_CHECKS = (("postback_outbox", "dead_reason"), ("postback_dead_letters", "reason"))
-BATCH_OUTCOMES = ("sending", "accepted", "rejected", "failed", "abandoned")
-OUTBOX_FILLFACTOR = 50
-
-
-def _record_column(name: str) -> sa.Column:
-    """The column of one flat record field (see ``events.py``); ids, names and identity are text."""
-    if name == "event_time":
-        return sa.Column(name, sa.DateTime, nullable=False, comment="When it happened, naive UTC.")
-    if name == "value":
-        return sa.Column(name, Money)
-    if name == "currency":
-        return sa.Column(name, sa.String(8))
-    if name == "is_new_customer":
-        return sa.Column(name, sa.Boolean)
-    if name in ("products", "properties"):
-        return sa.Column(name, sa.Text, comment="JSON text.")
-    return sa.Column(name, sa.Text)
-
-
-first_party_events = sa.Table(
-    "first_party_events",
-    metadata,
-    sa.Column("event_id", sa.String, nullable=False),
-    sa.Column("source", sa.String(8), nullable=False),
-    *[_record_column(name) for name in RECORD_FIELDS if name not in ("event_id", "source")],
-    sa.Column("received_at", sa.DateTime, nullable=False, comment="When the load that stored it began."),
-    sa.Column("load_id", sa.BigInteger, comment="The load that stored it (first_party_loads): how mapping finds it."),
-    sa.PrimaryKeyConstraint("event_id", "source"),
-    sa.CheckConstraint(f"source IN {SOURCES!r}", name="source"),
-    sa.Index(None, "event_time"),
-    sa.Index(None, "received_at"),
-    # Mapping reads a load's events by event time, slice by slice: load_id alone would have each slice read the
-    # whole load (a million-event load cut in 20 slices took 6x as long to map, measured).
-    sa.Index(None, "load_id", "event_time"),
-)
-
-first_party_loads = sa.Table(
-    "first_party_loads",
-    metadata,
-    sa.Column("load_id", BigId, primary_key=True, autoincrement=True),
-    sa.Column("received_at", sa.DateTime, nullable=False),
-    sa.Column("events", sa.Integer, nullable=False, comment="Events it stored (new ones only)."),
-    sa.Column("mapped_at", sa.DateTime, comment="When its events were queued for TikTok; NULL: not yet."),
-)
-
-postback_outbox = sa.Table(
-    "postback_outbox",
-    metadata,
-    sa.Column("outbox_id", BigId, primary_key=True, autoincrement=True),
-    sa.Column("event_source", sa.String(8), nullable=False, comment="web | app, as the Events API spells it."),
-    sa.Column("event_source_id", sa.String, nullable=False, comment="The pixel id or TikTok app id."),
-    sa.Column("test_event_code", sa.String),
-    sa.Column("event", sa.String(64), nullable=False, comment="The TikTok event name, e.g. Purchase."),
-    sa.Column("event_id", sa.String, nullable=False, comment="What TikTok deduplicates on, with the name."),
-    sa.Column("source_event_id", sa.String, nullable=False, comment="The first-party event it came from."),
-    sa.Column("event_time", sa.DateTime, nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False, comment="HTTP requests that carried this event."),
-    sa.Column("first_queued_at", sa.DateTime, nullable=False),
-    sa.Column("first_attempt_at", sa.DateTime, comment="Start of TikTok's 48 h dedup window for a re-send."),
-    sa.Column("last_attempt_at", sa.DateTime),
-    sa.Column("accepted_at", sa.DateTime),
-    sa.Column("batch_id", BigId, comment="The batch of the last send: fences state updates of a reclaimed batch."),
-    sa.Column("dead_reason", sa.String(16)),
-    sa.Column("last_error", sa.Text),
-    # The pixel/app id first: a prefix that narrows, unlike event_source (two values).
-    sa.UniqueConstraint("event_source_id", "event", "event_id", "event_source"),
-    sa.CheckConstraint(f"state IN {OUTBOX_STATES!r}", name="state"),
-    sa.CheckConstraint(f"dead_reason IN {DEAD_REASONS!r}", name="dead_reason"),
-    sa.Index(None, "event_time"),
-    # Room in each page for the new versions of its rows: see the module docstring.
-    postgresql_with={"fillfactor": OUTBOX_FILLFACTOR},
-)
-
-postback_queue = sa.Table(
-    "postback_queue",
-    metadata,
-    sa.Column("outbox_id", BigId, primary_key=True, autoincrement=False),
-    sa.Column("event_source", sa.String(8), nullable=False),
-    sa.Column("event_source_id", sa.String, nullable=False),
-    sa.Column("test_event_code", sa.String),
-    sa.Column("event_time", sa.DateTime, nullable=False, comment="Copied from the outbox: events too old are not sent."),
-    sa.Column("first_attempt_at", sa.DateTime, comment="Copied from the outbox: set on a row that went back to pending."),
-    sa.Column("last_batch_id", sa.BigInteger,
-              comment="The batch of its last send, for a row put back to pending: a delivery leaves rows put back "
-              "after it started for the next one."),
-    # Claims read a destination's rows in queue order from here.
-    sa.Index("ix_postback_queue_destination", "event_source_id", "event_source", "outbox_id"),
-)
-
-postback_payloads = sa.Table(
-    "postback_payloads",
-    metadata,
-    sa.Column("outbox_id", BigId, sa.ForeignKey("postback_outbox.outbox_id"), primary_key=True, autoincrement=False),
-    sa.Column("payload", sa.Text, nullable=False, comment="The Events API data item as JSON; personal data hashed."),
-)
-
-postback_dead_letters = sa.Table(
-    "postback_dead_letters",
-    metadata,
-    sa.Column("dead_letter_id", BigId, primary_key=True, autoincrement=True),
-    sa.Column("outbox_id", sa.BigInteger, nullable=False),
-    sa.Column("event_source", sa.String(8), nullable=False),
-    sa.Column("event_source_id", sa.String, nullable=False),
-    sa.Column("event", sa.String(64), nullable=False),
-    sa.Column("event_id", sa.String, nullable=False),
-    sa.Column("source_event_id", sa.String, nullable=False),
-    sa.Column("event_time", sa.DateTime, nullable=False),
-    sa.Column("payload", sa.Text, nullable=False),
-    sa.Column("reason", sa.String(16), nullable=False),
-    sa.Column("detail", sa.Text, nullable=False, comment="Why, in words a person can act on."),
-    sa.Column("code", sa.Integer, comment="TikTok's body code for a rejection."),
-    sa.Column("message", sa.Text, comment="TikTok's message for a rejection, field path first."),
-    sa.Column("batch_id", sa.BigInteger),
-    sa.Column("request_id", sa.String),
-    sa.Column("dead_at", sa.DateTime, nullable=False),
-    sa.CheckConstraint(f"reason IN {DEAD_REASONS!r}", name="reason"),
-    sa.Index(None, "outbox_id"),
-    sa.Index(None, "dead_at"),
-)
-
-postback_orders = sa.Table(
-    "postback_orders",
-    metadata,
-    # What an order is at one pixel or app: TikTok event name and order_id, beside the outbox key's destination.
-    sa.Column("event_source_id", sa.String, nullable=False),
-    sa.Column("event", sa.String(64), nullable=False),
-    sa.Column("order_id", sa.String, nullable=False),
-    sa.Column("event_source", sa.String(8), nullable=False),
-    sa.Column("event_id", sa.String, nullable=False, comment="The event_id the order was first queued under: the one sent."),
-    sa.Column("first_queued_at", sa.DateTime, nullable=False),
-    sa.PrimaryKeyConstraint("event_source_id", "event", "order_id", "event_source"),
-)
-
-postback_order_duplicates = sa.Table(
-    "postback_order_duplicates",
-    metadata,
-    sa.Column("event_source_id", sa.String, nullable=False),
-    sa.Column("event", sa.String(64), nullable=False),
-    sa.Column("event_id", sa.String, nullable=False, comment="The copy's event_id: never queued."),
-    sa.Column("event_source", sa.String(8), nullable=False),
-    sa.Column("order_id", sa.String, nullable=False),
-    sa.Column("kept_event_id", sa.String, nullable=False, comment="The event_id the order is sent under."),
-    sa.Column("source_event_id", sa.String, nullable=False),
-    sa.Column("event_time", sa.DateTime, nullable=False),
-    sa.Column("dropped_at", sa.DateTime, nullable=False),
-    sa.PrimaryKeyConstraint("event_source_id", "event", "event_id", "event_source"),
-    sa.Index(None, "event_time"),
-)
-
-postback_batches = sa.Table(
-    "postback_batches",
-    metadata,
-    sa.Column("batch_id", BigId, primary_key=True, autoincrement=True),
-    sa.Column("event_source", sa.String(8), nullable=False),
-    sa.Column("event_source_id", sa.String, nullable=False),
-    sa.Column("size", sa.Integer, nullable=False),
-    sa.Column("owner", sa.String, nullable=False, comment="Who sent it: a Dagster run id or host:pid."),
-    sa.Column("sent_at", sa.DateTime, nullable=False),
-    sa.Column("finished_at", sa.DateTime),
-    sa.Column("outcome", sa.String(16), nullable=False),
-    sa.Column("http_requests", sa.Integer, comment="Requests the client made, retries included."),
-    sa.Column("code", sa.Integer),
-    sa.Column("message", sa.Text),
-    sa.Column("request_id", sa.String),
-    sa.Column("first_outbox_id", sa.BigInteger, comment="Lowest outbox id in the batch: where its rows are looked up."),
-    sa.Column("last_outbox_id", sa.BigInteger, comment="Highest outbox id in the batch."),
-    sa.CheckConstraint(f"outcome IN {BATCH_OUTCOMES!r}", name="outcome"),
-    sa.Index(None, "outcome"),
-)
-
-POSTBACK_TABLES: tuple[sa.Table, ...] = (
-    first_party_events, postback_outbox, postback_queue, postback_payloads, postback_dead_letters, postback_batches,
-    postback_orders, postback_order_duplicates, first_party_loads,
-)
 
 
 def ensure_postback_tables(engine: Engine) -> None:

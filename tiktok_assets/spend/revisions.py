@@ -143,32 +143,11 @@ def _as_date(value: date | datetime | str) -> date:
 
 def drift_table() -> sa.Table:
     """``revision_drift``: per advertiser × date, how far each day moved from its first pull to now."""
-    from tiktok_assets.warehouse.tables import metadata
+    # Defined with every other warehouse table, so create_schema makes it; imported here, not at the top,
+    # because the spend domain's pure modules do not need the warehouse.
+    from tiktok_assets.warehouse.tables import revision_drift
 
-    if "revision_drift" in metadata.tables:
-        return metadata.tables["revision_drift"]
-    columns = [
-        sa.Column("table_name", sa.String(32), primary_key=True),
-        sa.Column("advertiser_id", sa.String(32), primary_key=True),
-        sa.Column("stat_date", sa.Date, primary_key=True),
-        sa.Column("pulls", sa.Integer, nullable=False),
-        sa.Column("first_pulled_at", sa.DateTime),
-        sa.Column("last_pulled_at", sa.DateTime),
-    ]
-    for metric in ("spend", "conversions", "purchase_value"):
-        columns += [
-            sa.Column(f"first_{metric}", sa.Float),
-            sa.Column(f"current_{metric}", sa.Float),
-            sa.Column(f"{metric}_change", sa.Float),
-            sa.Column(f"{metric}_change_pct", sa.Float),
-        ]
-    columns += [
-        sa.Column("changed_pulls", sa.Integer),
-        sa.Column("revisions", sa.Integer),
-        sa.Column("last_changed_at", sa.DateTime),
-        sa.Column("settled", sa.Boolean),
-    ]
-    return sa.Table("revision_drift", metadata, *columns)
+    return revision_drift
 
 
 def replace_drift(engine: sa.Engine, table_name: str, drift: pd.DataFrame) -> int:

@@ -1,7 +1,8 @@
 """The SQL warehouse: SQLAlchemy Core tables, revision-aware partition writes, entity history (no Dagster import).
 
 Works on a SQLite file (the default) and on PostgreSQL (psycopg 3) with the
-same code. ``tables.py`` holds the table contract; ``MIGRATIONS.md`` how it
+same code. ``tables.py`` holds every table of the warehouse (one schema);
+``migrations/`` the Alembic revisions ``create_schema`` applies; ``MIGRATIONS.md`` how it
 changes.
 """
 
@@ -29,12 +30,11 @@ from tiktok_assets.warehouse.reads import (
     read_revisions,
     read_stats,
 )
-from tiktok_assets.warehouse.schema import SCHEMA_VERSION, create_schema
+from tiktok_assets.warehouse.schema import create_schema, head_revision
 from tiktok_assets.warehouse.stats import PartitionWrite, write_stats_partition, write_stats_partitions
 from tiktok_assets.warehouse.tables import naive_utc
 
 __all__ = [
-    "SCHEMA_VERSION",
     "EntityWrite",
     "PartitionKey",
     "PartitionWrite",
@@ -44,6 +44,7 @@ __all__ = [
     "WarehouseUnavailableError",
     "create_schema",
     "entities_as_of",
+    "head_revision",
     "make_engine",
     "mark_unauthorised",
     "naive_utc",

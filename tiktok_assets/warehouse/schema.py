@@ -1,195 +1,152 @@
-"""Creating the warehouse schema and migrating it forward.
+"""Creating the warehouse schema and migrating it forward with Alembic (how to change it: ``MIGRATIONS.md``).
 
-How a schema change is migrated (also in ``MIGRATIONS.md``):
+Every table is on the one ``metadata`` of ``tables.py``; the revisions are in
+``migrations/versions``, run programmatically (no ``alembic.ini``). ``create_schema``
+runs on every start and is idempotent:
 
-1. Change the table in ``tables.py`` (new installs get the new shape from
-   ``create_all``). A brand-new table needs nothing else: ``create_schema``
-   creates any table of ``metadata`` the database lacks, whatever the
-   version (other domains put their tables on the same ``metadata``).
-2. Bump ``SCHEMA_VERSION`` and append a ``Migration(version, description, apply)``
-   to ``MIGRATIONS``. ``apply(connection)`` brings a database of the previous
-   version to the new one and must be idempotent: check before you alter
-   (``column_exists``), because ``create_all`` may already have created a new
-   table, and because a half-applied step must be safe to run again.
-3. ``create_schema`` runs ``create_all`` and then every migration newer than the
-   stored version, in order, in one transaction, and records the new version.
+* at the head revision: returns after one read of ``alembic_version`` (no DDL);
+* a new database (no ``alembic_version``, no ``schema_meta``): ``create_all`` makes
+  every table at the latest shape, stamped with the head revision;
+* a warehouse of before Alembic (``schema_meta`` at hand-rolled version 1-4):
+  ``migrations/legacy.py`` brings it to version 4 as the old code did, it is
+  stamped with the baseline ``0001``, and upgraded to head;
+* at an older revision: upgraded to head;
+* at a revision this code does not know (written by newer code): refused.
 
-A fresh database is created at the latest shape and stamped with
-``SCHEMA_VERSION`` directly: migrations only ever run on older databases.
-Several processes may call ``create_schema`` at once: PostgreSQL takes an
-advisory lock, SQLite the write lock (``BEGIN IMMEDIATE``).
+All of it runs in one transaction under a lock (PostgreSQL's advisory lock,
+SQLite's ``BEGIN IMMEDIATE``), so processes starting at once migrate once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
 
 import sqlalchemy as sa
+from alembic import command
+from alembic.util import CommandError
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
 from tiktok_assets.warehouse.engine import safe_url, serialise_writers, write_transaction
 from tiktok_assets.warehouse.errors import WarehouseError, WarehouseUnavailableError
-from tiktok_assets.warehouse.tables import metadata, schema_meta
+from tiktok_assets.warehouse.migrations import legacy
+from tiktok_assets.warehouse.tables import metadata
 
-SCHEMA_VERSION = 4
-
-
-@dataclass(frozen=True)
-class Migration:
-    version: int
-    """The schema version this step produces."""
-    description: str
-    apply: Callable[[Connection], None]
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+BASELINE_REVISION = "0001"
+"""Hand-rolled schema version 4, the last before Alembic."""
+LEGACY_SCHEMA_VERSION = legacy.LEGACY_VERSION
 
 
-def column_exists(connection: Connection, table: str, column: str) -> bool:
-    """For idempotent migration steps: does ``table`` already have ``column``?"""
-    return any(info["name"] == column for info in sa.inspect(connection).get_columns(table))
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic ``Config`` for the package's migrations, running on ``connection`` (see ``migrations/env.py``)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
 
 
-def _queue_postbacks(connection: Connection) -> None:
-    # Imported here: the postbacks domain builds on this package, not the other way round.
-    from tiktok_assets.postbacks.store import upgrade_outbox
-
-    upgrade_outbox(connection)
+@cache
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
 
 
-def add_missing_column(connection: Connection, table: sa.Table, name: str) -> bool:
-    """``ALTER TABLE ... ADD COLUMN`` with the column exactly as ``tables.py`` defines it, unless it exists.
-
-    The column's DDL (type, NOT NULL, DEFAULT) is what ``create_all`` would
-    write for a fresh table, so a migrated database and a new one agree. A NOT
-    NULL column needs a server default to be added to a table with rows.
-    Returns whether it was added.
-    """
-    if column_exists(connection, table.name, name):
-        return False
-    column = table.c[name]
-    if not column.nullable and column.server_default is None:
-        raise WarehouseError(f"{table.name}.{name} is NOT NULL without a server default: it cannot be added to "
-                             "a table with rows; give it a server_default in tables.py.")
-    specification = connection.dialect.ddl_compiler(connection.dialect, None).get_column_specification(column)
-    quoted = connection.dialect.identifier_preparer.format_table(table)
-    connection.exec_driver_sql(f"ALTER TABLE {quoted} ADD COLUMN {specification}")
-    return True
+def head_revision() -> str:
+    """The revision this code's ``metadata`` is at."""
+    head = _scripts().get_current_head()
+    if head is None:
+        raise WarehouseError(f"No Alembic revision in {MIGRATIONS_DIR / 'versions'}: the package is incomplete.")
+    return head
 
 
-# (table, column) pairs schema version 3 adds; every one is nullable or has a server default.
-SCHEMA_3_COLUMNS: tuple[tuple[str, str], ...] = (
-    *((table, column) for table in ("ad_stats_daily", "ad_stats_hourly")
-      for column in ("app_purchases", "app_purchase_value")),
-    *(("stats_revisions", f"{prefix}_{metric}") for metric in ("app_purchases", "app_purchase_value")
-      for prefix in ("old", "new")),
-    ("partition_pulls", "rows_vanished_kept"),
-    ("partition_pulls", "app_purchase_value_before"),
-    ("partition_pulls", "app_purchase_value_after"),
-    *((table, column) for table in ("campaign_history", "adgroup_history", "ad_history")
-      for column in ("secondary_status", "is_deleted")),
-)
-
-
-def _schema_3(connection: Connection) -> None:
-    """In-app revenue columns, vanished rows kept in settled partitions, entity status in history.
-
-    Only adds columns; every existing row stays. Stats rows get app values 0
-    (they were never imported: a re-pull fills them in, logged as updates),
-    revisions logged before keep NULL old/new app values (not tracked then),
-    pulls 0 kept rows and app value 0, entity versions ``is_deleted`` false
-    (TikTok's listings hid deleted entities, so none was ever recorded) and
-    ``secondary_status`` NULL until the next snapshot lists it. The metrics
-    and report tables (derived, rebuilt partition by partition) gain their
-    in-app and TikTok-attributed columns with 0 / NULL until recomputed.
-    """
-    pairs = list(SCHEMA_3_COLUMNS)
-    try:
-        # Imported here: the metrics domain builds on this package, not the other way round.
-        from tiktok_assets.metrics.store import SCHEMA_3_COLUMNS as metrics_columns
-    except ImportError:  # a code location without the metrics domain
-        metrics_columns = ()
-    pairs += metrics_columns
-    existing = set(sa.inspect(connection).get_table_names())
-    for table_name, column in pairs:
-        # A table the database lacks is created whole, at the latest shape, by create_all.
-        if table_name in existing:
-            add_missing_column(connection, metadata.tables[table_name], column)
-
-
-SCHEMA_4_COLUMNS: tuple[tuple[str, str], ...] = (("partition_pulls", "intraday"),)
-
-
-def _schema_4(connection: Connection) -> None:
-    """``partition_pulls.intraday``: pulls recorded before say false (they were all logged as revisions)."""
-    for table_name, column in SCHEMA_4_COLUMNS:
-        add_missing_column(connection, metadata.tables[table_name], column)
-
-
-MIGRATIONS: list[Migration] = [
-    # Version 1 is the first schema. A step adding a column looks like
-    # Migration(2, "add ad_stats_daily.video_views", lambda c: None if column_exists(c, "ad_stats_daily",
-    #           "video_views") else c.execute(sa.text("ALTER TABLE ad_stats_daily ADD COLUMN video_views BIGINT"))),
-    Migration(2, "postbacks: pending outbox rows in postback_queue, no index on outbox state", _queue_postbacks),
-    Migration(3, "stats: app_purchases/app_purchase_value (revisions, pulls too) and rows_vanished_kept; "
-                 "entity history: secondary_status, is_deleted", _schema_3),
-    Migration(4, "partition_pulls.intraday: pulls of a day not over, which log no revision", _schema_4),
-]
-
-
-def stored_schema_version(connection: Connection) -> int | None:
-    if not sa.inspect(connection).has_table(schema_meta.name):
-        return None
-    return connection.execute(sa.select(schema_meta.c.schema_version).where(schema_meta.c.id == 1)).scalar()
-
-
-def missing_tables(connection: Connection) -> set[str]:
-    """Tables of ``metadata`` the database lacks; other domains add theirs to the same ``metadata``."""
-    return set(metadata.tables) - set(sa.inspect(connection).get_table_names())
+def current_revision(connection: Connection) -> str | None:
+    """The revision stored in the warehouse's ``alembic_version``; None before Alembic (or on a new database)."""
+    return MigrationContext.configure(connection).get_current_revision()
 
 
 def create_schema(engine: Engine) -> None:
-    """Create every missing table and apply pending migrations; two catalog reads on an up-to-date database."""
+    """Create or migrate the warehouse to the head revision; one catalog read when it is there already."""
+    head = head_revision()
     try:
         with engine.connect() as connection:
-            current = stored_schema_version(connection)
-            missing = missing_tables(connection)
+            current = current_revision(connection)
     except sa.exc.OperationalError as exc:
         raise WarehouseUnavailableError(
             f"Cannot reach the warehouse at {safe_url(engine)}: {exc.orig}. Is the database running and "
             "TIKTOK_WAREHOUSE_URL right?"
         ) from None
-    if current == SCHEMA_VERSION and not missing:
+    if current == head:
         return
-    if current is not None and current > SCHEMA_VERSION:
-        raise WarehouseError(
-            f"The warehouse at {safe_url(engine)} is at schema version {current}, newer than this code "
-            f"({SCHEMA_VERSION}): upgrade tiktok_assets before writing to it."
-        )
+    _refuse_unknown(engine, current)
     with write_transaction(engine) as connection:
         serialise_writers(connection, ["tiktok_assets warehouse schema"])
         # Re-read under the lock: another process may have finished meanwhile.
-        current = stored_schema_version(connection)
-        metadata.create_all(connection)
+        current = current_revision(connection)
+        if current == head:
+            return
+        _refuse_unknown(engine, current)
+        config = alembic_config(connection)
         if current is None:
-            _stamp(connection, SCHEMA_VERSION, insert=True)
-            return
-        if current == SCHEMA_VERSION:  # only tables were missing
-            return
-        for migration in sorted(MIGRATIONS, key=lambda step: step.version):
-            if current < migration.version <= SCHEMA_VERSION:
-                migration.apply(connection)
-                current = migration.version
-        if current != SCHEMA_VERSION:
-            raise WarehouseError(
-                f"No migration leads from schema version {current} to {SCHEMA_VERSION}: add the missing step "
-                "to MIGRATIONS in tiktok_assets/warehouse/schema.py (see MIGRATIONS.md)."
-            )
-        _stamp(connection, current, insert=False)
+            version = legacy.stored_version(connection)
+            if version is None:
+                metadata.create_all(connection)
+                command.stamp(config, "head")
+                return
+            if version > LEGACY_SCHEMA_VERSION:
+                raise WarehouseError(
+                    f"The warehouse at {safe_url(engine)} is at schema version {version}, newer than this code "
+                    f"knows: upgrade tiktok_assets before writing to it.")
+            legacy.upgrade_to_version_4(connection, version)
+            command.stamp(config, BASELINE_REVISION)
+        command.upgrade(config, "head")
 
 
-def _stamp(connection: Connection, version: int, *, insert: bool) -> None:
-    values = {"schema_version": version, "migrated_at": datetime.now(UTC).replace(tzinfo=None)}
-    if insert:
-        connection.execute(sa.insert(schema_meta).values(id=1, **values))
-    else:
-        connection.execute(sa.update(schema_meta).where(schema_meta.c.id == 1).values(**values))
+def _refuse_unknown(engine: Engine, revision: str | None) -> None:
+    if revision is None:
+        return
+    try:
+        _scripts().get_revision(revision)
+    except CommandError:  # what Alembic raises for a revision id its scripts do not have
+        raise WarehouseError(
+            f"The warehouse at {safe_url(engine)} is at schema revision {revision}, which this code does not "
+            f"know (its head is {head_revision()}): it was migrated by a newer tiktok_assets; upgrade before "
+            "writing to it."
+        ) from None
+
+
+def autogenerate_revision(message: str, url: str | None = None) -> Path:
+    """Write a new revision from what ``metadata`` has and the head revision's schema lacks; returns its file.
+
+    The schema compared with is built in a scratch SQLite file by running every
+    revision from empty (or, with ``url``, a warehouse already at head: a
+    PostgreSQL one renders PostgreSQL's view of types and defaults). Review the
+    file before committing it: autogenerate does not see renames, and SQLite
+    alters through ``batch_alter_table``, which it writes so the revision runs
+    on both databases.
+    """
+    import tempfile
+
+    from tiktok_assets.warehouse.engine import make_engine
+
+    head = head_revision()
+    with tempfile.TemporaryDirectory() as scratch:
+        engine = make_engine(url or f"sqlite:///{Path(scratch) / 'head.sqlite'}")
+        try:
+            # Autogenerate only reads: on a given warehouse nothing is written; the scratch file is deleted.
+            with engine.begin() as connection:
+                config = alembic_config(connection)
+                if url is None:
+                    command.upgrade(config, "head")
+                elif current_revision(connection) != head:
+                    raise WarehouseError(f"The warehouse at {safe_url(engine)} is not at the head revision {head}: "
+                                         "run create_schema on it first (tiktok-assets schema upgrade).")
+                script = command.revision(config, message=message, autogenerate=True,
+                                          rev_id=f"{int(head) + 1:04d}")
+        finally:
+            engine.dispose()
+    assert script is not None and not isinstance(script, list)
+    return Path(script.path)

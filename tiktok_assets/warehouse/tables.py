@@ -29,7 +29,10 @@ Conventions, the same in every table:
   and ``is_deleted``; a deleted entity is a version with ``is_deleted`` true,
   never a missing row (see ``entities.py``).
 
-Schema changes are versioned in ``schema_meta``; see ``schema.py`` and
+Every table of the warehouse is defined here, whatever domain uses it (stats and
+entities, postbacks, metrics and reports, operations), on one ``metadata``:
+importing any part of the warehouse gives the whole schema, and ``create_schema``
+makes all of it in one call. Changes are Alembic revisions (``migrations/``); see
 ``MIGRATIONS.md`` beside this file.
 """
 
@@ -266,13 +269,406 @@ partition_pulls = sa.Table(
     sa.Index(None, "table_name", "advertiser_id", "stat_date"),
 )
 
-schema_meta = sa.Table(
-    "schema_meta",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, comment="Always 1: the table holds a single row."),
-    sa.Column("schema_version", sa.Integer, nullable=False),
-    sa.Column("migrated_at", sa.DateTime, nullable=False),
+
+# ---------------------------------------------------------------- postbacks (tiktok_assets.postbacks.store)
+# The first-party events table, the outbox and its companions: see ``postbacks/store.py`` for what each holds.
+
+FIRST_PARTY_EVENT_FIELDS: tuple[str, ...] = (
+    "event_id", "source", "event_name", "event_time", "email", "phone", "external_id", "ttclid", "ttp", "ip",
+    "user_agent", "idfa", "idfv", "gaid", "att_status", "page_url", "referrer", "utm_source", "utm_medium",
+    "utm_campaign", "utm_content", "utm_term", "cvg_source", "cvg_adid", "cvg_cid", "products", "value", "currency",
+    "order_id", "customer_id", "is_new_customer", "properties", "app_id", "app_name", "app_version",
 )
+"""One column per flat record field of a first-party event, in this order (``postbacks.events.RECORD_FIELDS``:
+a test keeps the two equal; a new field is a schema change, so it is listed here and gets a migration)."""
+
+SOURCES = ("web", "app")
+OUTBOX_STATES = ("pending", "sending", "accepted", "dead")
+DEAD_REASONS = ("rejected", "dedup_window", "too_old", "out_of_bounds")
+BATCH_OUTCOMES = ("sending", "accepted", "rejected", "failed", "abandoned")
+OUTBOX_FILLFACTOR = 50
+
+
+def _record_column(name: str) -> sa.Column:
+    """The column of one flat record field (see ``events.py``); ids, names and identity are text."""
+    if name == "event_time":
+        return sa.Column(name, sa.DateTime, nullable=False, comment="When it happened, naive UTC.")
+    if name == "value":
+        return sa.Column(name, Money)
+    if name == "currency":
+        return sa.Column(name, sa.String(8))
+    if name == "is_new_customer":
+        return sa.Column(name, sa.Boolean)
+    if name in ("products", "properties"):
+        return sa.Column(name, sa.Text, comment="JSON text.")
+    return sa.Column(name, sa.Text)
+
+
+first_party_events = sa.Table(
+    "first_party_events",
+    metadata,
+    sa.Column("event_id", sa.String, nullable=False),
+    sa.Column("source", sa.String(8), nullable=False),
+    *[_record_column(name) for name in FIRST_PARTY_EVENT_FIELDS if name not in ("event_id", "source")],
+    sa.Column("received_at", sa.DateTime, nullable=False, comment="When the load that stored it began."),
+    sa.Column("load_id", sa.BigInteger, comment="The load that stored it (first_party_loads): how mapping finds it."),
+    sa.PrimaryKeyConstraint("event_id", "source"),
+    sa.CheckConstraint(f"source IN {SOURCES!r}", name="source"),
+    sa.Index(None, "event_time"),
+    sa.Index(None, "received_at"),
+    # Mapping reads a load's events by event time, slice by slice: load_id alone would have each slice read the
+    # whole load (a million-event load cut in 20 slices took 6x as long to map, measured).
+    sa.Index(None, "load_id", "event_time"),
+)
+
+first_party_loads = sa.Table(
+    "first_party_loads",
+    metadata,
+    sa.Column("load_id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("received_at", sa.DateTime, nullable=False),
+    sa.Column("events", sa.Integer, nullable=False, comment="Events it stored (new ones only)."),
+    sa.Column("mapped_at", sa.DateTime, comment="When its events were queued for TikTok; NULL: not yet."),
+)
+
+postback_outbox = sa.Table(
+    "postback_outbox",
+    metadata,
+    sa.Column("outbox_id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("event_source", sa.String(8), nullable=False, comment="web | app, as the Events API spells it."),
+    sa.Column("event_source_id", sa.String, nullable=False, comment="The pixel id or TikTok app id."),
+    sa.Column("test_event_code", sa.String),
+    sa.Column("event", sa.String(64), nullable=False, comment="The TikTok event name, e.g. Purchase."),
+    sa.Column("event_id", sa.String, nullable=False, comment="What TikTok deduplicates on, with the name."),
+    sa.Column("source_event_id", sa.String, nullable=False, comment="The first-party event it came from."),
+    sa.Column("event_time", sa.DateTime, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, comment="HTTP requests that carried this event."),
+    sa.Column("first_queued_at", sa.DateTime, nullable=False),
+    sa.Column("first_attempt_at", sa.DateTime, comment="Start of TikTok's 48 h dedup window for a re-send."),
+    sa.Column("last_attempt_at", sa.DateTime),
+    sa.Column("accepted_at", sa.DateTime),
+    sa.Column("batch_id", BigId, comment="The batch of the last send: fences state updates of a reclaimed batch."),
+    sa.Column("dead_reason", sa.String(16)),
+    sa.Column("last_error", sa.Text),
+    # The pixel/app id first: a prefix that narrows, unlike event_source (two values).
+    sa.UniqueConstraint("event_source_id", "event", "event_id", "event_source"),
+    sa.CheckConstraint(f"state IN {OUTBOX_STATES!r}", name="state"),
+    sa.CheckConstraint(f"dead_reason IN {DEAD_REASONS!r}", name="dead_reason"),
+    sa.Index(None, "event_time"),
+    # Room in each page for the new versions of its rows: see the module docstring.
+    postgresql_with={"fillfactor": OUTBOX_FILLFACTOR},
+)
+
+postback_queue = sa.Table(
+    "postback_queue",
+    metadata,
+    sa.Column("outbox_id", BigId, primary_key=True, autoincrement=False),
+    sa.Column("event_source", sa.String(8), nullable=False),
+    sa.Column("event_source_id", sa.String, nullable=False),
+    sa.Column("test_event_code", sa.String),
+    sa.Column("event_time", sa.DateTime, nullable=False, comment="Copied from the outbox: events too old are not sent."),
+    sa.Column("first_attempt_at", sa.DateTime, comment="Copied from the outbox: set on a row that went back to pending."),
+    sa.Column("last_batch_id", sa.BigInteger,
+              comment="The batch of its last send, for a row put back to pending: a delivery leaves rows put back "
+              "after it started for the next one."),
+    # Claims read a destination's rows in queue order from here.
+    sa.Index("ix_postback_queue_destination", "event_source_id", "event_source", "outbox_id"),
+)
+
+postback_payloads = sa.Table(
+    "postback_payloads",
+    metadata,
+    sa.Column("outbox_id", BigId, sa.ForeignKey("postback_outbox.outbox_id"), primary_key=True, autoincrement=False),
+    sa.Column("payload", sa.Text, nullable=False, comment="The Events API data item as JSON; personal data hashed."),
+)
+
+postback_dead_letters = sa.Table(
+    "postback_dead_letters",
+    metadata,
+    sa.Column("dead_letter_id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("outbox_id", sa.BigInteger, nullable=False),
+    sa.Column("event_source", sa.String(8), nullable=False),
+    sa.Column("event_source_id", sa.String, nullable=False),
+    sa.Column("event", sa.String(64), nullable=False),
+    sa.Column("event_id", sa.String, nullable=False),
+    sa.Column("source_event_id", sa.String, nullable=False),
+    sa.Column("event_time", sa.DateTime, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("reason", sa.String(16), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False, comment="Why, in words a person can act on."),
+    sa.Column("code", sa.Integer, comment="TikTok's body code for a rejection."),
+    sa.Column("message", sa.Text, comment="TikTok's message for a rejection, field path first."),
+    sa.Column("batch_id", sa.BigInteger),
+    sa.Column("request_id", sa.String),
+    sa.Column("dead_at", sa.DateTime, nullable=False),
+    sa.CheckConstraint(f"reason IN {DEAD_REASONS!r}", name="reason"),
+    sa.Index(None, "outbox_id"),
+    sa.Index(None, "dead_at"),
+)
+
+postback_orders = sa.Table(
+    "postback_orders",
+    metadata,
+    # What an order is at one pixel or app: TikTok event name and order_id, beside the outbox key's destination.
+    sa.Column("event_source_id", sa.String, nullable=False),
+    sa.Column("event", sa.String(64), nullable=False),
+    sa.Column("order_id", sa.String, nullable=False),
+    sa.Column("event_source", sa.String(8), nullable=False),
+    sa.Column("event_id", sa.String, nullable=False, comment="The event_id the order was first queued under: the one sent."),
+    sa.Column("first_queued_at", sa.DateTime, nullable=False),
+    sa.PrimaryKeyConstraint("event_source_id", "event", "order_id", "event_source"),
+)
+
+postback_order_duplicates = sa.Table(
+    "postback_order_duplicates",
+    metadata,
+    sa.Column("event_source_id", sa.String, nullable=False),
+    sa.Column("event", sa.String(64), nullable=False),
+    sa.Column("event_id", sa.String, nullable=False, comment="The copy's event_id: never queued."),
+    sa.Column("event_source", sa.String(8), nullable=False),
+    sa.Column("order_id", sa.String, nullable=False),
+    sa.Column("kept_event_id", sa.String, nullable=False, comment="The event_id the order is sent under."),
+    sa.Column("source_event_id", sa.String, nullable=False),
+    sa.Column("event_time", sa.DateTime, nullable=False),
+    sa.Column("dropped_at", sa.DateTime, nullable=False),
+    sa.PrimaryKeyConstraint("event_source_id", "event", "event_id", "event_source"),
+    sa.Index(None, "event_time"),
+)
+
+postback_batches = sa.Table(
+    "postback_batches",
+    metadata,
+    sa.Column("batch_id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("event_source", sa.String(8), nullable=False),
+    sa.Column("event_source_id", sa.String, nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("owner", sa.String, nullable=False, comment="Who sent it: a Dagster run id or host:pid."),
+    sa.Column("sent_at", sa.DateTime, nullable=False),
+    sa.Column("finished_at", sa.DateTime),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("http_requests", sa.Integer, comment="Requests the client made, retries included."),
+    sa.Column("code", sa.Integer),
+    sa.Column("message", sa.Text),
+    sa.Column("request_id", sa.String),
+    sa.Column("first_outbox_id", sa.BigInteger, comment="Lowest outbox id in the batch: where its rows are looked up."),
+    sa.Column("last_outbox_id", sa.BigInteger, comment="Highest outbox id in the batch."),
+    sa.CheckConstraint(f"outcome IN {BATCH_OUTCOMES!r}", name="outcome"),
+    sa.Index(None, "outcome"),
+)
+
+POSTBACK_TABLES: tuple[sa.Table, ...] = (
+    first_party_events, postback_outbox, postback_queue, postback_payloads, postback_dead_letters, postback_batches,
+    postback_orders, postback_order_duplicates, first_party_loads,
+)
+
+
+# ---------------------------------------------------------------- derived metrics and reports (tiktok_assets.metrics.store)
+# Rebuilt partition by partition from the stats: see ``metrics/store.py``. The column lists are the metrics
+# domain's (``metrics.derive``, ``rollup``, ``render``), written out here because the schema is a contract a
+# migration changes, not a side effect of a formula edit; a test keeps the two equal.
+
+METRICS_LEVELS = ("ad", "adgroup", "campaign", "advertiser")
+METRICS_GRAINS = ("hourly", "daily")
+METRICS_LEVEL_KEYS: dict[str, tuple[str, ...]] = {
+    "advertiser": ("advertiser_id",),
+    "campaign": ("advertiser_id", "campaign_id"),
+    "adgroup": ("advertiser_id", "campaign_id", "adgroup_id"),
+    "ad": ("advertiser_id", "campaign_id", "adgroup_id", "ad_id"),
+}
+METRICS_LEVEL_NAMES: dict[str, tuple[str, ...]] = {
+    level: tuple(key.replace("_id", "_name") for key in keys) for level, keys in METRICS_LEVEL_KEYS.items()
+}
+METRICS_COUNT_BASES = ("impressions", "clicks", "conversions", "installs", "purchases", "app_purchases",
+                       "tiktok_purchases")
+METRICS_MONEY_BASES = ("spend", "purchase_value", "app_purchase_value", "tiktok_revenue")
+FIRST_PARTY_BASES = ("first_party_orders", "first_party_revenue")
+METRICS_RATIOS = ("ctr", "cpc", "cpm", "cpa", "roas", "ipm", "cpi", "click_to_install_rate", "conversion_rate")
+FIRST_PARTY_RATIOS = ("tiktok_roas", "first_party_roas", "revenue_discrepancy")
+# Bases added in schema version 3; rows written before hold 0 until their partition is recomputed.
+SCHEMA_3_BASES = ("app_purchases", "app_purchase_value", "tiktok_purchases", "tiktok_revenue")
+OVERVIEW_REPORT_COLUMNS = ("advertiser_id", "advertiser_name", "stat_date", "currency", "spend", "roas", "ctr", "cpa",
+                           "cpc", "cpm", "conversions", "clicks", "impressions")
+CHANNELS_REPORT_MEASURES = ("spend", "tiktok_purchases", "tiktok_revenue", "roas", "cpa", "purchases",
+                            "purchase_value", "app_purchases", "app_purchase_value")
+APP_REPORT_MEASURES = ("spend", "impressions", "clicks", "installs", "cpi", "ipm", "click_to_install_rate",
+                       "app_purchases", "app_purchase_value", "roas")
+REPORT_FIRST_PARTY = ("first_party_orders", "first_party_revenue", "first_party_roas", "revenue_discrepancy")
+
+
+def _metrics_time_columns(grain: str) -> list[sa.Column]:
+    if grain == "daily":
+        return [sa.Column("stat_date", sa.Date, nullable=False, comment="The advertiser's local date: the partition.")]
+    return [
+        sa.Column("stat_date", sa.Date, nullable=False, comment="The advertiser's local date: the partition."),
+        sa.Column("stat_hour_utc", sa.DateTime, nullable=False, comment="Start of the hour, naive UTC."),
+        sa.Column("stat_hour_local", sa.DateTime, nullable=False, comment="Start of the hour, advertiser's wall time."),
+    ]
+
+
+def _metrics_base_columns() -> list[sa.Column]:
+    def column(name: str, kind: sa.types.TypeEngine) -> sa.Column:
+        return sa.Column(name, kind, nullable=False, server_default=sa.text("0") if name in SCHEMA_3_BASES else None)
+
+    counts = [column(name, sa.BigInteger) for name in METRICS_COUNT_BASES]
+    money = [column(name, Money) for name in METRICS_MONEY_BASES]
+    return [*money[:1], *counts, *money[1:]]
+
+
+def _first_party_columns() -> list[sa.Column]:
+    # NULL (not 0) when the warehouse has no first-party events: "unknown", not "no orders".
+    return [
+        sa.Column("first_party_orders", sa.BigInteger, comment="Orders whose click carried this entity's parameters."),
+        sa.Column("first_party_revenue", Money, comment="Their value, in this row's currency."),
+    ]
+
+
+def _ratio_columns(names: tuple[str, ...]) -> list[sa.Column]:
+    return [sa.Column(name, sa.Float, comment="NULL on a zero denominator.") for name in names]
+
+
+def _metrics_table(level: str, grain: str) -> sa.Table:
+    keys = METRICS_LEVEL_KEYS[level]
+    grain_specific = (
+        [sa.Column("reach_lower_bound", sa.BigInteger, comment="Largest reach of any ad-day: reach is not additive.")]
+        if grain == "daily"
+        else [sa.Column("spread", sa.Boolean, nullable=False, comment="Some hour was spread from the daily figure.")]
+    )
+    return sa.Table(
+        f"{level}_metrics_{grain}",
+        metadata,
+        *[sa.Column(key, sa.String, nullable=False) for key in keys],
+        *[sa.Column(name, sa.Text, comment="As it was at the stat's time.") for name in METRICS_LEVEL_NAMES[level]],
+        sa.Column("currency", sa.String(8), nullable=False),
+        *_metrics_time_columns(grain),
+        *_metrics_base_columns(),
+        *_first_party_columns(),
+        *grain_specific,
+        *_ratio_columns((*METRICS_RATIOS, *FIRST_PARTY_RATIOS)),
+        sa.Column("computed_at", sa.DateTime, nullable=False),
+        # (advertiser_id, stat_date) first: every write deletes a partition by that prefix.
+        # Currency is part of the key: an order in another currency gets a row of its own.
+        sa.PrimaryKeyConstraint("advertiser_id", "stat_date", *(["stat_hour_utc"] if grain == "hourly" else []),
+                                *keys[1:], "currency"),
+        sqlite_with_rowid=False,
+    )
+
+
+METRICS_TABLES: dict[tuple[str, str], sa.Table] = {
+    (level, grain): _metrics_table(level, grain) for grain in METRICS_GRAINS for level in METRICS_LEVELS
+}
+
+
+def _report_ids() -> list[sa.Column]:
+    return [
+        sa.Column("level", sa.String(16), nullable=False, comment="campaign | adgroup | ad"),
+        sa.Column("advertiser_id", sa.String, nullable=False),
+        *[sa.Column(column, sa.String, comment="NULL above the row's level.") for column in METRICS_LEVEL_KEYS["ad"][1:]],
+        *[sa.Column(name, sa.Text) for name in METRICS_LEVEL_NAMES["ad"]],
+        sa.Column("currency", sa.String(8), nullable=False),
+        sa.Column("period_start", sa.Date, nullable=False),
+        sa.Column("period_end", sa.Date, nullable=False),
+    ]
+
+
+def _measure_column(name: str) -> sa.Column:
+    if name in (*METRICS_MONEY_BASES, "first_party_revenue"):
+        return sa.Column(name, Money, nullable=name not in ("spend", "purchase_value"))
+    if name in (*METRICS_COUNT_BASES, "first_party_orders"):
+        # Counts added in schema 3 may be NULL: rows written before did not have them.
+        return sa.Column(name, sa.BigInteger, nullable=name in FIRST_PARTY_BASES or name in SCHEMA_3_BASES)
+    return sa.Column(name, sa.Float)
+
+
+overview_report_table = sa.Table(
+    "overview_report",
+    metadata,
+    *[sa.Column(name, sa.String, nullable=False) if name == "advertiser_id" else
+      sa.Column(name, sa.Text) if name == "advertiser_name" else
+      sa.Column(name, sa.Date, nullable=False) if name == "stat_date" else
+      sa.Column(name, sa.String(8), nullable=False) if name == "currency" else
+      _measure_column(name)
+      for name in OVERVIEW_REPORT_COLUMNS],
+    *[_measure_column(name) for name in REPORT_FIRST_PARTY],
+    sa.Column("generated_at", sa.DateTime, nullable=False),
+    sa.PrimaryKeyConstraint("advertiser_id", "stat_date", "currency"),
+)
+
+channels_report_table = sa.Table(
+    "channels_report",
+    metadata,
+    *_report_ids(),
+    *[_measure_column(name) for name in CHANNELS_REPORT_MEASURES],
+    *[_measure_column(name) for name in REPORT_FIRST_PARTY],
+    sa.Column("generated_at", sa.DateTime, nullable=False),
+    sa.Index(None, "level", "advertiser_id"),
+)
+
+app_report_table = sa.Table(
+    "app_report",
+    metadata,
+    *_report_ids(),
+    *[_measure_column(name) for name in APP_REPORT_MEASURES],
+    sa.Column("generated_at", sa.DateTime, nullable=False),
+    sa.Index(None, "level", "advertiser_id"),
+)
+
+REPORT_TABLES: dict[str, sa.Table] = {
+    "overview": overview_report_table,
+    "channels": channels_report_table,
+    "app": app_report_table,
+}
+
+
+# ---------------------------------------------------------------- operations (tiktok_assets.defs.ops, spend.revisions)
+
+run_failures = sa.Table(
+    "run_failures",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("job_name", sa.Text, nullable=False),
+    sa.Column("failed_at", sa.DateTime, nullable=False, comment="When the run ended, naive UTC."),
+    sa.Column("failure_reason", sa.String(64), comment="Dagster's reason, e.g. STEP_FAILURE, RUN_EXCEPTION."),
+    sa.Column("partition_key", sa.Text, comment="Single-partition runs: dagster/partition."),
+    sa.Column("partition_range_start", sa.Text, comment="Single-run backfills: dagster/asset_partition_range_start."),
+    sa.Column("partition_range_end", sa.Text, comment="Single-run backfills: dagster/asset_partition_range_end."),
+    sa.Column("asset_selection", sa.Text, comment="JSON list of the run's asset keys ('a/b' for multi-part keys)."),
+    sa.Column("failed_steps", sa.Text, comment="JSON list of the step keys that failed."),
+    sa.Column("error_class", sa.String(256), comment="Class of the innermost error, e.g. TikTokAuthenticationError."),
+    sa.Column("error_message", sa.Text, nullable=False, comment="Its message, secrets scrubbed."),
+    sa.Column("tags", sa.Text, comment="JSON object of the run's tags, secrets scrubbed."),
+    sa.Column("recorded_at", sa.DateTime, nullable=False),
+    sa.Index(None, "failed_at"),
+)
+
+
+
+def _drift_columns() -> list[sa.Column]:
+    columns = [
+        sa.Column("table_name", sa.String(32), primary_key=True),
+        sa.Column("advertiser_id", sa.String(32), primary_key=True),
+        sa.Column("stat_date", sa.Date, primary_key=True),
+        sa.Column("pulls", sa.Integer, nullable=False),
+        sa.Column("first_pulled_at", sa.DateTime),
+        sa.Column("last_pulled_at", sa.DateTime),
+    ]
+    for metric in ("spend", "conversions", "purchase_value"):
+        columns += [
+            sa.Column(f"first_{metric}", sa.Float),
+            sa.Column(f"current_{metric}", sa.Float),
+            sa.Column(f"{metric}_change", sa.Float),
+            sa.Column(f"{metric}_change_pct", sa.Float),
+        ]
+    columns += [
+        sa.Column("changed_pulls", sa.Integer),
+        sa.Column("revisions", sa.Integer),
+        sa.Column("last_changed_at", sa.DateTime),
+        sa.Column("settled", sa.Boolean),
+    ]
+    return columns
+
+
+revision_drift = sa.Table("revision_drift", metadata, *_drift_columns())
+"""Per advertiser × date, how far each day moved from its first pull to now (``spend.revisions``)."""
 
 STATS_TABLES: dict[str, sa.Table] = {"ad_stats_daily": ad_stats_daily, "ad_stats_hourly": ad_stats_hourly}
 ENTITY_TABLES: dict[str, sa.Table] = {"campaign": campaign_history, "adgroup": adgroup_history, "ad": ad_history}

@@ -25,7 +25,8 @@ from tiktok_assets.postbacks.store import (
     postback_queue,
     store_events,
 )
-from tiktok_assets.warehouse import SCHEMA_VERSION, create_schema
+from tiktok_assets.warehouse import create_schema
+from tiktok_assets_tests.warehouse.legacy_schema import as_legacy_version, at_head
 from tiktok_assets_tests.conftest import SIM_NOW
 from tiktok_assets_tests.postbacks.helpers import HOUR_END, HOUR_START, accepted_keys, at, sim_client, web_event
 
@@ -47,7 +48,7 @@ def as_version_1(engine: Engine) -> None:
             connection.execute(sa.text(f"CREATE INDEX {name} ON postback_outbox {columns} WHERE {predicate}"))
         if connection.dialect.name == "postgresql":
             connection.execute(sa.text("ALTER TABLE postback_outbox RESET (fillfactor)"))
-        connection.execute(sa.text("UPDATE schema_meta SET schema_version = 1"))
+        as_legacy_version(connection, 1)
 
 
 def queued_live_warehouse(engine: Engine, mapping, simulator, base_url: str) -> set[str]:
@@ -104,7 +105,7 @@ def test_an_outbox_of_version_1_is_upgraded_and_delivers_what_it_held(engine, ma
             options = connection.execute(sa.text(
                 "SELECT reloptions FROM pg_class WHERE oid = 'postback_outbox'::regclass")).scalar_one()
             assert options == ["fillfactor=50"]
-        assert connection.execute(sa.text("SELECT schema_version FROM schema_meta")).scalar_one() == SCHEMA_VERSION
+        assert at_head(connection)
     # The in-flight batch is found through its new id range: overdue sees it, and a late delivery reclaims it.
     overdue = overdue_events(engine, SIM_NOW + timedelta(minutes=1))
     assert overdue.by_state == {"pending": 500, "sending": 1000}

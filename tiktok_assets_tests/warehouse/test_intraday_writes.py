@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from tiktok_assets.warehouse import (
-    SCHEMA_VERSION,
     WarehouseInputError,
     create_schema,
     partition_drift,
@@ -23,7 +22,8 @@ from tiktok_assets.warehouse import (
     write_stats_partitions,
     write_transaction,
 )
-from tiktok_assets.warehouse.schema import column_exists
+from tiktok_assets.warehouse.migrations.legacy import column_exists
+from tiktok_assets_tests.warehouse.legacy_schema import as_legacy_version, at_head
 from tiktok_assets_tests.warehouse.sample_frames import ADVERTISER, DAY, PULLED, daily_frame
 
 HOUR = timedelta(hours=1)
@@ -89,11 +89,11 @@ def test_a_version_3_warehouse_gains_the_intraday_column_keeping_its_pulls(engin
     _pull(engine, 1.0, 0, intraday=False)
     with write_transaction(engine) as connection:
         connection.exec_driver_sql('ALTER TABLE partition_pulls DROP COLUMN "intraday"')
-        connection.exec_driver_sql("UPDATE schema_meta SET schema_version = 3")
+        as_legacy_version(connection, 3)
     create_schema(engine)
     with engine.connect() as connection:
         assert column_exists(connection, "partition_pulls", "intraday")
-        assert connection.execute(sa.text("SELECT schema_version FROM schema_meta")).scalar() == SCHEMA_VERSION == 4
+        assert at_head(connection)
     pulls = read_partition_pulls(engine)
     assert (len(pulls), pulls.loc[0, "intraday"], pulls.loc[0, "spend_after"]) == (1, False, 1.0)
     # The upgraded warehouse logs the next change: its one pull was a closed-day pull.

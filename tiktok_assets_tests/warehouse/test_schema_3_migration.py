@@ -10,7 +10,6 @@ from sqlalchemy.engine import Engine
 
 from tiktok_assets.metrics import store as metrics_store
 from tiktok_assets.warehouse import (
-    SCHEMA_VERSION,
     create_schema,
     read_partition_pulls,
     read_revisions,
@@ -18,29 +17,30 @@ from tiktok_assets.warehouse import (
     write_stats_partition,
     write_transaction,
 )
-from tiktok_assets.warehouse.schema import MIGRATIONS, SCHEMA_3_COLUMNS, column_exists
+from tiktok_assets.warehouse.migrations.legacy import STEPS, SCHEMA_3_COLUMNS, column_exists
+from tiktok_assets_tests.warehouse.legacy_schema import as_legacy_version, at_head
 from tiktok_assets.warehouse.tables import metadata
 from tiktok_assets_tests.warehouse.sample_frames import ADVERTISER, DAY, PULLED, daily_frame
 
 LATER = PULLED + timedelta(days=1)
 HOUR = datetime(2026, 11, 20, 17)  # 09:00 in Los Angeles
-# Version 3 adds these to the metrics domain's tables; the metrics tables had tiktok_revenue already.
-METRICS_ADDED = [(table, column) for table, column in metrics_store.SCHEMA_3_COLUMNS
+# Version 3 adds these (the metrics tables had tiktok_revenue already).
+ADDED = [(table, column) for table, column in SCHEMA_3_COLUMNS
                  if not (table.endswith(("_daily", "_hourly")) and column == "tiktok_revenue")]
 
 
 def _as_version_2(engine: Engine) -> None:
     """Take a fresh warehouse back to version 2's shape: without the columns version 3 adds."""
     with write_transaction(engine) as connection:
-        for table, column in [*SCHEMA_3_COLUMNS, *METRICS_ADDED]:
+        for table, column in ADDED:
             connection.exec_driver_sql(f'ALTER TABLE {table} DROP COLUMN "{column}"')
-        connection.exec_driver_sql("UPDATE schema_meta SET schema_version = 2")
+        as_legacy_version(connection, 2, drop_drift=False)  # one where replace_drift had run: its rows stay
 
 
 def _metrics_row() -> dict[str, object]:
     """A campaign_metrics_daily row of version 2 (its columns minus those version 3 adds)."""
     table = metadata.tables["campaign_metrics_daily"]
-    added = {column for name, column in METRICS_ADDED if name == table.name}
+    added = {column for name, column in ADDED if name == table.name}
     row: dict[str, object] = {}
     for column in table.columns:
         if column.name in added:
@@ -107,7 +107,7 @@ def test_a_version_2_warehouse_upgrades_to_3_keeping_every_row(engine: Engine) -
     create_schema(engine)
 
     with engine.connect() as connection:
-        assert connection.execute(sa.text("SELECT schema_version FROM schema_meta")).scalar() == SCHEMA_VERSION
+        assert at_head(connection)
         for table, column in [*SCHEMA_3_COLUMNS, *metrics_store.SCHEMA_3_COLUMNS]:
             assert column_exists(connection, table, column), (table, column)
     assert {name: _count(engine, name) for name in metadata.tables} == counts
@@ -145,12 +145,12 @@ def test_a_version_2_warehouse_upgrades_to_3_keeping_every_row(engine: Engine) -
 
 
 def test_the_version_3_step_is_idempotent_and_matches_a_fresh_schema(engine: Engine) -> None:
-    (step,) = [migration for migration in MIGRATIONS if migration.version == 3]
+    step = STEPS[3]
     fresh = {name: {column["name"] for column in sa.inspect(engine).get_columns(name)} for name in metadata.tables}
     # On a database that already has every column (a fresh one, or a half-applied step run again): no-op.
     with write_transaction(engine) as connection:
-        step.apply(connection)
-        step.apply(connection)
+        step(connection)
+        step(connection)
     _as_version_2(engine)
     create_schema(engine)
     migrated = {name: {column["name"] for column in sa.inspect(engine).get_columns(name)} for name in metadata.tables}

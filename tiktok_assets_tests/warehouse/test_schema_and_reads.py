@@ -12,7 +12,6 @@ from sqlalchemy.engine import Connection, Engine
 
 import tiktok_assets.warehouse.schema as schema
 from tiktok_assets.warehouse import (
-    SCHEMA_VERSION,
     WarehouseConfigError,
     WarehouseError,
     WarehouseUnavailableError,
@@ -25,14 +24,9 @@ from tiktok_assets.warehouse import (
     write_transaction,
 )
 from tiktok_assets.warehouse.bulk import bulk_insert
-from tiktok_assets.warehouse.schema import Migration, column_exists
 from tiktok_assets.warehouse.tables import advertisers, metadata
+from tiktok_assets_tests.warehouse.legacy_schema import as_legacy_version, at_head
 from tiktok_assets_tests.warehouse.sample_frames import ADVERTISER, DAY, OTHER_ADVERTISER, PULLED, THREE_ADS, daily_frame
-
-
-def _schema_version(engine: Engine) -> int:
-    with engine.connect() as connection:
-        return connection.execute(sa.text("SELECT schema_version FROM schema_meta")).scalar()
 
 
 def test_create_schema_is_idempotent_and_keeps_data(engine: Engine) -> None:
@@ -40,37 +34,31 @@ def test_create_schema_is_idempotent_and_keeps_data(engine: Engine) -> None:
     create_schema(engine)
     create_schema(engine)
     assert set(metadata.tables) <= set(sa.inspect(engine).get_table_names())
-    assert _schema_version(engine) == SCHEMA_VERSION
     with engine.connect() as connection:
-        assert connection.execute(sa.text("SELECT count(*) FROM schema_meta")).scalar() == 1
+        assert at_head(connection)
+        assert connection.execute(sa.text("SELECT count(*) FROM alembic_version")).scalar() == 1
     assert len(read_stats(engine, "ad_stats_daily")) == 3
 
 
-def test_pending_migrations_run_once_in_order(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    applied: list[int] = []
-    next_version = SCHEMA_VERSION + 1
-
-    def add_video_views(connection: Connection) -> None:
-        applied.append(next_version)
-        if not column_exists(connection, "ad_stats_daily", "video_views"):
-            connection.execute(sa.text("ALTER TABLE ad_stats_daily ADD COLUMN video_views BIGINT"))
-
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", next_version)
-    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, Migration(next_version, "add video_views", add_video_views)])
+def test_a_warehouse_at_an_older_revision_is_upgraded_once(engine: Engine) -> None:
+    with engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE alembic_version SET version_num = '0001'")
+        connection.exec_driver_sql("DROP TABLE revision_drift")
     schema.create_schema(engine)
     schema.create_schema(engine)
-    assert applied == [next_version]
-    assert column_exists(engine.connect(), "ad_stats_daily", "video_views")
-    assert _schema_version(engine) == next_version
+    with engine.connect() as connection:
+        assert at_head(connection)
+        assert sa.inspect(connection).has_table("revision_drift")
 
 
-def test_a_missing_migration_and_a_newer_database_are_refused(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", SCHEMA_VERSION + 2)
-    with pytest.raises(WarehouseError, match=f"No migration leads from schema version {SCHEMA_VERSION} to {SCHEMA_VERSION + 2}"):
+def test_a_newer_database_is_refused(engine: Engine) -> None:
+    with engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE alembic_version SET version_num = 'f00d'")
+    with pytest.raises(WarehouseError, match="revision f00d, which this code does not know"):
         schema.create_schema(engine)
-    assert _schema_version(engine) == SCHEMA_VERSION  # rolled back
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", SCHEMA_VERSION - 1)
-    with pytest.raises(WarehouseError, match="newer than this code"):
+    with engine.begin() as connection:
+        as_legacy_version(connection, 5, drop_drift=False)
+    with pytest.raises(WarehouseError, match="schema version 5, newer than this code"):
         schema.create_schema(engine)
 
 
@@ -149,17 +137,6 @@ def test_partition_drift_compares_first_pull_with_now(engine: Engine) -> None:
     assert (quiet["pulls"], quiet["changed_pulls"], quiet["revisions"]) == (1, 0, 0)
     assert pd.isna(quiet["spend_change_pct"])  # first spend 0: no percentage
     assert len(read_revisions(engine, since=PULLED + timedelta(hours=72))) == 2
-
-
-def test_a_table_added_to_the_metadata_later_is_created_without_a_version_bump(engine: Engine) -> None:
-    # Another domain defining its table on the warehouse metadata after the schema exists.
-    late = sa.Table("late_domain_table", metadata, sa.Column("id", sa.Integer, primary_key=True))
-    try:
-        create_schema(engine)
-        assert "late_domain_table" in sa.inspect(engine).get_table_names()
-        assert _schema_version(engine) == SCHEMA_VERSION
-    finally:
-        metadata.remove(late)
 
 
 def test_bulk_insert_round_trips_awkward_text_nulls_flags_and_times(engine: Engine) -> None:

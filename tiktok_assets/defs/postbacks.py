@@ -29,7 +29,6 @@ from tiktok_assets.postbacks.mapping import MappingConfig
 from tiktok_assets.postbacks.outbox import (
     SUMMARY_COLUMNS,
     MappedLoads,
-    MappedWindow,
     dead_letters,
     delivery_diagnostics,
     delivery_summary,

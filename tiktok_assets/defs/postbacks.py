@@ -22,6 +22,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from tiktok_assets.defs.resources import PostbacksResource, TikTokApiResource, WarehouseResource
+from tiktok_assets.postbacks.checks import rejection_finding, undelivered_finding
 from tiktok_assets.postbacks.delivery import TIKTOK_MAX_EVENT_AGE, DeliveryReport, deliver
 from tiktok_assets.postbacks.errors import DeliveryError, EventFileError, MappingConfigError
 from tiktok_assets.postbacks.intake import current_ads, files_summary, ingest_drop_directory
@@ -34,7 +35,6 @@ from tiktok_assets.postbacks.outbox import (
     delivery_summary,
     map_new_loads,
     match_key_coverage,
-    overdue_events,
     rejection_rate,
 )
 from tiktok_assets.postbacks.settings import PostbackSettings
@@ -276,39 +276,28 @@ def _run_metadata(loads: MappedLoads, report: DeliveryReport | None) -> dict[str
 
 
 def _rejection_rate_check(report: DeliveryReport, threshold: float) -> dg.AssetCheckResult:
-    answered = report.accepted + report.rejected
-    rate = report.rejected / answered if answered else 0.0
+    finding = rejection_finding(report, threshold)
     return dg.AssetCheckResult(
         check_name=REJECTION_RATE_CHECK,
-        passed=rate <= threshold,
+        passed=finding.passed,
         severity=dg.AssetCheckSeverity.ERROR,
-        description=f"TikTok rejected {rate:.2%} of the events it answered for in this run (threshold {threshold:.2%})."
-        + (" See the dead_letters metadata for TikTok's messages." if report.rejected else ""),
-        metadata={"rejection_rate": dg.MetadataValue.float(round(rate, 6)), "threshold": threshold,
-                  "rejected": report.rejected, "accepted": report.accepted},
+        description=finding.description,
+        metadata={"rejection_rate": dg.MetadataValue.float(round(finding.rate, 6)), "threshold": threshold,
+                  "rejected": finding.rejected, "accepted": finding.accepted},
     )
 
 
 def _undelivered_check(engine: Engine, report: DeliveryReport, loads: MappedLoads, max_hours: float
                        ) -> dg.AssetCheckResult:
-    overdue = overdue_events(engine, _now() - timedelta(hours=max_hours))
-    given_up = sum(report.not_sent.values()) + loads.mapped.enqueued.out_of_bounds + loads.too_old
-    problems = []
-    if overdue.events:
-        problems.append(f"{overdue.events} event(s) queued more than {max_hours:g} h ago are still undelivered "
-                        f"(oldest queued {overdue.oldest_queued_at:%Y-%m-%d %H:%M} UTC); check TikTok's availability "
-                        "and the delivery runs' logs")
-    if given_up:
-        problems.append(f"{given_up} event(s) were given up unsent in this run (loaded or left older than TikTok "
-                        "accepts, past the 48 h dedup window, or outside the sanity bounds); see the dead_letters and "
-                        "first_party_events_too_old metadata")
+    finding = undelivered_finding(engine, report, loads, max_hours, _now())
     return dg.AssetCheckResult(
         check_name=UNDELIVERED_CHECK,
-        passed=not problems,
+        passed=finding.passed,
         severity=dg.AssetCheckSeverity.WARN,
-        description="; ".join(problems) if problems else f"Nothing has waited more than {max_hours:g} h.",
-        metadata={"overdue_events": overdue.events, "overdue_by_state": dg.MetadataValue.json(overdue.by_state),
-                  "dead_lettered_unsent": given_up, "threshold_hours": max_hours},
+        description=finding.description,
+        metadata={"overdue_events": finding.overdue.events,
+                  "overdue_by_state": dg.MetadataValue.json(finding.overdue.by_state),
+                  "dead_lettered_unsent": finding.given_up, "threshold_hours": max_hours},
     )
 
 

@@ -254,7 +254,7 @@ def test_the_ui_shows_the_demo_assets_partitions_metadata_and_checks(demo_ui: De
             # (f) The freshness status of a stats asset: materialized by the demo a moment ago, within its window.
             page.goto(f"{demo_ui.base_url}/assets/ad_stats_daily")
             expect(page.get_by_text("Freshness policy", exact=True).first).to_be_visible()
-            # The policy's fail window, and the state the freshness daemon recorded (Unknown before it ran).
+            # The policy's fail window, and the state the freshness daemon recorded ("Not evaluated" before it ran).
             expect(page.get_by_text("Fails if more than 2 hours since last materialization").first).to_be_visible()
             expect(page.get_by_text("Passing", exact=True).first).to_be_visible()
             page.screenshot(path=ARTIFACTS / "ui-7-freshness.png")

@@ -6,8 +6,10 @@ import dagster as dg
 
 from tiktok_assets.defs import automation, metrics, ops, postbacks, spend
 from tiktok_assets.defs.resources import (
+    PostbacksResource,
     TikTokApiResource,
     WarehouseResource,
+    postbacks_from_env,
     tiktok_api_from_env,
     warehouse_from_env,
 )
@@ -25,8 +27,10 @@ def executor_from_env() -> dg.ExecutorDefinition | None:
     return None
 
 
-def build_definitions(tiktok_api: TikTokApiResource, warehouse: WarehouseResource) -> dg.Definitions:
-    """Everything in the code location, bound to the given resources (tests bind their own)."""
+def build_definitions(tiktok_api: TikTokApiResource, warehouse: WarehouseResource,
+                      postbacks_settings: PostbacksResource | None = None) -> dg.Definitions:
+    """Everything in the code location, bound to the given resources (tests bind their own);
+    ``postbacks_settings`` defaults to the TIKTOK_EVENTS_* / TIKTOK_POSTBACK_* variables."""
     return dg.Definitions(
         assets=[
             spend.tiktok_advertisers,
@@ -52,9 +56,10 @@ def build_definitions(tiktok_api: TikTokApiResource, warehouse: WarehouseResourc
             ops.run_failures_sensor,
             postbacks.new_first_party_events_sensor,
         ],
-        resources={"tiktok_api": tiktok_api, "warehouse": warehouse},
+        resources={"tiktok_api": tiktok_api, "warehouse": warehouse,
+                   "postbacks": postbacks_settings if postbacks_settings is not None else postbacks_from_env()},
         executor=executor_from_env(),
     )
 
 
-defs = build_definitions(tiktok_api_from_env(), warehouse_from_env())
+defs = build_definitions(tiktok_api_from_env(), warehouse_from_env(), postbacks_from_env())

@@ -5,7 +5,6 @@ Runs go through the instance like any UI-launched run, so the UI shows them.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from datetime import date
 
@@ -50,9 +49,11 @@ def materialize_recent(
     # One single-run backfill: every advertiser, every day of the range.
     run(stats_keys, tags=all_advertisers_range_tags(advertisers, start, end))
     log(f"stats imported for {start}..{end}")
-    if event_hours and os.environ.get("TIKTOK_ACCESS_TOKEN") and not os.environ.get("TIKTOK_EVENTS_DROP_DIR"):
+    # The code location's own resources decide, as they do in its runs (not the environment read here).
+    on_real_api = not defs.resources["tiktok_api"].uses_simulator
+    if event_hours and on_real_api and not defs.resources["postbacks"].settings().drop_dir:
         # Demo events are the simulator's; a real account's come from a drop directory.
-        log("first-party events skipped: a TikTok token is set and TIKTOK_EVENTS_DROP_DIR is not")
+        log("first-party events skipped: a TikTok token is set and no drop directory (TIKTOK_EVENTS_DROP_DIR) is")
     elif event_hours:
         # First-party events of the last hours, mapped and sent to the Events API: one load, one delivery run.
         run([dg.AssetKey("first_party_events"), dg.AssetKey("tiktok_event_deliveries")],

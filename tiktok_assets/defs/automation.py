@@ -6,20 +6,15 @@ Downstream assets follow upstream by declarative automation (see
 
 
 import json
-import logging
 from collections.abc import Iterator, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
-import sqlalchemy as sa
 
 from tiktok_assets.defs.resources import WarehouseResource
 from tiktok_assets.partitions import ADVERTISER_PARTITIONS_NAME, all_advertisers_range_tags
-from tiktok_assets.spend.revisions import latest_pulls
-from tiktok_assets.spend.settle import SKIP_SETTLED_TAG, local_today, repull_dates
-from tiktok_assets.spend.zones import ZoneError, report_zone
-
-log = logging.getLogger(__name__)
+from tiktok_assets.spend.schedule import advertiser_zones, hourly_sync_range, settle_range
+from tiktok_assets.spend.settle import SKIP_SETTLED_TAG
 
 # The run tag the instance's tag_concurrency_limits key on (deploy/dagster.yaml): one run per advertiser
 # at a time, plus one "all" run (the every-advertiser syncs), keeps each advertiser under TikTok's 40133 limit.
@@ -66,26 +61,6 @@ def upstream_data_changed() -> dg.AutomationCondition:
     ).with_label("upstream data changed")
 
 
-def advertiser_zones(engine: sa.Engine, advertiser_ids: list[str]) -> dict[str, str]:
-    from tiktok_assets.warehouse.tables import advertisers
-
-    with engine.connect() as connection:
-        rows = connection.execute(
-            sa.select(advertisers.c.advertiser_id, advertisers.c.display_timezone, advertisers.c.timezone).where(
-                advertisers.c.advertiser_id.in_(advertiser_ids)
-            )
-        ).all()
-    zones: dict[str, str] = {}
-    for row in rows:
-        try:
-            zones[row.advertiser_id] = report_zone({"timezone": row.timezone,
-                                                    "display_timezone": row.display_timezone})[0]
-        except ZoneError as error:
-            # Never guess UTC: the stats run fails this advertiser's partitions, naming the field.
-            log.warning("Advertiser %s left out of the schedule's date range: %s", row.advertiser_id, error)
-    return zones
-
-
 NO_ADVERTISERS_YET = dg.SkipReason("No advertisers discovered yet: tiktok_advertisers adds them (the advertiser "
                                    "discovery sensor requests it every hour).")
 NO_ZONES_YET = dg.SkipReason("No advertiser has a readable time zone in the warehouse yet: materialize "
@@ -111,10 +86,7 @@ def hourly_sync_schedule(context: dg.ScheduleEvaluationContext, warehouse: Wareh
     if not zones:
         yield NO_ZONES_YET
         return
-    todays = [local_today(zone, now) for zone in zones.values()]
-    # One run for every advertiser: from the earliest local "yesterday" to the
-    # latest local "today" (zones east of UTC are a day ahead near midnight).
-    start, end = min(todays) - timedelta(days=1), max(todays)
+    start, end = hourly_sync_range(zones, now)
     yield dg.RunRequest(
         run_key=f"hourly:{now:%Y-%m-%dT%H}",
         tags={**all_advertisers_range_tags(advertiser_ids, start, end), "tiktok/reason": "hourly sync",
@@ -153,14 +125,9 @@ def daily_settle_schedule(context: dg.ScheduleEvaluationContext, warehouse: Ware
     if not zones:
         yield NO_ZONES_YET
         return
-    wanted: set[date] = set()
-    for advertiser_id, zone in zones.items():
-        today = local_today(zone, now)
-        history = latest_pulls(engine, "ad_stats_daily", advertiser_id, zone, since=today - timedelta(days=56))
-        wanted.update(repull_dates(today, settle_days, history))
     # One run over the union of every advertiser's plan; inside it the stats
     # assets skip each partition that is already settled (SKIP_SETTLED_TAG).
-    start, end = min(wanted), max(wanted)
+    start, end = settle_range(engine, zones, now, settle_days)
     yield dg.RunRequest(
         run_key=f"settle:{now:%Y-%m-%d}",
         tags={

@@ -17,7 +17,7 @@ blocking schema checks gate them.
 
 
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -28,42 +28,35 @@ from sqlalchemy.engine import Engine
 from tiktok_assets.defs.automation import change_only_eager, upstream_data_changed
 from tiktok_assets.defs.resources import WarehouseResource
 from tiktok_assets.defs.spend import DATA_VERSION_TAG, ad_stats_daily, ad_stats_hourly
-from tiktok_assets.metrics import render
-from tiktok_assets.metrics.attribution import attribute_first_party
-from tiktok_assets.metrics.derive import CURRENCY, FIRST_PARTY_REVENUE, aggregate, with_metrics
-from tiktok_assets.metrics.entities import EntityHistory
-from tiktok_assets.metrics.rollup import GRAINS, LEVELS, metrics_for_levels
-from tiktok_assets.metrics.schemas import (
-    validate_metrics,
-    validate_metrics_plausibility,
-    validate_report,
+from tiktok_assets.metrics import render, reports
+from tiktok_assets.metrics.compute import advertiser_metrics, date_slices, first_party_for
+from tiktok_assets.metrics.reports import (
+    REPORT_WINDOW_DAYS,
+    BuiltReport,
+    ReportInputs,
+    read_report_inputs,
+    totals_per_currency,
 )
+from tiktok_assets.metrics.rollup import GRAINS, LEVELS
+from tiktok_assets.metrics.schemas import validate_metrics, validate_metrics_plausibility
 from tiktok_assets.metrics.store import (
     REPORT_LEVELS,
     PartitionSummary,
-    latest_metrics_date,
     read_entity_history,
-    read_first_party_events,
-    read_metrics,
     replace_metrics_partitions,
     replace_report,
 )
 from tiktok_assets.partitions import advertiser_date_key, advertiser_date_partitions, split_advertiser_date_key
-from tiktok_assets.warehouse import read_stats
 
 METRICS_GROUP = "tiktok_metrics"
 METRICS_KINDS = {"pandas", "sql"}
 # TikTok's longest attribution window (28-day click) plus the partitions' two
 # days of end offset: older days cannot be revised, so automation need not look further.
 SETTLE_LOOKBACK = timedelta(days=30)
-# Days of stats computed and written per transaction: bounds memory in a year-long backfill.
-SLICE_DAYS = 31
-REPORT_WINDOW_DAYS = 30
 # Bump when a formula or a table's shape changes, so the UI marks the metrics and reports stale (code version).
 # "2": issue 14, ROAS on the TikTok-attributed revenue by campaign type (tiktok_assets.metrics.revenue).
 METRICS_CODE_VERSION = "2"
 STATS_ASSET = {"daily": ad_stats_daily, "hourly": ad_stats_hourly}
-STATS_TABLE = {"daily": "ad_stats_daily", "hourly": "ad_stats_hourly"}
 FIRST_PARTY_EVENTS = dg.AssetKey("first_party_events")
 # What the metrics read besides their stats: names, parents and campaign types in force at the stat's time
 # (the histories), zones and currencies (tiktok_advertisers), first-party orders.
@@ -150,31 +143,6 @@ def _dates_by_advertiser(partition_keys: Sequence[str]) -> dict[str, list[date]]
     return {advertiser_id: sorted(days) for advertiser_id, days in grouped.items()}
 
 
-def _date_slices(dates_by_advertiser: dict[str, list[date]]) -> list[list[date]]:
-    """The run's distinct dates in slices of at most SLICE_DAYS days: first-party events are read once a slice."""
-    days = sorted({day for dates in dates_by_advertiser.values() for day in dates})
-    slices: list[list[date]] = []
-    for day in days:
-        if slices and (day - slices[-1][0]).days < SLICE_DAYS:
-            slices[-1].append(day)
-        else:
-            slices.append([day])
-    return slices
-
-
-def first_party_for(engine: Engine, history: EntityHistory, grain: str, days: list[date]) -> pd.DataFrame | None:
-    """First-party orders and revenue on ``days`` for every advertiser, at ``grain``; None without events table.
-
-    Attribution sees the whole entity history: an order with only a ttclid
-    goes to the advertiser only when exactly one is in scope.
-    """
-    events = read_first_party_events(engine, days[0], days[-1])
-    if events is None:
-        return None
-    attributed = attribute_first_party(events, history, grain=grain)
-    return attributed[attributed["stat_date"].isin(set(days))].reset_index(drop=True)
-
-
 @dataclass
 class _CheckFindings:
     """Failure cases of one check over a whole run, collected slice by slice."""
@@ -198,30 +166,6 @@ class _CheckFindings:
             description=passed_text if failures.empty else f"{len(failures)} failure case(s): {failed_text}",
             metadata=metadata,
         )
-
-
-def _revenue_columns_completed(frame: pd.DataFrame) -> pd.DataFrame:
-    """Both revenue sources filled in where the rollup leaves gaps.
-
-    Without a first_party_events table the rollup adds no two-source columns:
-    first-party ones stay NULL (unknown, not zero), but TikTok's ROAS is known
-    all the same.
-    """
-    if "tiktok_roas" not in frame.columns:
-        return frame.assign(tiktok_roas=frame["roas"])
-    return _first_party_gaps_filled(frame)
-
-
-def _first_party_gaps_filled(frame: pd.DataFrame) -> pd.DataFrame:
-    """First-party revenue 0, not NaN, on rows without orders.
-
-    A group that is a single input row keeps the NaN the stats row got when
-    first-party rows were appended (derive's copy shortcut for one-row
-    groups); the ratios were computed with it as 0 already.
-    """
-    if FIRST_PARTY_REVENUE in frame.columns and frame[FIRST_PARTY_REVENUE].hasnans:
-        return frame.assign(**{FIRST_PARTY_REVENUE: frame[FIRST_PARTY_REVENUE].fillna(0.0)})
-    return frame
 
 
 def _partition_metadata(level: str, advertiser_id: str, summary: PartitionSummary) -> dict[str, object]:
@@ -255,19 +199,14 @@ def materialize_metrics(context: dg.AssetExecutionContext, warehouse: WarehouseR
     plausibility_findings = {level: _CheckFindings([]) for level in levels}
     total = sum(len(dates) for dates in dates_by_advertiser.values())
     done = 0
-    for days in _date_slices(dates_by_advertiser):
+    for days in date_slices(dates_by_advertiser):
         first_party = first_party_for(engine, history, grain, days)
         for advertiser_id, advertiser_dates in sorted(dates_by_advertiser.items()):
             selected = set(advertiser_dates)
             dates = [day for day in days if day in selected]
             if not dates:
                 continue
-            stats = read_stats(engine, STATS_TABLE[grain], advertiser_id, dates[0], dates[-1])
-            stats = stats[stats["stat_date"].isin(selected)]
-            own_orders = None if first_party is None else first_party[
-                (first_party["advertiser_id"] == advertiser_id) & first_party["stat_date"].isin(selected)]
-            results = metrics_for_levels(stats, levels, [grain], history, own_orders)
-            frames = {level: _revenue_columns_completed(results[(level, grain)]) for level in levels}
+            frames = advertiser_metrics(engine, grain, levels, history, advertiser_id, dates, first_party)
             where = f"{advertiser_id} {dates[0]}..{dates[-1]}"
             for level, frame in frames.items():
                 schema_findings[level].add(validate_metrics(frame, level, grain)[1], where)
@@ -328,53 +267,15 @@ def report_automation_condition() -> dg.AutomationCondition:
     return upstream_data_changed()
 
 
-@dataclass(frozen=True)
-class ReportInputs:
-    """The last REPORT_WINDOW_DAYS of stored daily metrics rows, by level (``advertiser`` always)."""
-
-    start: date
-    end: date
-    daily: dict[str, pd.DataFrame]
-
-    @property
-    def window(self) -> str:
-        return f"{self.start.isoformat()} .. {self.end.isoformat()}"
-
-    def advertiser_daily(self) -> pd.DataFrame:
-        # All-NULL first-party columns (no first_party_events table) stay unknown in totals and chart, not 0.
-        return render.without_unknown_first_party(self.daily["advertiser"])
-
-
 def report_deps(levels: Sequence[str]) -> list[dg.AssetKey]:
     """The metrics tables a report reads: its levels' daily metrics and the advertisers' (window, chart, totals)."""
     return [metrics_asset_key(level, "daily") for level in dict.fromkeys(("advertiser", *levels))]
 
 
-def read_report_inputs(engine: Engine, levels: Sequence[str] = ()) -> ReportInputs | None:
-    """The reports' inputs, read from the daily metrics tables, never the stats: the window ends at the latest
-    local date with advertiser metrics (None before any metrics were computed)."""
-    end = latest_metrics_date(engine)
-    if end is None:
-        return None
-    start = end - timedelta(days=REPORT_WINDOW_DAYS - 1)
-    daily = {level: read_metrics(engine, level, "daily", None, start, end)
-             for level in dict.fromkeys(("advertiser", *levels))}
-    return ReportInputs(start, end, daily)
-
-
-def _totals_per_currency(advertiser_daily: pd.DataFrame) -> pd.DataFrame:
-    totals = with_metrics(aggregate(advertiser_daily, by=[]))
-    shown = [column for column in (CURRENCY, "spend", "impressions", "clicks", "conversions", "installs",
-                                   "tiktok_purchases", "tiktok_revenue", "roas", "purchase_value", "app_purchase_value",
-                                   "first_party_revenue", "first_party_roas",
-                                   "revenue_discrepancy", "ctr", "cpa", "cpi") if column in totals.columns]
-    return totals[shown].sort_values(CURRENCY).reset_index(drop=True)
-
-
-def _report_result(report: str, inputs: ReportInputs | None, frame: pd.DataFrame, preview: pd.DataFrame,
-                   preview_columns: list[str], checks: list[dg.AssetCheckResult], engine: Engine
+def _report_result(report: str, inputs: ReportInputs | None, built: BuiltReport, engine: Engine
                    ) -> dg.MaterializeResult:
-    rows = replace_report(engine, report, frame, _now())
+    checks = _report_checks(f"{report}_report", built.failures, built.plausibility)
+    rows = replace_report(engine, report, built.frame, _now())
     if inputs is None:
         return dg.MaterializeResult(
             metadata={"rows": 0, "note": "No daily metrics in the warehouse yet: import spend, then compute the "
@@ -382,11 +283,11 @@ def _report_result(report: str, inputs: ReportInputs | None, frame: pd.DataFrame
             check_results=checks,
         )
     advertiser_daily = inputs.advertiser_daily()
-    totals = _totals_per_currency(advertiser_daily)
+    totals = totals_per_currency(advertiser_daily)
     metadata: dict[str, object] = {
         "rows": rows,
         "window": inputs.window,
-        "report": dg.MetadataValue.md(render.markdown_table(preview, preview_columns)),
+        "report": dg.MetadataValue.md(render.markdown_table(built.preview, built.preview_columns)),
         "chart": dg.MetadataValue.md(render.png_markdown(
             render.trend_chart_png(advertiser_daily, title=f"Ad spend and ROAS, last {REPORT_WINDOW_DAYS} days"),
             alt=f"{report} report: ad spend and ROAS per day")),
@@ -425,17 +326,6 @@ REPORT_COMMON = {
 }
 
 
-def _by_level(builder: Callable[[ReportInputs, str], pd.DataFrame], inputs: ReportInputs, report: str
-              ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The report at campaign, ad group and ad level in one frame (column ``level``), and its schema failures."""
-    frames, failures = [], []
-    for level in REPORT_LEVELS:
-        frame = _first_party_gaps_filled(builder(inputs, level))
-        failures.append(validate_report(frame, report, level)[1].assign(level=level))
-        frames.append(frame.assign(level=level))
-    return pd.concat(frames, ignore_index=True), pd.concat(failures, ignore_index=True)
-
-
 @dg.asset(**REPORT_COMMON, deps=report_deps([]),
           check_specs=[_report_check_spec("overview_report")])
 def overview_report(warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -444,17 +334,7 @@ def overview_report(warehouse: WarehouseResource) -> dg.MaterializeResult:
     overview). Per currency; table ``overview_report``."""
     engine = warehouse.get_engine()
     inputs = read_report_inputs(engine)
-    if inputs is None:
-        frame, failures = pd.DataFrame(columns=list(render.OVERVIEW_COLUMNS)), pd.DataFrame()
-    else:
-        frame = _first_party_gaps_filled(render.overview_from_metrics(inputs.advertiser_daily()))
-        failures = validate_report(frame, "overview")[1]
-    newest_first = frame.sort_values(["stat_date", "spend"], ascending=[False, False], kind="stable")
-    columns = [column for column in ("advertiser_name", "stat_date", "spend", "roas", "first_party_roas",
-                                     "revenue_discrepancy", "ctr", "cpa", "cpc", "cpm", "conversions", "clicks",
-                                     "impressions") if column in frame.columns]
-    return _report_result("overview", inputs, frame, newest_first, columns, _report_checks("overview_report", failures),
-                          engine)
+    return _report_result("overview", inputs, reports.overview_report(inputs), engine)
 
 
 @dg.asset(**REPORT_COMMON, deps=report_deps(REPORT_LEVELS),
@@ -465,17 +345,7 @@ def channels_report(warehouse: WarehouseResource) -> dg.MaterializeResult:
     ``channels_report`` with a ``level`` column."""
     engine = warehouse.get_engine()
     inputs = read_report_inputs(engine, REPORT_LEVELS)
-    if inputs is None:
-        frame, failures = pd.DataFrame(columns=["level", *render.CHANNELS_MEASURES]), pd.DataFrame()
-    else:
-        frame, failures = _by_level(
-            lambda given, level: render.channels_from_metrics(given.daily[level], level), inputs, "channels")
-    campaigns = frame[frame["level"] == "campaign"]
-    columns = [column for column in ("advertiser_name", "campaign_name", "spend", "tiktok_purchases", "tiktok_revenue",
-                                     "roas", "cpa", "first_party_revenue", "first_party_roas", "revenue_discrepancy")
-               if column in frame.columns]
-    return _report_result("channels", inputs, frame, campaigns, columns, _report_checks("channels_report", failures),
-                          engine)
+    return _report_result("channels", inputs, reports.channels_report(inputs), engine)
 
 
 @dg.asset(**REPORT_COMMON, deps=report_deps(REPORT_LEVELS),
@@ -487,19 +357,7 @@ def app_report(warehouse: WarehouseResource) -> dg.MaterializeResult:
     with a ``level`` column."""
     engine = warehouse.get_engine()
     inputs = read_report_inputs(engine, REPORT_LEVELS)
-    if inputs is None:
-        frame, failures = pd.DataFrame(columns=["level", *render.APP_MEASURES]), pd.DataFrame()
-    else:
-        frame, failures = _by_level(lambda given, level: render.app_from_metrics(given.daily[level], level),
-                                    inputs, "app")
-    plausibility = validate_metrics_plausibility(frame)[1] if not frame.empty else pd.DataFrame()
-    campaigns = frame[frame["level"] == "campaign"]
-    columns = [column for column in ("advertiser_name", "campaign_name", "installs", "cpi", "ipm",
-                                     "click_to_install_rate", "app_purchases", "app_purchase_value", "roas", "spend",
-                                     "clicks", "impressions")
-               if column in frame.columns]
-    return _report_result("app", inputs, frame, campaigns, columns,
-                          _report_checks("app_report", failures, plausibility), engine)
+    return _report_result("app", inputs, reports.app_report(inputs), engine)
 
 
 METRICS_ASSETS = [metrics_daily, metrics_hourly]

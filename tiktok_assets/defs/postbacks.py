@@ -3,20 +3,9 @@
 Thin on purpose: the logic is in ``tiktok_assets/postbacks`` (store, outbox,
 delivery, intake); these assets read settings, call it, and report.
 
-Settings come from the environment:
-
-=======================================  ==========================================================
-``TIKTOK_EVENTS_DROP_DIR``               directory of ``.jsonl``/``.csv`` event files to load
-``TIKTOK_EVENT_MAPPING``                 mapping YAML laid over the defaults (``README.md, "Conversion postbacks"``)
-``TIKTOK_PIXEL_ID``                      the TikTok Pixel ID web events go to
-``TIKTOK_EVENTS_APP_ID``                 the TikTok App ID (Events Manager) app events go to
-``TIKTOK_EVENTS_STORE_APP_ID``           TikTok's ``app.app_id`` for app events naming none: App Store id / package
-``TIKTOK_EVENTS_TEST_EVENT_CODE``        send to Events Manager's test tool only (both destinations), to check setup
-``TIKTOK_POSTBACK_MAX_REJECTION_RATE``   rejection-rate check threshold, default 0.02
-``TIKTOK_POSTBACK_MAX_UNDELIVERED_HOURS`` undelivered-events check threshold, default 6
-=======================================  ==========================================================
-
-With no access token (the simulator) and no ids set, the simulator's ids are used.
+Settings are the fields of the ``postbacks`` resource (``PostbacksResource``, bound to the TIKTOK_EVENTS_* /
+TIKTOK_POSTBACK_* variables by ``postbacks_from_env``, shown on the UI's resource page); runs read the resource,
+never the environment. With no access token (the simulator) and no ids set, the simulator's ids are used.
 
 Neither asset is partitioned (issue 15, defect 2): a load of first-party events holds whatever hours its files
 hold, and a delivery run maps the loads committed since the last one and drains the whole outbox, so an hour
@@ -25,32 +14,30 @@ says what it did (loads, event hours, what was sent and how TikTok answered).
 """
 
 import hashlib
-import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from tiktok_assets.defs.resources import TikTokApiResource, WarehouseResource
+from tiktok_assets.defs.resources import PostbacksResource, TikTokApiResource, WarehouseResource
+from tiktok_assets.postbacks.checks import rejection_finding, undelivered_finding
 from tiktok_assets.postbacks.delivery import TIKTOK_MAX_EVENT_AGE, DeliveryReport, deliver
 from tiktok_assets.postbacks.errors import DeliveryError, EventFileError, MappingConfigError
 from tiktok_assets.postbacks.intake import current_ads, files_summary, ingest_drop_directory
-from tiktok_assets.postbacks.mapping import MappingConfig, load_mapping
+from tiktok_assets.postbacks.mapping import MappingConfig
 from tiktok_assets.postbacks.outbox import (
     SUMMARY_COLUMNS,
     MappedLoads,
-    MappedWindow,
     dead_letters,
     delivery_diagnostics,
     delivery_summary,
     map_new_loads,
     match_key_coverage,
-    overdue_events,
     rejection_rate,
 )
+from tiktok_assets.postbacks.settings import PostbackSettings
 from tiktok_assets.postbacks.store import ensure_postback_tables, store_events, unmapped_loads
 from tiktok_assets.postbacks.synthetic import generate_events
 
@@ -61,77 +48,16 @@ POSTBACKS_GROUP = "postbacks"
 TIKTOK_EVENTS_API_POOL = "tiktok_events_api"
 REJECTION_RATE_CHECK = "rejection_rate_within_threshold"
 UNDELIVERED_CHECK = "no_events_left_undelivered"
-# The simulator takes any id; fixed ones keep the demo's destinations recognisable.
-SIMULATOR_PIXEL_ID = "CSIMULATORPIXEL00000001"
-SIMULATOR_APP_ID = "7000000000000000001"
-# TikTok's app.app_id of app events that name none: the store's id of the app (the demo's iOS one).
-SIMULATOR_STORE_APP_ID = "id6444000001"
 
 
-@dataclass(frozen=True)
-class PostbackSettings:
-    drop_dir: str | None = None
-    mapping_path: str | None = None
-    pixel_id: str | None = None
-    app_id: str | None = None
-    store_app_id: str | None = None
-    test_event_code: str | None = None
-    max_rejection_rate: float = 0.02
-    max_undelivered_hours: float = 6.0
-    map_workers: int = 1
-
-    @classmethod
-    def from_env(cls) -> "PostbackSettings":
-        return cls(
-            drop_dir=os.environ.get("TIKTOK_EVENTS_DROP_DIR") or None,
-            mapping_path=os.environ.get("TIKTOK_EVENT_MAPPING") or None,
-            pixel_id=os.environ.get("TIKTOK_PIXEL_ID") or None,
-            # Not TIKTOK_APP_ID: that one is the developer app of /oauth2/advertiser/get/, another id altogether.
-            app_id=os.environ.get("TIKTOK_EVENTS_APP_ID") or None,
-            store_app_id=os.environ.get("TIKTOK_EVENTS_STORE_APP_ID") or None,
-            test_event_code=os.environ.get("TIKTOK_EVENTS_TEST_EVENT_CODE") or None,
-            max_rejection_rate=_env_number("TIKTOK_POSTBACK_MAX_REJECTION_RATE", 0.02),
-            max_undelivered_hours=_env_number("TIKTOK_POSTBACK_MAX_UNDELIVERED_HOURS", 6.0),
-            # Only hours holding more than one slice (50,000 events) use more than one process.
-            map_workers=_env_count("TIKTOK_POSTBACK_MAP_WORKERS", min(os.cpu_count() or 1, 4)),
-        )
-
-    def mapping(self, uses_simulator: bool) -> MappingConfig:
-        try:
-            return load_mapping(
-                self.mapping_path,
-                pixel_id=self.pixel_id,
-                app_id=self.app_id,
-                fallback_pixel_id=SIMULATOR_PIXEL_ID if uses_simulator else None,
-                fallback_app_id=SIMULATOR_APP_ID if uses_simulator else None,
-                store_app_id=self.store_app_id,
-                fallback_store_app_id=SIMULATOR_STORE_APP_ID if uses_simulator else None,
-                test_event_code=self.test_event_code,
-            )
-        except MappingConfigError as error:
-            raise dg.Failure(
-                f"Postback mapping is wrong: {error}. Fix {self.mapping_path or 'the mapping'} "
-                "or set TIKTOK_PIXEL_ID / TIKTOK_EVENTS_APP_ID."
-            ) from None
-
-
-def _env_number(name: str, default: float) -> float:
-    text = os.environ.get(name)
-    if not text:
-        return default
+def _mapping(settings: PostbackSettings, uses_simulator: bool) -> MappingConfig:
     try:
-        return float(text)
-    except ValueError:
-        raise dg.Failure(f"{name}={text!r} is not a number; set it like {default}") from None
-
-
-def _env_count(name: str, default: int) -> int:
-    text = os.environ.get(name)
-    if not text:
-        return default
-    if not text.strip().isdigit() or int(text) < 1:
-        raise dg.Failure(f"{name}={text!r} is not a whole number of at least 1; set it like {default}")
-    return int(text)
+        return settings.mapping(uses_simulator)
+    except MappingConfigError as error:
+        raise dg.Failure(
+            f"Postback mapping is wrong: {error}. Fix {settings.mapping_path or 'the mapping'} "
+            "or set the postbacks resource's pixel_id / app_id (TIKTOK_PIXEL_ID / TIKTOK_EVENTS_APP_ID)."
+        ) from None
 
 
 def _engine(warehouse: WarehouseResource) -> Engine:
@@ -163,18 +89,18 @@ class FirstPartyEventsConfig(dg.Config):
 )
 def first_party_events(
     context: dg.AssetExecutionContext, config: FirstPartyEventsConfig, tiktok_api: TikTokApiResource,
-    warehouse: WarehouseResource,
+    warehouse: WarehouseResource, postbacks: PostbacksResource,
 ) -> dg.MaterializeResult:
     """Web and app events of the store (orders, carts, page views...), with raw identity: the only table holding it.
 
     Not partitioned: a load holds whatever its files hold, whatever the hours. Each run loads every file dropped in
-    ``TIKTOK_EVENTS_DROP_DIR`` (then moved to ``processed/``; bad lines and dropped identity values are counted by
+    the postbacks resource's ``drop_dir`` (``TIKTOK_EVENTS_DROP_DIR``; then moved to ``processed/``; bad lines and dropped identity values are counted by
     reason) as one load (``first_party_loads``), which ``tiktok_event_deliveries`` maps once it is committed.
     Without a drop directory, on the simulator, it loads the demo stream of the last ``demo_hours`` hours instead.
     Loading twice stores an event once.
     """
     engine = _engine(warehouse)
-    settings = PostbackSettings.from_env()
+    settings = postbacks.settings()
     now = _now()
     if settings.drop_dir:
         try:
@@ -198,8 +124,8 @@ def first_party_events(
         )
     if not tiktok_api.uses_simulator:
         raise dg.Failure(
-            "No TIKTOK_EVENTS_DROP_DIR is set, and demo events are only generated on the simulator: set "
-            "TIKTOK_EVENTS_DROP_DIR to the directory your store exports event files to, or load events with "
+            "No drop directory is set (the postbacks resource's drop_dir), and demo events are only generated on "
+            "the simulator: set TIKTOK_EVENTS_DROP_DIR to the directory your store exports event files to, or load events with "
             "tiktok_assets.postbacks.store.store_events (README.md, section Conversion postbacks)."
         )
     if config.demo_hours < 1:
@@ -247,20 +173,22 @@ def _run_is_alive(instance: dg.DagsterInstance) -> Callable[[str], bool]:
         dg.AssetCheckSpec(
             REJECTION_RATE_CHECK,
             asset="tiktok_event_deliveries",
-            description="Fails when TikTok rejected more than TIKTOK_POSTBACK_MAX_REJECTION_RATE (default 2%) of "
+            description="Fails when TikTok rejected more than the postbacks resource's max_rejection_rate "
+            "(TIKTOK_POSTBACK_MAX_REJECTION_RATE, default 2%) of "
             "the events it answered for in this run; the dead letters carry TikTok's message.",
         ),
         dg.AssetCheckSpec(
             UNDELIVERED_CHECK,
             asset="tiktok_event_deliveries",
-            description="Warns when any event has waited in the outbox longer than "
-            "TIKTOK_POSTBACK_MAX_UNDELIVERED_HOURS (default 6), or this run gave events up unsent "
+            description="Warns when any event has waited in the outbox longer than the postbacks resource's "
+            "max_undelivered_hours (TIKTOK_POSTBACK_MAX_UNDELIVERED_HOURS, default 6), or this run gave events up unsent "
             "(too old for TikTok, past its dedup window, or outside the sanity bounds).",
         ),
     ],
 )
 def tiktok_event_deliveries(
-    context: dg.AssetExecutionContext, tiktok_api: TikTokApiResource, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext, tiktok_api: TikTokApiResource, warehouse: WarehouseResource,
+    postbacks: PostbacksResource,
 ) -> dg.MaterializeResult:
     """First-party events mapped to TikTok events and delivered to the Events API, at least once and never counted
     twice: queued in an outbox under TikTok's dedup key, sent in batches of up to 1,000, rejections dead-lettered
@@ -271,9 +199,9 @@ def tiktok_event_deliveries(
     waiting. Its metadata is this run's: the loads and event hours it mapped, what it sent and TikTok's answers,
     and per pixel or app and event the delivery state of the events TikTok still accepts (7 days). Running it
     again sends nothing already accepted."""
-    settings = PostbackSettings.from_env()
+    settings = postbacks.settings()
     engine = _engine(warehouse)
-    mapping = settings.mapping(tiktok_api.uses_simulator)
+    mapping = _mapping(settings, tiktok_api.uses_simulator)
     loads = map_new_loads(engine, mapping, workers=settings.map_workers)
     mapped = loads.mapped
     with tiktok_api.get_client() as client:
@@ -348,39 +276,28 @@ def _run_metadata(loads: MappedLoads, report: DeliveryReport | None) -> dict[str
 
 
 def _rejection_rate_check(report: DeliveryReport, threshold: float) -> dg.AssetCheckResult:
-    answered = report.accepted + report.rejected
-    rate = report.rejected / answered if answered else 0.0
+    finding = rejection_finding(report, threshold)
     return dg.AssetCheckResult(
         check_name=REJECTION_RATE_CHECK,
-        passed=rate <= threshold,
+        passed=finding.passed,
         severity=dg.AssetCheckSeverity.ERROR,
-        description=f"TikTok rejected {rate:.2%} of the events it answered for in this run (threshold {threshold:.2%})."
-        + (" See the dead_letters metadata for TikTok's messages." if report.rejected else ""),
-        metadata={"rejection_rate": dg.MetadataValue.float(round(rate, 6)), "threshold": threshold,
-                  "rejected": report.rejected, "accepted": report.accepted},
+        description=finding.description,
+        metadata={"rejection_rate": dg.MetadataValue.float(round(finding.rate, 6)), "threshold": threshold,
+                  "rejected": finding.rejected, "accepted": finding.accepted},
     )
 
 
 def _undelivered_check(engine: Engine, report: DeliveryReport, loads: MappedLoads, max_hours: float
                        ) -> dg.AssetCheckResult:
-    overdue = overdue_events(engine, _now() - timedelta(hours=max_hours))
-    given_up = sum(report.not_sent.values()) + loads.mapped.enqueued.out_of_bounds + loads.too_old
-    problems = []
-    if overdue.events:
-        problems.append(f"{overdue.events} event(s) queued more than {max_hours:g} h ago are still undelivered "
-                        f"(oldest queued {overdue.oldest_queued_at:%Y-%m-%d %H:%M} UTC); check TikTok's availability "
-                        "and the delivery runs' logs")
-    if given_up:
-        problems.append(f"{given_up} event(s) were given up unsent in this run (loaded or left older than TikTok "
-                        "accepts, past the 48 h dedup window, or outside the sanity bounds); see the dead_letters and "
-                        "first_party_events_too_old metadata")
+    finding = undelivered_finding(engine, report, loads, max_hours, _now())
     return dg.AssetCheckResult(
         check_name=UNDELIVERED_CHECK,
-        passed=not problems,
+        passed=finding.passed,
         severity=dg.AssetCheckSeverity.WARN,
-        description="; ".join(problems) if problems else f"Nothing has waited more than {max_hours:g} h.",
-        metadata={"overdue_events": overdue.events, "overdue_by_state": dg.MetadataValue.json(overdue.by_state),
-                  "dead_lettered_unsent": given_up, "threshold_hours": max_hours},
+        description=finding.description,
+        metadata={"overdue_events": finding.overdue.events,
+                  "overdue_by_state": dg.MetadataValue.json(finding.overdue.by_state),
+                  "dead_lettered_unsent": finding.given_up, "threshold_hours": max_hours},
     )
 
 

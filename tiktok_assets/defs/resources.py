@@ -8,6 +8,15 @@ from dagster._config.field_utils import IntEnvVar
 from pydantic import Field, PrivateAttr
 from sqlalchemy.engine import Engine
 
+from tiktok_assets.postbacks.settings import (
+    DEFAULT_MAX_REJECTION_RATE,
+    DEFAULT_MAX_UNDELIVERED_HOURS,
+    PostbackSettings,
+    default_map_workers,
+    optional_text,
+    parse_non_negative,
+    parse_workers,
+)
 from tiktok_assets.spend.revisions import DEFAULT_REVISION_ALERT_SHARE, parse_revision_alert_share
 from tiktok_assets.spend.settle import DEFAULT_SETTLE_DAYS, MAX_SETTLE_DAYS, parse_settle_days
 from tiktok_assets.tiktok.client import DEFAULT_BASE_URL, RetryPolicy, TikTokClient
@@ -129,12 +138,67 @@ class WarehouseResource(dg.ConfigurableResource):
         return parse_revision_alert_share(_setting_value(self.revision_alert_share, DEFAULT_REVISION_ALERT_SHARE))
 
 
+class PostbacksResource(dg.ConfigurableResource):
+    """Conversion postbacks: where first-party events come from, where TikTok's Events API sends them, and the
+    thresholds of the delivery checks. Runs read these fields, never the environment, so the resource page shows
+    a deployment's whole postback setup; the Events API token is ``tiktok_api``'s access token (a secret, kept
+    there as an ``EnvVar``)."""
+
+    drop_dir: str | None = Field(
+        default=None, description="TIKTOK_EVENTS_DROP_DIR: directory of .jsonl/.csv event files first_party_events "
+        "loads (then moves to processed/). Empty: on the simulator, the demo stream; else the run fails.")
+    mapping_path: str | None = Field(
+        default=None, description="TIKTOK_EVENT_MAPPING: path of a mapping YAML laid over the shipped defaults.")
+    pixel_id: str | None = Field(
+        default=None, description="TIKTOK_PIXEL_ID: the TikTok Pixel ID web events go to (wins over the mapping file).")
+    app_id: str | None = Field(
+        default=None, description="TIKTOK_EVENTS_APP_ID: the TikTok App ID (Events Manager) app events go to; not "
+        "TIKTOK_APP_ID, the developer app of the spend import.")
+    store_app_id: str | None = Field(
+        default=None, description="TIKTOK_EVENTS_STORE_APP_ID: TikTok's app.app_id for app events naming none "
+        "(App Store id1234567890, Google Play com.example.shop).")
+    test_event_code: str | None = Field(
+        default=None, description="TIKTOK_EVENTS_TEST_EVENT_CODE: send both destinations' events to Events "
+        "Manager's test tool only (not counted), to check the setup before going live.")
+    # Text, not float: Dagster config has no float source, so a float field could not be bound to an EnvVar.
+    max_rejection_rate: str = Field(
+        default=str(DEFAULT_MAX_REJECTION_RATE), description="TIKTOK_POSTBACK_MAX_REJECTION_RATE: "
+        "rejection_rate_within_threshold fails above this share of the events TikTok answered for (0.02 = 2%).")
+    max_undelivered_hours: str = Field(
+        default=f"{DEFAULT_MAX_UNDELIVERED_HOURS:g}", description="TIKTOK_POSTBACK_MAX_UNDELIVERED_HOURS: "
+        "no_events_left_undelivered warns when an event waited longer than this in the outbox.")
+    map_workers: int | None = Field(
+        default=None, description="TIKTOK_POSTBACK_MAP_WORKERS: processes mapping an hour holding more than "
+        "50,000 events. Empty: the CPUs, at most 4.")
+
+    def settings(self) -> PostbackSettings:
+        """The fields as values (``EnvVar`` resolved outside a run too); a wrong one raises naming its variable."""
+        return PostbackSettings(
+            drop_dir=optional_text(_setting_value(self.drop_dir, None)),
+            mapping_path=optional_text(_setting_value(self.mapping_path, None)),
+            pixel_id=optional_text(_setting_value(self.pixel_id, None)),
+            app_id=optional_text(_setting_value(self.app_id, None)),
+            store_app_id=optional_text(_setting_value(self.store_app_id, None)),
+            test_event_code=optional_text(_setting_value(self.test_event_code, None)),
+            max_rejection_rate=parse_non_negative(_setting_value(self.max_rejection_rate, None),
+                                                  "TIKTOK_POSTBACK_MAX_REJECTION_RATE", DEFAULT_MAX_REJECTION_RATE),
+            max_undelivered_hours=parse_non_negative(_setting_value(self.max_undelivered_hours, None),
+                                                     "TIKTOK_POSTBACK_MAX_UNDELIVERED_HOURS",
+                                                     DEFAULT_MAX_UNDELIVERED_HOURS),
+            map_workers=parse_workers(_setting_value(self.map_workers, None), "TIKTOK_POSTBACK_MAP_WORKERS",
+                                      default_map_workers()),
+        )
+
+
 def _setting_value(setting: object, default: object) -> object:
     """A setting's value, also outside a run. Dagster resolves ``EnvVar`` fields when it builds a run's
     resources; a resource used outside a run (a script, a test) still holds the ``EnvVar`` / ``EnvVar.int``
     itself, a value holding the variable's *name*, which must never be used as the setting (a token sent as
-    "TIKTOK_ACCESS_TOKEN"). An unset variable gives the default."""
-    if isinstance(setting, (dg.EnvVar, IntEnvVar)):
+    "TIKTOK_ACCESS_TOKEN"). An unset variable gives the default. An ``EnvVar.int`` gives the variable's text:
+    the field's parser then names the variable when it is no whole number (``int()`` would not)."""
+    if isinstance(setting, IntEnvVar):
+        setting = dg.EnvVar(setting.env_var_name)
+    if isinstance(setting, dg.EnvVar):
         value = setting.get_value()
         return default if value is None or value == "" else value
     return setting
@@ -161,3 +225,27 @@ def warehouse_from_env() -> WarehouseResource:
         revision_alert_share=(dg.EnvVar("TIKTOK_REVISION_ALERT_SHARE") if os.environ.get("TIKTOK_REVISION_ALERT_SHARE")
                               else str(DEFAULT_REVISION_ALERT_SHARE)),
     )
+
+
+# PostbacksResource field -> its variable. Each set variable binds its field as an EnvVar: the resource page
+# names the variable, and a run reads the value Dagster resolves from the run's environment.
+POSTBACK_VARIABLES = {
+    "drop_dir": "TIKTOK_EVENTS_DROP_DIR",
+    "mapping_path": "TIKTOK_EVENT_MAPPING",
+    "pixel_id": "TIKTOK_PIXEL_ID",
+    "app_id": "TIKTOK_EVENTS_APP_ID",
+    "store_app_id": "TIKTOK_EVENTS_STORE_APP_ID",
+    "test_event_code": "TIKTOK_EVENTS_TEST_EVENT_CODE",
+    "max_rejection_rate": "TIKTOK_POSTBACK_MAX_REJECTION_RATE",
+    "max_undelivered_hours": "TIKTOK_POSTBACK_MAX_UNDELIVERED_HOURS",
+    "map_workers": "TIKTOK_POSTBACK_MAP_WORKERS",
+}
+
+
+def postbacks_from_env() -> PostbacksResource:
+    """The postbacks resource, each setting bound to its TIKTOK_* variable when set, else its default."""
+    bound: dict[str, object] = {}
+    for field, variable in POSTBACK_VARIABLES.items():
+        if os.environ.get(variable):
+            bound[field] = dg.EnvVar.int(variable) if field == "map_workers" else dg.EnvVar(variable)
+    return PostbacksResource(**bound)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -16,14 +15,9 @@ from tiktok_assets.spend.zones import ZoneError, report_zone
 DEFAULT_REVISION_ALERT_SHARE = 0.05
 
 
-def revision_alert_share_from_env() -> float:
-    """TIKTOK_REVISION_ALERT_SHARE read now. Runs read the warehouse resource's ``revision_alert_share``
-    instead (bound to the same variable), so the setting shows on Dagster's resource page."""
-    return parse_revision_alert_share(os.environ.get("TIKTOK_REVISION_ALERT_SHARE", str(DEFAULT_REVISION_ALERT_SHARE)))
-
-
 def parse_revision_alert_share(raw: object) -> float:
-    """The share of an ad's spend a revision may move before the check warns (TIKTOK_REVISION_ALERT_SHARE)."""
+    """The share of an ad's spend a revision may move before the check warns: the warehouse resource's
+    ``revision_alert_share`` (bound to TIKTOK_REVISION_ALERT_SHARE), passed in by the run."""
     try:
         share = float(str(raw).strip())
     except ValueError:

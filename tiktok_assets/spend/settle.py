@@ -9,7 +9,6 @@ than the window and a pull made after it aged out changed nothing, it is
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -24,14 +23,10 @@ SKIP_SETTLED_TAG = "tiktok/skip_settled"
 MAX_SETTLE_DAYS = 28
 
 
-def settle_days_from_env() -> int:
-    """TIKTOK_SETTLE_DAYS read now. Runs read the warehouse resource's ``settle_days`` instead (bound to
-    the same variable), so the setting shows on Dagster's resource page."""
-    return parse_settle_days(os.environ.get("TIKTOK_SETTLE_DAYS", str(DEFAULT_SETTLE_DAYS)))
-
-
 def parse_settle_days(raw: object) -> int:
-    """A settle window given as text or a number (TIKTOK_SETTLE_DAYS), checked by ``validate_settle_days``."""
+    """A settle window given as text or a number (the warehouse resource's ``settle_days``, bound to
+    TIKTOK_SETTLE_DAYS), checked by ``validate_settle_days``. Nothing here reads the environment: runs pass
+    the resource's value."""
     try:
         days = int(str(raw).strip())
     except ValueError:

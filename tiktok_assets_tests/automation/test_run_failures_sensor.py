@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from dagster_shared.error import SerializableErrorInfo
 
 from tiktok_assets.defs import ops
+from tiktok_assets.runs import failures
 from tiktok_assets.defs.resources import WarehouseResource, tiktok_api_from_env
 from tiktok_assets.warehouse import create_schema, make_engine
 from tiktok_assets_tests.automation.location import LOS_ANGELES, STATS, TOKYO, Location
@@ -36,11 +37,11 @@ SECRET = "f00dfeedc0ffee0123456789abcdef0123456789"
     ],
 )
 def test_scrub_secrets(text: str, expected: str) -> None:
-    assert ops.scrub_secrets(text, [SECRET, None, ""]) == expected
+    assert failures.scrub_secrets(text, [SECRET, None, ""]) == expected
 
 
 def test_scrub_secrets_removes_a_url_encoded_configured_token() -> None:
-    assert ops.scrub_secrets("q=tok%2Fen%3D%3D done", ["tok/en=="]) == "q=[REDACTED] done"
+    assert failures.scrub_secrets("q=tok%2Fen%3D%3D done", ["tok/en=="]) == "q=[REDACTED] done"
 
 
 def test_the_innermost_error_is_the_users_exception_without_its_module_prefix() -> None:
@@ -51,10 +52,28 @@ def test_the_innermost_error_is_the_users_exception_without_its_module_prefix() 
         'dagster._core.errors.DagsterExecutionStepExecutionError: Error occurred while executing op "x":\n',
         [], "DagsterExecutionStepExecutionError", cause)
 
-    summary = ops.innermost_error(wrapper, "fallback")
+    summary = failures.innermost_error(wrapper, "fallback")
 
-    assert summary == ops.ErrorSummary("TikTokAuthenticationError", "Authentication failed: TikTok code 40105.")
-    assert ops.innermost_error(None, "Run failed: worker died") == ops.ErrorSummary(None, "Run failed: worker died")
+    assert summary == failures.ErrorSummary("TikTokAuthenticationError", "Authentication failed: TikTok code 40105.")
+    assert failures.innermost_error(None, "Run failed: worker died") == failures.ErrorSummary(None, "Run failed: worker died")
+
+
+def test_a_failed_runs_row_is_built_from_plain_values_scrubbed_and_sorted() -> None:
+    error = SerializableErrorInfo(f"RuntimeError: headers {{'Access-Token': '{SECRET}'}}\n", [], "RuntimeError")
+    run = failures.FailedRun(
+        run_id="r9", job_name="__ASSET_JOB", tags={"z": "1", "note": f"token {SECRET}"}, partition_key=None,
+        partition_range_start="2026-11-18|7001", partition_range_end="2026-11-19|7002",
+        asset_keys=["ad_stats_hourly", "ad_stats_daily"], failed_steps=["b", "a", "b"], failure_reason="STEP_FAILURE",
+        error=error, fallback_message="unused")
+
+    record = failures.run_failure_record(run, failed_at=datetime(2026, 11, 20, 7, tzinfo=UTC), secrets=[SECRET],
+                                         recorded_at=datetime(2026, 11, 20, 7, 1, tzinfo=UTC))
+
+    assert (record.asset_selection, record.failed_steps) == ('["ad_stats_daily", "ad_stats_hourly"]', '["a", "b"]')
+    assert record.error_message == "headers {'Access-Token': '[REDACTED]'}"
+    assert record.tags == '{"note": "token [REDACTED]", "z": "1"}'
+    assert (record.failed_at, record.recorded_at) == (datetime(2026, 11, 20, 7), datetime(2026, 11, 20, 7, 1))
+    assert (record.partition_range_start, record.partition_range_end) == ("2026-11-18|7001", "2026-11-19|7002")
 
 
 def _evaluate_failure_sensor(defs: dg.Definitions, instance: dg.DagsterInstance,
@@ -104,7 +123,7 @@ def test_a_failed_import_is_recorded_with_its_partitions_assets_and_cause(loopba
     assert SECRET not in json.dumps(row, default=str)
     run_record = instance.get_run_record_by_id(result.run_id)
     assert abs(row["failed_at"].replace(tzinfo=UTC).timestamp() - run_record.end_time) < 1
-    assert ops.read_run_failures(location.engine)[0]["run_id"] == result.run_id
+    assert failures.read_run_failures(location.engine)[0]["run_id"] == result.run_id
 
 
 @dg.asset
@@ -145,13 +164,13 @@ def test_a_warehouse_created_before_the_table_existed_gets_it_on_the_first_failu
     create_schema(engine)
     ops.run_failures.drop(engine)  # as in a warehouse stamped before run_failures was added
 
-    record = ops.RunFailureRecord(
+    record = failures.RunFailureRecord(
         run_id="r1", job_name="j", failed_at=datetime(2026, 11, 20, 7, 0), failure_reason="RUN_EXCEPTION",
         partition_key="7001", partition_range_start=None, partition_range_end=None, asset_selection=None,
         failed_steps="[]", error_class=None, error_message="Run failed: worker died", tags="{}",
         recorded_at=datetime(2026, 11, 20, 7, 1),
     )
-    ops.record_run_failure(engine, record)
+    failures.record_run_failure(engine, record)
 
     assert [(row["run_id"], row["partition_key"]) for row in _rows(engine)] == [("r1", "7001")]
 
@@ -161,4 +180,4 @@ def test_reading_before_any_failure_returns_nothing(tmp_path) -> None:
     create_schema(engine)
     ops.run_failures.drop(engine)
 
-    assert ops.read_run_failures(engine) == []
+    assert failures.read_run_failures(engine) == []

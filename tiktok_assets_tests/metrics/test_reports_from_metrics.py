@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from tiktok_assets.defs.metrics import read_report_inputs
+from tiktok_assets.metrics.reports import read_report_inputs
 from tiktok_assets.metrics import render
 from tiktok_assets.metrics.rollup import LEVELS, metrics_for_levels
 from tiktok_assets.metrics.store import REPORT_LEVELS, replace_metrics_partitions

@@ -13,15 +13,14 @@ import pytest
 
 from tiktok_assets.defs.postbacks import (
     REJECTION_RATE_CHECK,
-    SIMULATOR_APP_ID,
-    SIMULATOR_PIXEL_ID,
     UNDELIVERED_CHECK,
-    PostbackSettings,
     new_first_party_events_sensor,
     tiktok_event_deliveries,
 )
-from tiktok_assets.defs.resources import TikTokApiResource, WarehouseResource
+from tiktok_assets.defs.resources import PostbacksResource, TikTokApiResource, WarehouseResource
+from tiktok_assets.postbacks.errors import MappingConfigError
 from tiktok_assets.postbacks.events import EventSource, FirstPartyEvent, Identity
+from tiktok_assets.postbacks.settings import SIMULATOR_APP_ID, SIMULATOR_PIXEL_ID, PostbackSettings
 from tiktok_assets.postbacks.store import store_events
 from tiktok_assets_tests.postbacks.helpers import APP_ID, PIXEL, accepted_keys
 
@@ -54,19 +53,17 @@ def warehouse(tmp_path) -> WarehouseResource:
 
 
 @pytest.fixture
-def on_loopback(loopback_simulator, monkeypatch):
+def on_loopback(loopback_simulator):
     simulator, base_url = loopback_simulator
     simulator.clock.set(NOW)
-    monkeypatch.setenv("TIKTOK_PIXEL_ID", PIXEL)
-    monkeypatch.setenv("TIKTOK_EVENTS_APP_ID", APP_ID)
-    for name in ("TIKTOK_EVENT_MAPPING", "TIKTOK_POSTBACK_MAX_REJECTION_RATE", "TIKTOK_POSTBACK_MAX_UNDELIVERED_HOURS"):
-        monkeypatch.delenv(name, raising=False)
     return simulator, TikTokApiResource(base_url=base_url)
 
 
-def materialize(api: TikTokApiResource, warehouse: WarehouseResource, instance: dg.DagsterInstance):
+def materialize(api: TikTokApiResource, warehouse: WarehouseResource, instance: dg.DagsterInstance,
+                postbacks: PostbacksResource | None = None):
+    postbacks = postbacks or PostbacksResource(pixel_id=PIXEL, app_id=APP_ID)
     result = dg.materialize([tiktok_event_deliveries], instance=instance,
-                            resources={"tiktok_api": api, "warehouse": warehouse})
+                            resources={"tiktok_api": api, "warehouse": warehouse, "postbacks": postbacks})
     (materialization,) = result.asset_materializations_for_node("tiktok_event_deliveries")
     checks = {evaluation.check_name: evaluation for evaluation in result.get_asset_check_evaluations()}
     return materialization.metadata, checks
@@ -183,5 +180,5 @@ def test_destination_ids_come_from_the_env_then_the_mapping_file_then_the_simula
     assert ids(PostbackSettings(mapping_path=str(mapping_file))) == ("CFROMYAML", SIMULATOR_APP_ID)
     assert ids(PostbackSettings(mapping_path=str(mapping_file), pixel_id="CFROMENV", app_id="7111")) == ("CFROMENV", "7111")
     # On the real API nothing is made up: a missing id is an error naming the setting.
-    with pytest.raises(dg.Failure, match="destinations.web.pixel_id"):
+    with pytest.raises(MappingConfigError, match="destinations.web.pixel_id"):
         PostbackSettings().mapping(uses_simulator=False)

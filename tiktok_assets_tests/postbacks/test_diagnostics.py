@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from tiktok_assets.defs.postbacks import PostbackSettings, tiktok_event_deliveries
-from tiktok_assets.defs.resources import TikTokApiResource, WarehouseResource
+from tiktok_assets.defs.postbacks import tiktok_event_deliveries
+from tiktok_assets.defs.resources import TikTokApiResource, WarehouseResource, postbacks_from_env
 from tiktok_assets.postbacks.delivery import deliver
 from tiktok_assets.postbacks.events import EventSource, FirstPartyEvent, Identity, Product
 from tiktok_assets.postbacks.outbox import delivery_diagnostics, map_new_loads, match_key_coverage
@@ -80,7 +80,9 @@ def test_a_test_event_code_from_the_environment_sends_to_the_test_tool_and_shows
                         ("TIKTOK_EVENTS_TEST_EVENT_CODE", "TEST81234")):
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("TIKTOK_EVENT_MAPPING", raising=False)
-    assert PostbackSettings.from_env().test_event_code == "TEST81234"
+    # Bound to the variables as the code location binds them: the run resolves them.
+    postbacks = postbacks_from_env()
+    assert postbacks.settings().test_event_code == "TEST81234"
     warehouse = WarehouseResource(url=f"sqlite:///{tmp_path / 'warehouse.sqlite'}")
     hour = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
     store_events(warehouse.get_engine(), [FirstPartyEvent("p-1", EventSource.WEB, "$page_load", hour + timedelta(minutes=5),
@@ -88,7 +90,8 @@ def test_a_test_event_code_from_the_environment_sends_to_the_test_tool_and_shows
 
     with dg.instance_for_test() as instance:
         result = dg.materialize([tiktok_event_deliveries], instance=instance,
-                                resources={"tiktok_api": TikTokApiResource(base_url=base_url), "warehouse": warehouse})
+                                resources={"tiktok_api": TikTokApiResource(base_url=base_url), "warehouse": warehouse,
+                                           "postbacks": postbacks})
     metadata = result.asset_materializations_for_node("tiktok_event_deliveries")[0].metadata
 
     assert [event["test_event_code"] for event in simulator.events.accepted()] == ["TEST81234"]

@@ -9,7 +9,7 @@ import dagster as dg
 import pytest
 
 from tiktok_assets.defs.postbacks import FirstPartyEventsConfig, first_party_events
-from tiktok_assets.defs.resources import TikTokApiResource, WarehouseResource
+from tiktok_assets.defs.resources import PostbacksResource, TikTokApiResource, WarehouseResource
 from tiktok_assets.postbacks.intake import ingest_drop_directory
 from tiktok_assets.postbacks.store import read_events
 from tiktok_assets_tests.conftest import SIM_NOW
@@ -70,13 +70,15 @@ def test_a_drop_directory_is_loaded_and_its_files_moved(engine, tmp_path):
     assert len(list((drop / "processed").iterdir())) == 3
 
 
-def test_the_asset_loads_the_drop_directory_and_counts_bad_lines(tmp_path, monkeypatch):
+def test_the_asset_loads_the_drop_directory_of_the_resource_and_counts_bad_lines(tmp_path, monkeypatch):
     drop = tmp_path / "drop"
     write_drop(drop)
-    monkeypatch.setenv("TIKTOK_EVENTS_DROP_DIR", str(drop))
+    # Issue 16, defect 6: the run reads the postbacks resource, not what the environment says.
+    monkeypatch.setenv("TIKTOK_EVENTS_DROP_DIR", str(tmp_path / "not-this-one"))
     warehouse = WarehouseResource(url=f"sqlite:///{tmp_path / 'warehouse.sqlite'}")
 
-    result = dg.materialize([first_party_events], resources={"tiktok_api": TikTokApiResource(), "warehouse": warehouse})
+    result = dg.materialize([first_party_events], resources={
+        "tiktok_api": TikTokApiResource(), "warehouse": warehouse, "postbacks": PostbacksResource(drop_dir=str(drop))})
 
     metadata = result.asset_materializations_for_node("first_party_events")[0].metadata
     assert (metadata["files"].value, metadata["events_inserted"].value, metadata["bad_lines"].value) == (3, 5, 2)
@@ -88,7 +90,7 @@ def test_the_asset_loads_the_drop_directory_and_counts_bad_lines(tmp_path, monke
 def test_without_a_drop_directory_the_simulator_demo_stream_fills_the_last_hours_once(tmp_path, monkeypatch):
     monkeypatch.delenv("TIKTOK_EVENTS_DROP_DIR", raising=False)
     warehouse = WarehouseResource(url=f"sqlite:///{tmp_path / 'warehouse.sqlite'}")
-    resources = {"tiktok_api": TikTokApiResource(), "warehouse": warehouse}
+    resources = {"tiktok_api": TikTokApiResource(), "warehouse": warehouse, "postbacks": PostbacksResource()}
     config = dg.RunConfig(ops={"first_party_events": FirstPartyEventsConfig(demo_hours=2)})
 
     before_run = datetime.now(UTC)
@@ -112,4 +114,5 @@ def test_with_a_real_token_and_no_drop_directory_nothing_is_invented(tmp_path, m
 
     with pytest.raises(dg.Failure, match="set TIKTOK_EVENTS_DROP_DIR"):
         dg.materialize([first_party_events],
-                       resources={"tiktok_api": TikTokApiResource(access_token="real-token"), "warehouse": warehouse})
+                       resources={"tiktok_api": TikTokApiResource(access_token="real-token"), "warehouse": warehouse,
+                                  "postbacks": PostbacksResource()})

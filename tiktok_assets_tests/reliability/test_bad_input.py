@@ -5,6 +5,7 @@ partitions and dates, first-party events."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, timedelta
 
 import dagster as dg
@@ -264,19 +265,34 @@ def test_warehouse_url_of_an_unsupported_database_names_the_setting() -> None:
 
 
 def test_revision_alert_share_that_is_not_a_number_names_the_variable(monkeypatch) -> None:
-    from tiktok_assets.spend.revisions import revision_alert_share_from_env
+    from tiktok_assets.defs.resources import warehouse_from_env
 
     monkeypatch.setenv("TIKTOK_REVISION_ALERT_SHARE", "five percent")
     with pytest.raises(ValueError, match="TIKTOK_REVISION_ALERT_SHARE"):
-        revision_alert_share_from_env()
+        warehouse_from_env().alert_share()
 
 
 def test_settle_days_that_is_not_a_whole_number_names_the_variable(monkeypatch) -> None:
-    from tiktok_assets.spend.settle import settle_days_from_env
+    # Bound as EnvVar.int: outside a run its text reaches the parser, which names the variable (int() would not).
+    from tiktok_assets.defs.resources import warehouse_from_env
 
     monkeypatch.setenv("TIKTOK_SETTLE_DAYS", "a week")
     with pytest.raises(ValueError, match="TIKTOK_SETTLE_DAYS must be a whole number"):
-        settle_days_from_env()
+        warehouse_from_env().settle_window_days()
+
+
+@pytest.mark.parametrize(("variable", "value", "message"), [
+    ("TIKTOK_POSTBACK_MAX_REJECTION_RATE", "two percent", "TIKTOK_POSTBACK_MAX_REJECTION_RATE='two percent' is not a number"),
+    ("TIKTOK_POSTBACK_MAX_UNDELIVERED_HOURS", "-1", "TIKTOK_POSTBACK_MAX_UNDELIVERED_HOURS='-1' must be a finite number"),
+    ("TIKTOK_POSTBACK_MAP_WORKERS", "0", "TIKTOK_POSTBACK_MAP_WORKERS='0' is not a whole number of at least 1"),
+    ("TIKTOK_POSTBACK_MAP_WORKERS", "four", "TIKTOK_POSTBACK_MAP_WORKERS='four' is not a whole number of at least 1"),
+])
+def test_a_wrong_postback_setting_names_its_variable(monkeypatch, variable: str, value: str, message: str) -> None:
+    from tiktok_assets.defs.resources import postbacks_from_env
+
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        postbacks_from_env().settings()
 
 
 def test_unknown_tiktok_event_in_the_mapping_is_refused_with_a_suggestion() -> None:

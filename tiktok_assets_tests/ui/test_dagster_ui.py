@@ -2,7 +2,9 @@
 
 What a user sees after `tiktok-assets demo`: the stats assets in the asset
 graph, their materialized partitions, a partition's metadata (compared with
-the warehouse), and the result of an asset check. Screenshots go to
+the warehouse), the result of an asset check, the resource pages (a
+deployment's settings, bound to their variables, never a secret's value) and
+a stats asset's freshness status. Screenshots go to
 ``test-artifacts/`` at the repo root, with the webserver's and the demo's logs.
 
 Debian's Chromium drives it (Playwright's own browser download needs the
@@ -41,6 +43,28 @@ SERVER_START_SECONDS = 60
 UI_TIMEOUT_MS = 20_000
 
 
+# What the code location's environment holds in a deployment: the webserver's code location gets these (the
+# demo stays on the simulator); the resource pages must name the variables and never show the secrets' values.
+ACCESS_TOKEN_CANARY = "tok-ui-canary-3f9a1c77e2"
+APP_SECRET_CANARY = "secret-ui-canary-b41d0e"
+DEPLOYMENT_SECRETS = {"TIKTOK_ACCESS_TOKEN": ACCESS_TOKEN_CANARY, "TIKTOK_APP_SECRET": APP_SECRET_CANARY,
+                      "TIKTOK_APP_ID": "7000000000000000001"}
+POSTBACK_SETTINGS = {"TIKTOK_PIXEL_ID": "CUITESTPIXEL0001", "TIKTOK_POSTBACK_MAX_REJECTION_RATE": "0.05"}
+# One iteration of Dagster's freshness daemon (what `dagster-daemon run` does every 30 s): the UI shows the
+# freshness state it records. Only that daemon: the scheduler and sensors would start runs of their own.
+FRESHNESS_ITERATION = """
+import dagster as dg
+from dagster._core.workspace.context import WorkspaceProcessContext
+from dagster._core.workspace.load_target import WorkspaceFileTarget
+from dagster._daemon.freshness import FreshnessDaemon
+
+with dg.DagsterInstance.get() as instance, WorkspaceProcessContext(
+        instance, WorkspaceFileTarget(paths=["workspace.yaml"])) as context:
+    for _ in FreshnessDaemon().run_iteration(context):
+        pass
+"""
+
+
 @dataclass(frozen=True)
 class DemoUi:
     base_url: str
@@ -63,7 +87,8 @@ def _scratch_root() -> str | None:
 def _environment(home: Path, warehouse_url: str) -> dict[str, str]:
     # Never a real TikTok account from the developer's shell: the demo must hit the simulator.
     env = {name: value for name, value in os.environ.items() if not name.startswith("TIKTOK_")}
-    return env | {"DAGSTER_HOME": str(home), "TIKTOK_WAREHOUSE_URL": warehouse_url, "PYTHONUNBUFFERED": "1"}
+    return env | POSTBACK_SETTINGS | {"DAGSTER_HOME": str(home), "TIKTOK_WAREHOUSE_URL": warehouse_url,
+                                      "PYTHONUNBUFFERED": "1"}
 
 
 def _initialise_instance(home: Path) -> None:
@@ -119,9 +144,10 @@ def demo_ui() -> Iterator[DemoUi]:
     webserver = Path(sys.executable).with_name("dagster-webserver")
     with server_log.open("w") as log:
         # Its own process group: the webserver starts a code server we must stop too.
+        # The webserver's code location holds a token (it only shows definitions; no daemon runs its schedules).
         server = subprocess.Popen(
             [str(webserver), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=REPO_ROOT, env=env | DEPLOYMENT_SECRETS, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
     engine = None
     try:
@@ -132,6 +158,10 @@ def demo_ui() -> Iterator[DemoUi]:
         )
         (ARTIFACTS / "ui-demo.log").write_text(demo.stdout + demo.stderr)
         assert demo.returncode == 0, f"demo failed (exit {demo.returncode}):\n{demo.stderr[-3000:]}"
+        freshness = subprocess.run([sys.executable, "-c", FRESHNESS_ITERATION], cwd=REPO_ROOT, env=env,
+                                   capture_output=True, text=True, timeout=120)
+        (ARTIFACTS / "ui-freshness-daemon.log").write_text(freshness.stdout + freshness.stderr)
+        assert freshness.returncode == 0, f"freshness iteration failed:\n{freshness.stderr[-3000:]}"
         base_url = f"http://127.0.0.1:{port}"
         _wait_until_serving(base_url, server, server_log)
         engine = sa.create_engine(warehouse_url)
@@ -206,11 +236,39 @@ def test_the_ui_shows_the_demo_assets_partitions_metadata_and_checks(demo_ui: De
             expect(page.get_by_text("Passed", exact=True).first).to_be_visible()
             assert _number(_value_after("failure_cases", page.inner_text("body"))) == 0
             page.screenshot(path=ARTIFACTS / "ui-4-asset-check.png")
+
+            # (e) The resource pages: a deployment's settings, each bound to its variable, never a secret's value.
+            page.goto(f"{demo_ui.base_url}/locations/tiktok_assets/resources/postbacks")
+            for field in ("drop_dir", "pixel_id", "app_id", "test_event_code", "max_rejection_rate", "map_workers"):
+                expect(page.get_by_text(field, exact=True).first).to_be_visible()
+            for variable in POSTBACK_SETTINGS:
+                expect(page.get_by_text(variable).first).to_be_visible()
+            _assert_no_secret(page)
+            page.screenshot(path=ARTIFACTS / "ui-5-postbacks-resource.png")
+            page.goto(f"{demo_ui.base_url}/locations/tiktok_assets/resources/tiktok_api")
+            expect(page.get_by_text("access_token", exact=True).first).to_be_visible()
+            expect(page.get_by_text("TIKTOK_ACCESS_TOKEN").first).to_be_visible()
+            _assert_no_secret(page)
+            page.screenshot(path=ARTIFACTS / "ui-6-tiktok-api-resource.png")
+
+            # (f) The freshness status of a stats asset: materialized by the demo a moment ago, within its window.
+            page.goto(f"{demo_ui.base_url}/assets/ad_stats_daily")
+            expect(page.get_by_text("Freshness policy", exact=True).first).to_be_visible()
+            # The policy's fail window, and the state the freshness daemon recorded ("Not evaluated" before it ran).
+            expect(page.get_by_text("Fails if more than 2 hours since last materialization").first).to_be_visible()
+            expect(page.get_by_text("Passing", exact=True).first).to_be_visible()
+            page.screenshot(path=ARTIFACTS / "ui-7-freshness.png")
         except Exception:
             page.screenshot(path=ARTIFACTS / "ui-failure.png")
             raise
         finally:
             browser.close()
+
+
+def _assert_no_secret(page) -> None:  # noqa: ANN001 - a Playwright Page
+    """Neither secret's value in the page's text nor in its HTML (attributes, hidden elements included)."""
+    for shown in (page.inner_text("body"), page.content()):
+        assert ACCESS_TOKEN_CANARY not in shown and APP_SECRET_CANARY not in shown
 
 
 def _dismiss_community_prompt(page) -> None:  # noqa: ANN001 - a Playwright Page

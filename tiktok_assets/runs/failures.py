@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 
 from tiktok_assets.tiktok.scrub import REDACTED, scrub
 from tiktok_assets.warehouse import naive_utc, write_transaction
+from tiktok_assets.warehouse.tables import run_failures
 
 # Long enough for any TikTok message and a request id; a stack trace stays in Dagster's event log.
 MAX_ERROR_MESSAGE_CHARS = 4000

@@ -348,7 +348,7 @@ def _run_metadata(loads: MappedLoads, report: DeliveryReport | None) -> dict[str
 
 
 def _rejection_rate_check(report: DeliveryReport, threshold: float) -> dg.AssetCheckResult:
-    answered = report.accepted + report.rejected
+    answered = report.accepted + report.test_accepted + report.rejected
     rate = report.rejected / answered if answered else 0.0
     return dg.AssetCheckResult(
         check_name=REJECTION_RATE_CHECK,
@@ -357,7 +357,8 @@ def _rejection_rate_check(report: DeliveryReport, threshold: float) -> dg.AssetC
         description=f"TikTok rejected {rate:.2%} of the events it answered for in this run (threshold {threshold:.2%})."
         + (" See the dead_letters metadata for TikTok's messages." if report.rejected else ""),
         metadata={"rejection_rate": dg.MetadataValue.float(round(rate, 6)), "threshold": threshold,
-                  "rejected": report.rejected, "accepted": report.accepted},
+                  "rejected": report.rejected, "accepted": report.accepted,
+                  "test_accepted": report.test_accepted},
     )
 
 

@@ -586,17 +586,24 @@ def _combined(results: Sequence[MappedWindow]) -> MappedWindow:
 
 # ---------------------------------------------------------------- reading back
 
-SUMMARY_COLUMNS = ("event", "queued", "sent", "accepted", "rejected", "retried", "dead_lettered", "undelivered")
+SUMMARY_COLUMNS = ("event", "queued", "sent", "accepted", "test_accepted", "rejected", "retried", "dead_lettered", "undelivered")
 
 
 def _count_where(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
     return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
 
 
+# Events sent with a test_event_code go to Events Manager's test tool only: accepted there, they are no conversions.
+_accepted_live = sa.and_(postback_outbox.c.state == "accepted", postback_outbox.c.test_event_code.is_(None))
+_accepted_in_test = sa.and_(postback_outbox.c.state == "accepted", postback_outbox.c.test_event_code.is_not(None))
+
+
 def delivery_summary(engine: Engine, start: datetime, end: datetime) -> pd.DataFrame:
     """Per TikTok event name, for events with ``start <= event_time < end``: the delivery state now.
 
-    ``sent``: sent at least once; ``rejected``: TikTok refused them (dead-lettered
+    ``sent``: sent at least once; ``accepted``: live events TikTok accepted
+    (conversions); ``test_accepted``: events sent with a ``test_event_code``
+    that TikTok accepted, in Events Manager's test tool only; ``rejected``: TikTok refused them (dead-lettered
     with its message); ``retried``: needed more than one request (client
     retries, a re-send after a crash or after another event's rejection);
     ``dead_lettered``: every dead letter, rejected or never sent (too old, or
@@ -608,7 +615,8 @@ def delivery_summary(engine: Engine, start: datetime, end: datetime) -> pd.DataF
             outbox.c.event,
             sa.func.count().label("queued"),
             _count_where(outbox.c.attempts > 0).label("sent"),
-            _count_where(outbox.c.state == "accepted").label("accepted"),
+            _count_where(_accepted_live).label("accepted"),
+            _count_where(_accepted_in_test).label("test_accepted"),
             _count_where(outbox.c.dead_reason == "rejected").label("rejected"),
             _count_where(outbox.c.attempts > 1).label("retried"),
             _count_where(outbox.c.state == "dead").label("dead_lettered"),
@@ -626,13 +634,13 @@ def delivery_summary(engine: Engine, start: datetime, end: datetime) -> pd.DataF
     return frame
 
 
-DIAGNOSTIC_COLUMNS = ("destination", "event", "queued", "accepted", "rejected", "deduplicated", "dead_lettered",
+DIAGNOSTIC_COLUMNS = ("destination", "event", "queued", "accepted", "test_accepted", "rejected", "deduplicated", "dead_lettered",
                       "undelivered", "rejections")
 
 
 def delivery_diagnostics(engine: Engine, start: datetime, end: datetime, *, messages: int = 3) -> pd.DataFrame:
     """Per destination (pixel or app) and TikTok event, for events with ``start <= event_time < end``: queued,
-    accepted, rejected by TikTok (and its ``messages`` commonest messages, with counts), deduplicated (orders
+    accepted (live), test_accepted (sent with a test_event_code: Events Manager's test tool only), rejected by TikTok (and its ``messages`` commonest messages, with counts), deduplicated (orders
     met again under another event_id, not queued), dead-lettered unsent (too old, past the dedup window,
     outside the sanity bounds) and undelivered."""
     outbox, letters, copies = postback_outbox, postback_dead_letters, postback_order_duplicates
@@ -640,7 +648,8 @@ def delivery_diagnostics(engine: Engine, start: datetime, end: datetime, *, mess
     key = (outbox.c.event_source, outbox.c.event_source_id, outbox.c.event)
     states = (
         sa.select(*key, sa.func.count().label("queued"),
-                  _count_where(outbox.c.state == "accepted").label("accepted"),
+                  _count_where(_accepted_live).label("accepted"),
+                  _count_where(_accepted_in_test).label("test_accepted"),
                   _count_where(outbox.c.dead_reason == "rejected").label("rejected"),
                   _count_where(sa.and_(outbox.c.state == "dead", outbox.c.dead_reason != "rejected")).label("dead"),
                   _count_where(outbox.c.state.in_(UNDELIVERED_STATES)).label("undelivered"))
@@ -660,25 +669,26 @@ def delivery_diagnostics(engine: Engine, start: datetime, end: datetime, *, mess
         for source, source_id, name, message, count in connection.execute(rejections):
             messages_by_key.setdefault((source, source_id, name), []).append((int(count), message or ""))
     records = []
-    for source, source_id, name, queued, accepted, rejected, dead, undelivered in rows:
+    for source, source_id, name, queued, accepted, test_accepted, rejected, dead, undelivered in rows:
         commonest = sorted(messages_by_key.get((source, source_id, name), []), key=lambda item: (-item[0], item[1]))
         records.append({
             "destination": f"{source} {source_id}", "event": name, "queued": int(queued), "accepted": int(accepted),
-            "rejected": int(rejected), "deduplicated": duplicated.pop((source, source_id, name), 0),
+            "test_accepted": int(test_accepted), "rejected": int(rejected), "deduplicated": duplicated.pop((source, source_id, name), 0),
             "dead_lettered": int(dead), "undelivered": int(undelivered),
             "rejections": "; ".join(f"{message} ({count})" for count, message in commonest[:messages]),
         })
     # An order whose every copy was dropped has no outbox row in the window (its kept event may be older).
     for (source, source_id, name), count in duplicated.items():
         records.append({"destination": f"{source} {source_id}", "event": name, "queued": 0, "accepted": 0,
-                        "rejected": 0, "deduplicated": count, "dead_lettered": 0, "undelivered": 0, "rejections": ""})
+                        "test_accepted": 0, "rejected": 0, "deduplicated": count, "dead_lettered": 0, "undelivered": 0, "rejections": ""})
     frame = pd.DataFrame(records, columns=list(DIAGNOSTIC_COLUMNS))
     return frame.sort_values(["destination", "event"], ignore_index=True)
 
 
 def rejection_rate(summary: pd.DataFrame) -> float:
-    """Rejected / (accepted + rejected): the share of what TikTok answered for that it refused; 0 when nothing was answered."""
-    answered = int(summary["accepted"].sum() + summary["rejected"].sum())
+    """Rejected / (accepted + test_accepted + rejected): the share of what TikTok answered for that it refused; 0 when
+    nothing was answered."""
+    answered = int(summary["accepted"].sum() + summary["test_accepted"].sum() + summary["rejected"].sum())
     return float(summary["rejected"].sum()) / answered if answered else 0.0
 
 

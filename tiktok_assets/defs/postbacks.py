@@ -283,7 +283,8 @@ def _rejection_rate_check(report: DeliveryReport, threshold: float) -> dg.AssetC
         severity=dg.AssetCheckSeverity.ERROR,
         description=finding.description,
         metadata={"rejection_rate": dg.MetadataValue.float(round(finding.rate, 6)), "threshold": threshold,
-                  "rejected": finding.rejected, "accepted": finding.accepted},
+                  "rejected": finding.rejected, "accepted": finding.accepted,
+                  "test_accepted": finding.test_accepted},
     )
 
 

@@ -15,13 +15,15 @@ from tiktok_assets.postbacks.outbox import MappedLoads, Overdue, overdue_events
 @dataclass(frozen=True)
 class RejectionFinding:
     accepted: int
+    test_accepted: int
+    """Accepted by TikTok's test tool (a destination with a test event code): answered, not conversions."""
     rejected: int
     threshold: float
 
     @property
     def rate(self) -> float:
         """Rejected share of the events TikTok answered for in the run (0 when it answered for none)."""
-        answered = self.accepted + self.rejected
+        answered = self.accepted + self.test_accepted + self.rejected
         return self.rejected / answered if answered else 0.0
 
     @property
@@ -36,7 +38,8 @@ class RejectionFinding:
 
 
 def rejection_finding(report: DeliveryReport, threshold: float) -> RejectionFinding:
-    return RejectionFinding(accepted=report.accepted, rejected=report.rejected, threshold=threshold)
+    return RejectionFinding(accepted=report.accepted, test_accepted=report.test_accepted, rejected=report.rejected,
+                            threshold=threshold)
 
 
 @dataclass(frozen=True)

@@ -132,6 +132,10 @@ class DeliveryReport:
     events_sent: int = 0
     """Events carried by those batches (an event sent twice counts twice)."""
     accepted: int = 0
+    """Live events TikTok accepted: conversions."""
+    test_accepted: int = 0
+    """Events sent with a ``test_event_code`` that TikTok accepted: they reach Events Manager's test tool only and
+    are no conversions, so they are counted apart, never in ``accepted``."""
     rejected: int = 0
     """Dead-lettered because TikTok refused them."""
     not_sent: Counter[str] = field(default_factory=Counter)
@@ -148,6 +152,7 @@ class DeliveryReport:
             "client_retries": self.client_retries,
             "events_sent": self.events_sent,
             "accepted": self.accepted,
+            "test_accepted": self.test_accepted,
             "rejected": self.rejected,
             "not_sent_too_old": self.not_sent["too_old"],
             "not_sent_dedup_window": self.not_sent["dedup_window"],
@@ -326,7 +331,10 @@ class _Senders:
         with self._writing:
             recorded = record_outcome(self._engine, sent, self._owner, self._clock)
         with self._lock:
-            self._report.accepted += recorded.accepted
+            if claim.destination.test_event_code:
+                self._report.test_accepted += recorded.accepted
+            else:
+                self._report.accepted += recorded.accepted
             self._report.rejected += recorded.rejected
         return recorded.rest
 

@@ -212,26 +212,50 @@ def enqueue(engine: Engine, tiktok_events: Sequence[TikTokEvent], *, now: dateti
     columns = [name for name in frame.columns if name not in ("payload", *_ORDER_COLUMNS)]
     types = {**column_types(outbox, postback_payloads), "order_id": sa.String(), "order_first": sa.Integer()}
     has_orders = bool(frame["order_id"].notna().any())
-    with write_transaction(engine) as connection, staged(connection, frame, types) as staging:
+    with write_transaction(engine) as connection:
         if connection.dialect.name == "postgresql":
             _plan_for_bulk(connection)
-        keep = _claim_orders(connection, staging, now) if has_orders else None
-        if connection.dialect.name == "postgresql":
-            queued = _enqueue_returning(connection, staging, columns, keep)
-        else:
-            # One writer at a time on SQLite, and ids only grow: the rows above this are the ones queued now.
-            queued_before = connection.execute(sa.select(sa.func.coalesce(sa.func.max(outbox.c.outbox_id), 0))).scalar_one()
-            rows = sa.select(*(staging.c[name] for name in columns))
-            queued = insert_ignoring(connection, outbox, rows if keep is None else rows.where(keep), OUTBOX_KEY)
-            just_queued = outbox.c.outbox_id > queued_before
-            same_key = sa.and_(*(outbox.c[name] == staging.c[name] for name in OUTBOX_KEY))
-            insert_ignoring(connection, postback_payloads,
-                            sa.select(outbox.c.outbox_id, staging.c.payload)
-                            .select_from(staging.join(outbox, same_key)).where(just_queued),
-                            ("outbox_id",))
-            queue_pending_rows(connection, just_queued)
-        duplicates = _record_duplicate_orders(connection, staging, now) if has_orders else 0
+            # Each staged row gets its outbox id before it is staged: the payloads then join the rows the insert
+            # returns on that integer, not on the four text columns of the key (two sorts of a slice's keys, a
+            # fifth of the statement's server time, measured). A staged row the insert skips (queued before) just
+            # leaves its id unused.
+            frame["outbox_id"] = _new_outbox_ids(connection, len(frame))
+            columns = ["outbox_id", *columns]
+            types["outbox_id"] = sa.BigInteger()
+        with staged(connection, frame, types) as staging:
+            queued, duplicates = _enqueue_staged(connection, staging, columns, has_orders, now)
     return Enqueued(queued, len(frame) - queued - duplicates + already_dead, duplicates, out_of_bounds)
+
+
+def _new_outbox_ids(connection: sa.Connection, count: int) -> np.ndarray:
+    """``count`` ids drawn from the outbox's own sequence (PostgreSQL), in order."""
+    sequence = connection.execute(sa.select(sa.func.pg_get_serial_sequence(
+        postback_outbox.name, postback_outbox.c.outbox_id.name))).scalar_one()
+    ids = connection.execute(sa.select(sa.func.nextval(sequence)).select_from(sa.func.generate_series(1, count)))
+    return np.fromiter((row[0] for row in ids), dtype=np.int64, count=count)
+
+
+def _enqueue_staged(connection: sa.Connection, staging: sa.Table, columns: list[str], has_orders: bool,
+                    now: datetime) -> tuple[int, int]:
+    """Queue the staged rows (outbox, queue, payloads, orders); returns (rows queued, duplicate orders)."""
+    outbox = postback_outbox
+    keep = _claim_orders(connection, staging, now) if has_orders else None
+    if connection.dialect.name == "postgresql":
+        queued = _enqueue_returning(connection, staging, columns, keep)
+    else:
+        # One writer at a time on SQLite, and ids only grow: the rows above this are the ones queued now.
+        queued_before = connection.execute(sa.select(sa.func.coalesce(sa.func.max(outbox.c.outbox_id), 0))).scalar_one()
+        rows = sa.select(*(staging.c[name] for name in columns))
+        queued = insert_ignoring(connection, outbox, rows if keep is None else rows.where(keep), OUTBOX_KEY)
+        just_queued = outbox.c.outbox_id > queued_before
+        same_key = sa.and_(*(outbox.c[name] == staging.c[name] for name in OUTBOX_KEY))
+        insert_ignoring(connection, postback_payloads,
+                        sa.select(outbox.c.outbox_id, staging.c.payload)
+                        .select_from(staging.join(outbox, same_key)).where(just_queued),
+                        ("outbox_id",))
+        queue_pending_rows(connection, just_queued)
+    duplicates = _record_duplicate_orders(connection, staging, now) if has_orders else 0
+    return queued, duplicates
 
 
 def _plan_for_bulk(connection: sa.Connection) -> None:
@@ -320,15 +344,16 @@ def _enqueue_returning(connection: sa.Connection, staging: sa.Table, columns: li
                        keep: sa.ColumnElement[bool] | None) -> int:
     """Outbox rows, their queue rows and their payloads in one statement; returns the rows queued.
 
-    The payloads join the ids the insert returns, not the whole outbox: found
-    by key in the outbox instead, PostgreSQL hash-joined every row ever
-    queued (half a second per 50,000 new events against 200,000 old ones,
-    growing with the history).
+    The staged rows carry their outbox ids (:func:`_new_outbox_ids`): the
+    payloads of the rows the insert returns are found by that id alone. Not by
+    key in the whole outbox (PostgreSQL then hash-joined every row ever queued,
+    growing with the history), nor by key in the staging table (two sorts of
+    four text columns per slice).
     """
     outbox = postback_outbox
     queue_names = [column.name for column in postback_queue.columns]
-    # What the queue rows and the payload join need of each new row (its batch_id is NULL: never sent).
-    returned = dict.fromkeys([*(name for name in queue_names if name != "last_batch_id"), "batch_id", *OUTBOX_KEY])
+    # What the queue rows need of each new row (its batch_id is NULL: never sent).
+    returned = dict.fromkeys([*(name for name in queue_names if name != "last_batch_id"), "batch_id"])
     rows = sa.select(*(staging.c[name] for name in columns))
     queued_rows = (
         postgresql.insert(outbox)
@@ -340,13 +365,12 @@ def _enqueue_returning(connection: sa.Connection, staging: sa.Table, columns: li
     queue_rows = (
         sa.insert(postback_queue).from_select(queue_names, sa.select(*queue_columns_from(queued_rows))).cte("queue_rows")
     )
-    same_key = sa.and_(*(queued_rows.c[name] == staging.c[name] for name in OUTBOX_KEY))
+    # A key twice in one slice is queued once, under the first row's id: only that row's payload goes in.
     payloads = (
-        postgresql.insert(postback_payloads)
+        sa.insert(postback_payloads)
         .from_select(["outbox_id", "payload"],
-                     sa.select(queued_rows.c.outbox_id, staging.c.payload).select_from(queued_rows.join(staging, same_key)))
-        # A key twice in one batch is queued once; its payload too.
-        .on_conflict_do_nothing(index_elements=["outbox_id"])
+                     sa.select(staging.c.outbox_id, staging.c.payload)
+                     .where(staging.c.outbox_id.in_(sa.select(queued_rows.c.outbox_id))))
         .add_cte(queued_rows, queue_rows)
     )
     return connection.execute(payloads.execution_options(preserve_rowcount=True)).rowcount
@@ -562,17 +586,24 @@ def _combined(results: Sequence[MappedWindow]) -> MappedWindow:
 
 # ---------------------------------------------------------------- reading back
 
-SUMMARY_COLUMNS = ("event", "queued", "sent", "accepted", "rejected", "retried", "dead_lettered", "undelivered")
+SUMMARY_COLUMNS = ("event", "queued", "sent", "accepted", "test_accepted", "rejected", "retried", "dead_lettered", "undelivered")
 
 
 def _count_where(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
     return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
 
 
+# Events sent with a test_event_code go to Events Manager's test tool only: accepted there, they are no conversions.
+_accepted_live = sa.and_(postback_outbox.c.state == "accepted", postback_outbox.c.test_event_code.is_(None))
+_accepted_in_test = sa.and_(postback_outbox.c.state == "accepted", postback_outbox.c.test_event_code.is_not(None))
+
+
 def delivery_summary(engine: Engine, start: datetime, end: datetime) -> pd.DataFrame:
     """Per TikTok event name, for events with ``start <= event_time < end``: the delivery state now.
 
-    ``sent``: sent at least once; ``rejected``: TikTok refused them (dead-lettered
+    ``sent``: sent at least once; ``accepted``: live events TikTok accepted
+    (conversions); ``test_accepted``: events sent with a ``test_event_code``
+    that TikTok accepted, in Events Manager's test tool only; ``rejected``: TikTok refused them (dead-lettered
     with its message); ``retried``: needed more than one request (client
     retries, a re-send after a crash or after another event's rejection);
     ``dead_lettered``: every dead letter, rejected or never sent (too old, or
@@ -584,7 +615,8 @@ def delivery_summary(engine: Engine, start: datetime, end: datetime) -> pd.DataF
             outbox.c.event,
             sa.func.count().label("queued"),
             _count_where(outbox.c.attempts > 0).label("sent"),
-            _count_where(outbox.c.state == "accepted").label("accepted"),
+            _count_where(_accepted_live).label("accepted"),
+            _count_where(_accepted_in_test).label("test_accepted"),
             _count_where(outbox.c.dead_reason == "rejected").label("rejected"),
             _count_where(outbox.c.attempts > 1).label("retried"),
             _count_where(outbox.c.state == "dead").label("dead_lettered"),
@@ -602,13 +634,13 @@ def delivery_summary(engine: Engine, start: datetime, end: datetime) -> pd.DataF
     return frame
 
 
-DIAGNOSTIC_COLUMNS = ("destination", "event", "queued", "accepted", "rejected", "deduplicated", "dead_lettered",
+DIAGNOSTIC_COLUMNS = ("destination", "event", "queued", "accepted", "test_accepted", "rejected", "deduplicated", "dead_lettered",
                       "undelivered", "rejections")
 
 
 def delivery_diagnostics(engine: Engine, start: datetime, end: datetime, *, messages: int = 3) -> pd.DataFrame:
     """Per destination (pixel or app) and TikTok event, for events with ``start <= event_time < end``: queued,
-    accepted, rejected by TikTok (and its ``messages`` commonest messages, with counts), deduplicated (orders
+    accepted (live), test_accepted (sent with a test_event_code: Events Manager's test tool only), rejected by TikTok (and its ``messages`` commonest messages, with counts), deduplicated (orders
     met again under another event_id, not queued), dead-lettered unsent (too old, past the dedup window,
     outside the sanity bounds) and undelivered."""
     outbox, letters, copies = postback_outbox, postback_dead_letters, postback_order_duplicates
@@ -616,7 +648,8 @@ def delivery_diagnostics(engine: Engine, start: datetime, end: datetime, *, mess
     key = (outbox.c.event_source, outbox.c.event_source_id, outbox.c.event)
     states = (
         sa.select(*key, sa.func.count().label("queued"),
-                  _count_where(outbox.c.state == "accepted").label("accepted"),
+                  _count_where(_accepted_live).label("accepted"),
+                  _count_where(_accepted_in_test).label("test_accepted"),
                   _count_where(outbox.c.dead_reason == "rejected").label("rejected"),
                   _count_where(sa.and_(outbox.c.state == "dead", outbox.c.dead_reason != "rejected")).label("dead"),
                   _count_where(outbox.c.state.in_(UNDELIVERED_STATES)).label("undelivered"))
@@ -636,25 +669,26 @@ def delivery_diagnostics(engine: Engine, start: datetime, end: datetime, *, mess
         for source, source_id, name, message, count in connection.execute(rejections):
             messages_by_key.setdefault((source, source_id, name), []).append((int(count), message or ""))
     records = []
-    for source, source_id, name, queued, accepted, rejected, dead, undelivered in rows:
+    for source, source_id, name, queued, accepted, test_accepted, rejected, dead, undelivered in rows:
         commonest = sorted(messages_by_key.get((source, source_id, name), []), key=lambda item: (-item[0], item[1]))
         records.append({
             "destination": f"{source} {source_id}", "event": name, "queued": int(queued), "accepted": int(accepted),
-            "rejected": int(rejected), "deduplicated": duplicated.pop((source, source_id, name), 0),
+            "test_accepted": int(test_accepted), "rejected": int(rejected), "deduplicated": duplicated.pop((source, source_id, name), 0),
             "dead_lettered": int(dead), "undelivered": int(undelivered),
             "rejections": "; ".join(f"{message} ({count})" for count, message in commonest[:messages]),
         })
     # An order whose every copy was dropped has no outbox row in the window (its kept event may be older).
     for (source, source_id, name), count in duplicated.items():
         records.append({"destination": f"{source} {source_id}", "event": name, "queued": 0, "accepted": 0,
-                        "rejected": 0, "deduplicated": count, "dead_lettered": 0, "undelivered": 0, "rejections": ""})
+                        "test_accepted": 0, "rejected": 0, "deduplicated": count, "dead_lettered": 0, "undelivered": 0, "rejections": ""})
     frame = pd.DataFrame(records, columns=list(DIAGNOSTIC_COLUMNS))
     return frame.sort_values(["destination", "event"], ignore_index=True)
 
 
 def rejection_rate(summary: pd.DataFrame) -> float:
-    """Rejected / (accepted + rejected): the share of what TikTok answered for that it refused; 0 when nothing was answered."""
-    answered = int(summary["accepted"].sum() + summary["rejected"].sum())
+    """Rejected / (accepted + test_accepted + rejected): the share of what TikTok answered for that it refused; 0 when
+    nothing was answered."""
+    answered = int(summary["accepted"].sum() + summary["test_accepted"].sum() + summary["rejected"].sum())
     return float(summary["rejected"].sum()) / answered if answered else 0.0
 
 

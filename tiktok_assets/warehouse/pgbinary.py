@@ -29,10 +29,12 @@ TRAILER = b"\xff\xff"
 _POSTGRES_EPOCH_DAYS = 10_957  # 2000-01-01 in days since 1970-01-01
 _POSTGRES_EPOCH_US = _POSTGRES_EPOCH_DAYS * 86_400 * 1_000_000
 _NUMERIC_POS, _NUMERIC_NEG = 0x0000, 0x4000
-# Numeric values go out as five base-10,000 digits: what an int64 count of
-# 10^-8 units holds (the server strips the leading and trailing zero digits).
-_NUMERIC_DIGITS = 5
-# ... so values stay below 9×10^18 units of 10^-8 (90 billion, per row: ample for money).
+# Numeric values go out as seven base-10,000 digits, five before the point (the whole part, an int64) and two
+# after (10^-4 and 10^-8: scales up to 8); the server strips the leading and trailing zero digits. One int64 of
+# 10^-8 units for the whole value, as before, stopped at 9×10^10: a Numeric(20, 6) column holds up to 10^14.
+_NUMERIC_WHOLE_DIGITS = 5
+_NUMERIC_DIGITS = _NUMERIC_WHOLE_DIGITS + 2
+# The whole part must fit an int64 (and five digits) when the column names no precision.
 _NUMERIC_LIMIT = 9 * 10**18
 _FIXED_WIDTH = {"bool": "u1", "int2": ">i2", "int4": ">i4", "int8": ">i8", "float4": ">f4", "float8": ">f8",
                 "timestamp": ">i8", "timestamptz": ">i8", "date": ">i4"}
@@ -169,14 +171,16 @@ def _fill(target: np.ndarray, kind: str, column: _Encoded) -> None:
     if kind == "text":
         target[...] = column.values[column.codes]
     elif kind == "numeric":
-        units = column.values
+        parts = column.values
         target["ndigits"] = _NUMERIC_DIGITS
-        target["weight"] = _NUMERIC_DIGITS - 3  # two digits after the point: 10^-4 and 10^-8
-        target["sign"] = np.where(units < 0, _NUMERIC_NEG, _NUMERIC_POS)
+        target["weight"] = _NUMERIC_WHOLE_DIGITS - 1  # the first digit counts 10,000^4
+        target["sign"] = np.where(parts["negative"], _NUMERIC_NEG, _NUMERIC_POS)
         target["dscale"] = column.numeric_scale
-        magnitude = np.abs(units)
-        for position in range(_NUMERIC_DIGITS):
-            target["digits"][:, position] = magnitude // 10_000 ** (_NUMERIC_DIGITS - 1 - position) % 10_000
+        whole, fraction = parts["whole"], parts["fraction"]
+        for position in range(_NUMERIC_WHOLE_DIGITS):
+            target["digits"][:, position] = whole // 10_000 ** (_NUMERIC_WHOLE_DIGITS - 1 - position) % 10_000
+        target["digits"][:, _NUMERIC_WHOLE_DIGITS] = fraction // 10_000
+        target["digits"][:, _NUMERIC_WHOLE_DIGITS + 1] = fraction % 10_000
     else:
         target[...] = column.values
 
@@ -195,7 +199,7 @@ def _encode(kind: str, column: sa.Column, series: pd.Series) -> _Encoded:
         if kind == "text":
             return _encode_text(series)
         if kind == "numeric":
-            return _encode_numeric(series, column.type.scale)
+            return _encode_numeric(series, column.type.scale, column.type.precision)
         if kind in ("timestamp", "timestamptz", "date"):
             return _encode_time(kind, series)
         return _encode_number(kind, series)
@@ -228,19 +232,30 @@ def _encode_number(kind: str, series: pd.Series) -> _Encoded:
     return _Encoded(_lengths(missing, np.dtype(wire).itemsize), values.astype(wire))
 
 
-def _encode_numeric(series: pd.Series, scale: int) -> _Encoded:
+def _encode_numeric(series: pd.Series, scale: int, precision: int | None = None) -> _Encoded:
     missing = series.isna().to_numpy()
     numbers = pd.to_numeric(series, errors="raise").to_numpy(dtype="float64", na_value=0.0)
     if not np.isfinite(numbers).all():
         raise ValueError("infinite values cannot be stored as numeric")
-    # Rounded to the column's scale first (what the server does with text), then counted in 10^-8.
-    units = np.rint(numbers * 10**scale)
-    too_big = np.abs(units) * 10 ** (8 - scale) >= _NUMERIC_LIMIT
+    limit = _NUMERIC_LIMIT if precision is None else min(_NUMERIC_LIMIT, 10 ** (precision - scale))
+    magnitude = np.abs(numbers)
+    # Rounded to the column's scale first (what the server does with text): the whole part, and the rest in
+    # units of 10^-scale, carried into the whole part when it rounds up to 1.
+    whole = np.floor(magnitude)
+    rest = np.rint((magnitude - whole) * 10**scale)
+    carry = rest >= 10**scale
+    whole = whole + carry
+    rest = np.where(carry, 0.0, rest)
+    too_big = whole >= limit
     if too_big.any():
-        raise ValueError(f"{numbers[too_big][0]} exceeds ±{_NUMERIC_LIMIT // 10**8:,}, the largest value the "
-                         "bulk path sends")
-    values = units.astype("int64") * 10 ** (8 - scale)
-    return _Encoded(_lengths(missing, 8 + 2 * _NUMERIC_DIGITS), values, numeric_scale=scale)
+        bound = f"the column's numeric({precision}, {scale})" if precision is not None else "the bulk path's bound"
+        raise ValueError(f"{numbers[too_big][0]} exceeds ±{limit:,}, {bound}")
+    parts = np.empty(len(numbers), dtype=[("whole", "int64"), ("fraction", "int64"), ("negative", "bool")])
+    parts["whole"] = whole
+    parts["fraction"] = rest.astype("int64") * 10 ** (8 - scale)
+    # A value that rounds to zero is sent as zero, never as -0.
+    parts["negative"] = (numbers < 0) & ((parts["whole"] > 0) | (parts["fraction"] > 0))
+    return _Encoded(_lengths(missing, 8 + 2 * _NUMERIC_DIGITS), parts, numeric_scale=scale)
 
 
 def _encode_time(kind: str, series: pd.Series) -> _Encoded:

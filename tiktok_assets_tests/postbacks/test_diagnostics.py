@@ -20,10 +20,17 @@ from tiktok_assets.defs.postbacks import tiktok_event_deliveries
 from tiktok_assets.defs.resources import TikTokApiResource, WarehouseResource, postbacks_from_env
 from tiktok_assets.postbacks.delivery import deliver
 from tiktok_assets.postbacks.events import EventSource, FirstPartyEvent, Identity, Product
-from tiktok_assets.postbacks.outbox import delivery_diagnostics, map_new_loads, match_key_coverage
+from tiktok_assets.postbacks.mapping import load_mapping
+from tiktok_assets.postbacks.outbox import (
+    delivery_diagnostics,
+    delivery_summary,
+    map_new_loads,
+    match_key_coverage,
+    rejection_rate,
+)
 from tiktok_assets.postbacks.store import store_events
 from tiktok_assets_tests.conftest import SIM_NOW
-from tiktok_assets_tests.postbacks.helpers import APP_ID, PIXEL, app_event, at, sim_client, web_event
+from tiktok_assets_tests.postbacks.helpers import APP_ID, PIXEL, STORE_APP_ID, app_event, at, sim_client, web_event
 
 BUYER = Identity(email="ana@example.com", phone="+1 415 555 0123", external_id="cus-1", ip="203.0.113.9",
                  user_agent="Mozilla/5.0")
@@ -69,6 +76,30 @@ def test_diagnostics_per_destination_and_event_with_match_key_coverage(engine, m
             purchases.ip_user_agent) == (3, 2 / 3, 2 / 3, 2 / 3, 1 / 3, 2 / 3)
     views = coverage[(f"web {PIXEL}", "PageView")]
     assert (views.events, views.email, views.ttclid, views.ip_user_agent) == (3, 0.0, 1 / 3, 0.0)
+
+
+def test_test_events_are_counted_apart_from_live_conversions(engine, simulator):
+    # Events sent with a test_event_code reach Events Manager's test tool only: accepted there, they are no
+    # conversions, and were counted in "accepted" with the live ones (report, summary, diagnostics).
+    test_mode = load_mapping({"destinations": {"web": {"test_event_code": "TEST42"},
+                                               "app": {"store_app_id": STORE_APP_ID}}}, pixel_id=PIXEL, app_id=APP_ID)
+    store_events(engine, [web_event("p-1", "$page_load", 13), web_event("p-2", "$page_load", 14),
+                          app_event("a-1", "Add to cart", 15, identity=Identity(gaid="38400000-8cf0-11bd-b23e-10b96e40000d"))],
+                 received_at=SIM_NOW)
+    map_new_loads(engine, test_mode, now=SIM_NOW)
+    with sim_client(simulator) as client:
+        report = deliver(engine, client, clock=at(SIM_NOW))
+
+    assert (report.accepted, report.test_accepted) == (1, 2)
+    assert report.as_dict()["test_accepted"] == 2
+    window = (SIM_NOW - timedelta(days=7), SIM_NOW + timedelta(days=1))
+    summary = {row.event: row for row in delivery_summary(engine, *window).itertuples()}
+    assert (summary["PageView"].accepted, summary["PageView"].test_accepted) == (0, 2)
+    assert (summary["AddToCart"].accepted, summary["AddToCart"].test_accepted) == (1, 0)
+    diagnostics = {(row.destination, row.event): row for row in delivery_diagnostics(engine, *window).itertuples()}
+    page_views = diagnostics[(f"web {PIXEL}", "PageView")]
+    assert (page_views.queued, page_views.accepted, page_views.test_accepted) == (2, 0, 2)
+    assert rejection_rate(delivery_summary(engine, *window)) == 0.0
 
 
 def test_a_test_event_code_from_the_environment_sends_to_the_test_tool_and_shows_in_metadata(

@@ -72,6 +72,22 @@ def test_absurd_values_and_quantities_are_dead_lettered_never_sent(engine, mappi
     assert payload_count == 5
 
 
+def test_a_value_above_90_billion_is_stored_then_dead_lettered_not_a_failed_load(engine, mapping, simulator):
+    # PostgreSQL's bulk load sent money as one int64 of 10^-8 units and refused any value from 9e10 up: the
+    # whole load failed, its good events with it. Numeric(20, 6) holds up to 10^14: stored, then out of bounds.
+    stored = store_events(engine, [sale("fine", 79.0), sale("huge-value", 5e12)], received_at=SIM_NOW)
+    mapped = map_and_enqueue(engine, HOUR_START, HOUR_END, mapping, now=SIM_NOW)
+    with sim_client(simulator) as client:
+        report = deliver(engine, client, clock=at(SIM_NOW))
+
+    assert stored.inserted == 2
+    assert (mapped.enqueued.queued, mapped.enqueued.out_of_bounds) == (1, 1)
+    assert report.accepted == 1
+    assert sorted(accepted_keys(simulator)) == [(PIXEL, "Purchase", "fine")]
+    reason, detail = dead_letters(engine)["huge-value"]
+    assert reason == "out_of_bounds" and "value 5e+12 USD is above the bound of 1,000,000 USD" in detail
+
+
 def test_bounds_are_configurable_per_currency(engine, simulator):
     mapping = load_mapping({"sanity_bounds": {"max_value": 100, "max_quantity": 3, "currencies": {"EUR": 500}}},
                            pixel_id=PIXEL, app_id=APP_ID)

@@ -124,7 +124,8 @@ def test_many_rows_in_mixed_layouts_all_arrive(engine: Engine) -> None:
     ("count_small", [1, 40_000], "does not fit int2"),
     ("count_big", [1.0, 2.5], "not a whole number"),
     ("label", ["ok", "nul\x00inside"], "NUL character"),
-    ("amount", [1.0, 1e12], "exceeds"),
+    # Numeric(20, 6) holds below 10^14 (the server would refuse it too, as "numeric field overflow").
+    ("amount", [1.0, 1e14], r"exceeds ±100,000,000,000,000, the column's numeric\(20, 6\)"),
 ])
 def test_unsendable_values_name_their_column_and_write_nothing(postgres_schema_url: str, column: str,
                                                               values: list, problem: str) -> None:
@@ -139,6 +140,23 @@ def test_unsendable_values_name_their_column_and_write_nothing(postgres_schema_u
     finally:
         every_type.drop(engine)
         engine.dispose()
+
+
+def test_money_up_to_the_columns_precision_arrives_exactly(engine: Engine) -> None:
+    # Sent as one int64 of 10^-8 units, the binary path refused anything from 9e10 up (90 billion), although
+    # Numeric(20, 6) holds up to 10^14: a load of one such value (a broken export, or an ordinary sum in a
+    # currency whose unit is worth little) failed whole. Each of these is a float exactly, so "exactly" holds.
+    amounts = [90_000_000_000.5, 5e12, -99_999_999_999_999.75, 12_345_678_901.25, 41.9999999, -0.0000001]
+    frame = pd.DataFrame({"row_id": range(len(amounts)), "amount": amounts})
+    with write_transaction(engine) as connection:
+        bulk_insert(connection, every_type, frame)
+    stored = [row["amount"] for row in _stored(engine)]
+    # The fifth rounds up at 6 decimals (carried into the whole part); the last rounds to zero, sent unsigned.
+    assert stored == [Decimal("90000000000.500000"), Decimal("5000000000000.000000"),
+                      Decimal("-99999999999999.750000"), Decimal("12345678901.250000"), Decimal("42.000000"),
+                      Decimal("0.000000")]
+    if engine.dialect.name == "postgresql":  # the binary path's own encoding
+        assert [str(amount) for amount in stored[4:]] == ["42.000000", "0.000000"]
 
 
 def test_a_type_without_a_binary_encoding_is_refused_by_name() -> None:

@@ -80,8 +80,14 @@ SPEND_GROUP = "tiktok_spend"
 DATA_VERSION_TAG = "dagster/data_version"
 
 
+def _utc_now() -> datetime:
+    """Now, aware UTC: the one clock of the spend import (local today, pulled_at), so tests can run it on the
+    simulator's clock."""
+    return datetime.now(UTC)
+
+
 def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+    return _utc_now().astimezone(UTC).replace(tzinfo=None)
 
 
 def _dates_by_advertiser(partition_keys: list[str]) -> dict[str, list[date]]:
@@ -302,7 +308,7 @@ def _materialize_stats(
                                   f"{profile_errors[advertiser_id]}")
                 continue
             profile = profiles[advertiser_id]
-            today = local_today(profile.timezone, datetime.now(UTC))
+            today = local_today(profile.timezone, _utc_now())
             dates = begun_dates(requested, today)
             _log_left_out(context, f"advertiser {advertiser_id}: {len(requested) - len(dates)} date(s) after its "
                           f"local today {today} ({profile.timezone}): nothing to import yet", len(dates) < len(requested))
@@ -584,7 +590,7 @@ def revision_drift(warehouse: WarehouseResource) -> dg.MaterializeResult:
         # The re-pull planner's rule (settle.is_settled), so "settled" here is what the daily re-pull skips.
         days = [pd.Timestamp(day).date() for day in drift["stat_date"]]
         settled = settled_partitions(engine, "ad_stats_daily", set(drift["advertiser_id"]), min(days),
-                                     warehouse.settle_window_days(), datetime.now(UTC))
+                                     warehouse.settle_window_days(), _utc_now())
         drift["settled"] = [(advertiser_id, day) in settled
                             for advertiser_id, day in zip(drift["advertiser_id"], days, strict=True)]
     written = replace_drift(engine, "ad_stats_daily", drift)

@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from tiktok_assets.spend.pull import DAILY_METRICS, contiguous_ranges
+from tiktok_assets.spend.pull import DAILY_METRICS
 from tiktok_assets.spend.settle import PullRecord, age_in_days
 from tiktok_assets.tiktok.client import TikTokClient
 from tiktok_assets.tiktok.errors import TikTokError
@@ -211,13 +211,14 @@ def day_probes(frames: Mapping[str, pd.DataFrame], dates: Iterable[date]) -> dic
 
 
 def fetch_probes(client: TikTokClient, advertiser_id: str, dates: Sequence[date]) -> dict[date, DayProbe]:
-    """Probe the dates: one advertiser-level and one campaign-level daily report per run of consecutive dates.
+    """Probe the dates: one advertiser-level and one campaign-level daily report over their span (TikTok's 30-day
+    limit splits it), a gap costing nothing: a level's day is one row per campaign.
 
     The advertiser level takes no status filter (it has none); the campaign
     level asks deleted campaigns too. Raises what the client or parser raises.
     """
     frames: dict[str, list[pd.DataFrame]] = {level: [] for level in PROBE_LEVELS}
-    for start, end in contiguous_ranges(dates):
+    for start, end in [(min(dates), max(dates))] if dates else []:
         for level, id_dimension in PROBE_LEVELS.items():
             rows = client.report(advertiser_id, start=start, end=end, metrics=list(PROBE_METRICS), data_level=level,
                                  granularity="day", include_deleted=True)
@@ -250,9 +251,11 @@ def plan_repull(client: TikTokClient, engine: sa.Engine, table: str, advertiser_
                 today: date, settle_days: int, history: Iterable[PullRecord], settings: ProbeSettings) -> RepullPlan:
     """Probe what can be probed and decide each date; a failed probe makes the re-pull blind."""
     latest = {record.stat_date: record for record in history}
-    wanted = probe_dates(dates, today, settle_days, latest, settings)
-    if not wanted:
+    if not probe_dates(dates, today, settle_days, latest, settings):
         return RepullPlan(decide(dates, today, settle_days, latest, {}, {}, settings))
+    # The days pulled whatever the probe says are probed too (the same one or two requests cover the
+    # window): their probe is stored with their pull, so the next run can skip them.
+    wanted = sorted(day for day in set(dates) if age_in_days(day, today) >= 0)
     try:
         probed: dict[date, DayProbe] | None = fetch_probes(client, advertiser_id, wanted)
         error = None

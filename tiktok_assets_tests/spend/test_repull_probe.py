@@ -39,7 +39,7 @@ def probed(loopback_simulator, tmp_path, monkeypatch):
     first = settle(harness, advertiser_id)
     assert {m.metadata["repull_reason"].value for m in materializations(first, "ad_stats_daily").values()} == {
         str(Why.NO_PROBE), str(Why.SETTLING)}, "no probe stored yet: every day is pulled"
-    assert harness.count("stats_probes") == 2 * (END - START).days, "one probe per probed day and stats table"
+    assert harness.count("stats_probes") == 2 * ((END - START).days + 1), "one probe per pulled day and stats table"
     return simulator, harness, advertiser_id
 
 

@@ -25,7 +25,7 @@ import argparse
 import os
 import shutil
 from collections import Counter
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 from bench._common import (

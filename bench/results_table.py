@@ -85,6 +85,19 @@ def rows() -> list[tuple[str, str, str, str]]:
             f"single run {single['ms_per_partition']:.0f} ms/partition, one run per partition "
             f"{each['ms_per_partition']:.0f} ms/partition: +{overhead['extra_ms_per_partition']:.0f} ms each",
             "(figure)", f"{each['wall_s'] / single['wall_s']:.1f}× slower per run"))
+    if cost := _latest("api_cost"):
+        repull = cost["settle_repull"]
+        blind, probed = repull["blind"], repull["probed"]
+        backfill_part = ""
+        if filled := cost.get("backfill"):
+            backfill_part = (f"; backfill {filled['days']} d: {filled['requests']:,} requests = "
+                             f"{filled['per_1000_ad_days']} per 1,000 ad-days")
+        table.append((
+            f"7 API cost, settle re-pull {repull['window_days']} d × {repull['ads']:,} ads",
+            f"blind {blind['requests']:,} requests = {blind['per_1000_ad_days']} per 1,000 ad-days; probed "
+            f"{probed['requests']:,} = {probed['per_1000_ad_days']}; probed/blind "
+            f"**{repull['probed_over_blind']:.3f}**{backfill_part}",
+            "probed/blind ≤ 0.20", _ratio(repull["probed_over_blind"], 0.2, lower_is_better=True)))
     return table
 
 

@@ -9,15 +9,11 @@ recomputes exactly the partitions whose numbers changed.
 
 import hashlib
 import json
-from collections import defaultdict, deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import defaultdict
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from itertools import islice
-from typing import TypeVar
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 
 from tiktok_assets.defs.automation import upstream_data_changed
@@ -42,6 +38,8 @@ from tiktok_assets.spend.quality import (
     recent_window_start,
     untracked_spend,
 )
+from tiktok_assets.spend.pipeline import Slice, fetched_ahead, slice_schema_failures, slices_of
+from tiktok_assets.spend.probe import Decision, RepullPlan, plan_repull, probe_settings_from_env, save_probes
 from tiktok_assets.spend.reservation import (
     advertiser_daily_spend,
     imported_daily_spend,
@@ -56,13 +54,12 @@ from tiktok_assets.spend.revisions import (
     revisions_since,
     settled_partitions,
 )
-from tiktok_assets.spend.schemas import schema_failures
 from tiktok_assets.spend.settle import (
     SKIP_SETTLED_TAG,
-    PullRecord,
+    begun_dates,
     is_intraday,
     local_today,
-    repull_dates,
+    planned_dates,
     settled_dates,
 )
 from tiktok_assets.tiktok.client import TikTokClient
@@ -81,17 +78,16 @@ TIKTOK_API_POOL = "tiktok_api"
 SPEND_GROUP = "tiktok_spend"
 # Dagster reads a materialization's data version from this tag.
 DATA_VERSION_TAG = "dagster/data_version"
-# Days fetched and written together: bounds memory in a year-long backfill.
-SLICE_DAYS = 30
-# Slices fetched ahead on worker threads while the current one is written.
-FETCH_AHEAD_SLICES = 2
 
-T = TypeVar("T")
-R = TypeVar("R")
+
+def _utc_now() -> datetime:
+    """Now, aware UTC: the one clock of the spend import (local today, pulled_at), so tests can run it on the
+    simulator's clock."""
+    return datetime.now(UTC)
 
 
 def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+    return _utc_now().astimezone(UTC).replace(tzinfo=None)
 
 
 def _dates_by_advertiser(partition_keys: list[str]) -> dict[str, list[date]]:
@@ -295,86 +291,133 @@ def _materialize_stats(
             )
         skip_settled = context.run.tags.get(SKIP_SETTLED_TAG) == "true"
         settle_days = warehouse.settle_window_days()
+        # Settle re-pulls probe cheap daily totals first (spend.probe); read once, so a bad value fails here.
+        probe_settings = probe_settings_from_env() if skip_settled else None
         fetch = fetch_daily_stats if table == "ad_stats_daily" else fetch_hourly_stats
-        slices: list[tuple[AdvertiserProfile, pd.DataFrame, list[date]]] = []
+        slices: list[Slice[AdvertiserProfile]] = []
+        plans: dict[str, RepullPlan] = {}
         # Partitions the re-pull planner calls settled: the warehouse keeps their
         # stored rows that this pull no longer serves (one rule: settle.is_settled).
         settled_keys: set[tuple[str, date]] = set()
         # Days not over yet in the advertiser's report zone: a re-pull of them is progress, not a revision
         # (settle.is_intraday), so the warehouse logs no revision rows for them.
         intraday_keys: set[tuple[str, date]] = set()
-        for advertiser_id, dates in sorted(dates_by_advertiser.items()):
+        for advertiser_id, requested in sorted(dates_by_advertiser.items()):
             if advertiser_id in profile_errors:
-                context.log.error(f"{table}: {len(dates)} partition(s) not imported: {profile_errors[advertiser_id]}")
+                context.log.error(f"{table}: {len(requested)} partition(s) not imported: "
+                                  f"{profile_errors[advertiser_id]}")
                 continue
             profile = profiles[advertiser_id]
-            dates = _without_future(context, profile, dates)
+            today = local_today(profile.timezone, _utc_now())
+            dates = begun_dates(requested, today)
+            _log_left_out(context, f"advertiser {advertiser_id}: {len(requested) - len(dates)} date(s) after its "
+                          f"local today {today} ({profile.timezone}): nothing to import yet", len(dates) < len(requested))
             if not dates:
                 continue
-            today = local_today(profile.timezone, datetime.now(UTC))
             history = latest_pulls(engine, table, advertiser_id, profile.timezone, since=min(dates))
             if skip_settled:
-                dates = _without_settled(context, table, profile, dates, today, history, settle_days)
+                planned = planned_dates(dates, today, settle_days, history)
+                _log_left_out(context, f"{table}: advertiser {advertiser_id}: {len(dates) - len(planned)} partition(s) "
+                              "outside its re-pull plan (settled, or never pulled: backfill those)",
+                              len(planned) < len(dates))
+                if not planned:
+                    continue
+                plan = plan_repull(client, engine, table, advertiser_id, planned, today, settle_days, history,
+                                   probe_settings)
+                plans[advertiser_id] = plan
+                if plan.probe_error:
+                    context.log.warning(f"{table}: advertiser {advertiser_id}: probe failed, re-pulling all "
+                                        f"{len(planned)} day(s) at ad level: {plan.probe_error}")
+                for decision in plan.skipped:
+                    done += 1
+                    yield _unchanged_materialization(context.asset_key, profile, decision,
+                                                     plan.data_versions[decision.stat_date])
+                dates = plan.pull_dates
                 if not dates:
                     continue
             parents = ad_parents_frame(client.ads(advertiser_id, include_deleted=True))
             settled_keys |= {(advertiser_id, day)
                              for day in settled_dates(history, today, settle_days) & set(dates)}
             intraday_keys |= {(advertiser_id, day) for day in dates if is_intraday(day, today)}
-            ordered = sorted(dates)
-            # Fetch and write in slices so a year-long backfill keeps memory flat.
-            slices.extend((profile, parents, ordered[start : start + SLICE_DAYS])
-                          for start in range(0, len(ordered), SLICE_DAYS))
+            slices.extend(slices_of(profile, parents, dates))
 
-        def fetch_slice(work: tuple[AdvertiserProfile, pd.DataFrame, list[date]]) -> dict[date, pd.DataFrame]:
-            profile, parents, slice_dates = work
-            return fetch(client, profile, slice_dates, parents)
+        def fetch_slice(work: Slice[AdvertiserProfile]) -> dict[date, pd.DataFrame]:
+            return fetch(client, work.profile, list(work.dates), work.parents)
 
-        # The next slices are fetched and parsed on worker threads while this
-        # one is validated and written: the API wait, our parsing and the
-        # database then overlap instead of taking turns. The client (httpx and
-        # its rate limiter) is thread-safe; writes stay on this thread, in order.
-        with ThreadPoolExecutor(max_workers=FETCH_AHEAD_SLICES, thread_name_prefix="tiktok-fetch") as pool:
-            for (profile, _parents, slice_dates), frames in zip(
-                slices, _prefetched(pool, fetch_slice, slices, FETCH_AHEAD_SLICES), strict=True
-            ):
-                advertiser_id = profile.advertiser_id
-                failures = _slice_schema_failures(table, advertiser_id, frames)
-                if not failures.empty:
-                    schema_problems.append(failures)
-                # The slice's partitions are written together; each partition
-                # lies wholly inside one transaction, so a crash never leaves
-                # half a partition behind.
-                writes = write_stats_partitions(
-                    engine, table, {(advertiser_id, day): frame for day, frame in frames.items()}, _now(),
-                    settled=settled_keys, intraday=intraday_keys,
+        # spend.pipeline fetches the next slices on worker threads while this one is validated and written;
+        # writes stay on this thread, in order.
+        for work, frames in fetched_ahead(fetch_slice, slices):
+            profile = work.profile
+            advertiser_id = profile.advertiser_id
+            failures = slice_schema_failures(table, advertiser_id, frames)
+            if not failures.empty:
+                schema_problems.append(failures)
+            # The slice's partitions are written together; each partition
+            # lies wholly inside one transaction, so a crash never leaves
+            # half a partition behind.
+            writes = write_stats_partitions(
+                engine, table, {(advertiser_id, day): frame for day, frame in frames.items()}, _now(),
+                settled=settled_keys, intraday=intraday_keys,
+            )
+            plan = plans.get(advertiser_id)
+            if plan is not None:
+                # Only now, with the pull written: a probe saved before a failed write would hide the change.
+                save_probes(engine, table, advertiser_id,
+                            {day: plan.probes[day] for day in work.dates if day in plan.probes}, _now())
+            why = {decision.stat_date: decision.why for decision in plan.decisions} if plan is not None else {}
+            # The API work so far in this run (requests, pages, retries, throttling),
+            # so a partition's metadata says what its import cost.
+            api_so_far = {f"run_api_{name}": count for name, count in client.stats.as_dict().items()}
+            for written in writes.values():
+                written_refs.append(PartitionRef(advertiser_id, written.stat_date))
+                if written.vanished_kept:
+                    vanished.append(written)
+                done += 1
+                extra = {"repull_reason": str(why[written.stat_date])} if written.stat_date in why else {}
+                yield dg.AssetMaterialization(
+                    asset_key=context.asset_key,
+                    partition=advertiser_date_key(advertiser_id, written.stat_date),
+                    tags={DATA_VERSION_TAG: written.data_version},
+                    metadata={**_partition_metadata(profile, written.stat_date, written),
+                              "intraday": (advertiser_id, written.stat_date) in intraday_keys, **extra, **api_so_far},
                 )
-                # The API work so far in this run (requests, pages, retries, throttling),
-                # so a partition's metadata says what its import cost.
-                api_so_far = {f"run_api_{name}": count for name, count in client.stats.as_dict().items()}
-                for written in writes.values():
-                    written_refs.append(PartitionRef(advertiser_id, written.stat_date))
-                    if written.vanished_kept:
-                        vanished.append(written)
-                    done += 1
-                    yield dg.AssetMaterialization(
-                        asset_key=context.asset_key,
-                        partition=advertiser_date_key(advertiser_id, written.stat_date),
-                        tags={DATA_VERSION_TAG: written.data_version},
-                        metadata={**_partition_metadata(profile, written.stat_date, written),
-                                  "intraday": (advertiser_id, written.stat_date) in intraday_keys, **api_so_far},
-                    )
-                context.log.info(
-                    f"{table}: {done}/{total_partitions} partitions written "
-                    f"(advertiser {advertiser_id}, through {slice_dates[-1]}); API so far: {client.stats.as_dict()}"
-                )
-        context.log.info(f"{table}: finished {total_partitions} partitions; API requests: {client.stats.as_dict()}")
+            context.log.info(
+                f"{table}: {done}/{total_partitions} partitions done "
+                f"(advertiser {advertiser_id}, through {work.dates[-1]}); API so far: {client.stats.as_dict()}"
+            )
+        skipped = sum(len(plan.skipped) for plan in plans.values())
+        context.log.info(f"{table}: finished {total_partitions} partitions ({skipped} not re-pulled: probe "
+                         f"unchanged); API requests: {client.stats.as_dict()}")
     yield _schema_check_result(context.asset_key, schema_problems)
     yield _revision_check_result(context.asset_key, engine, table, written_refs, run_started_at,
                                  warehouse.alert_share())
     yield _vanished_check_result(context.asset_key, vanished)
     if profile_errors:
         raise _profile_failure(table, profile_errors, dates_by_advertiser)
+
+
+def _log_left_out(context: dg.AssetExecutionContext, message: str, left_out: bool) -> None:
+    if left_out:
+        context.log.info(f"Skipped {message}")
+
+
+def _unchanged_materialization(asset_key: dg.AssetKey, profile: AdvertiserProfile, decision: Decision,
+                               data_version: str) -> dg.AssetMaterialization:
+    """A day the probe found unchanged: reported again with its stored data version, so nothing downstream runs."""
+    return dg.AssetMaterialization(
+        asset_key=asset_key,
+        partition=advertiser_date_key(profile.advertiser_id, decision.stat_date),
+        tags={DATA_VERSION_TAG: data_version},
+        metadata={
+            "advertiser": f"{profile.name} ({profile.advertiser_id})",
+            "stat_date": decision.stat_date.isoformat(),
+            "currency": profile.currency,
+            "probe_unchanged": True,
+            "repull_reason": str(decision.why),
+            "changed": False,
+            "first_pull": False,
+        },
+    )
 
 
 def _profile_failure(table: str, errors: dict[str, AdvertiserProfileError], dates_by_advertiser: dict[str, list[date]]
@@ -389,82 +432,6 @@ def _profile_failure(table: str, errors: dict[str, AdvertiserProfileError], date
             "fields": dg.MetadataValue.json({advertiser_id: errors[advertiser_id].field for advertiser_id in failed}),
         },
     )
-
-
-def _prefetched(pool: ThreadPoolExecutor, work: Callable[[T], R], items: list[T], ahead: int) -> Iterator[R]:
-    """``work(item)`` for each item, in order, with up to ``ahead`` items computed in advance on ``pool``."""
-    pending: deque[Future[R]] = deque()
-    upcoming = iter(items)
-    for item in islice(upcoming, ahead):
-        pending.append(pool.submit(work, item))
-    try:
-        while pending:
-            result = pending.popleft().result()
-            for item in islice(upcoming, 1):
-                pending.append(pool.submit(work, item))
-            yield result
-    finally:
-        # A failed or abandoned run must not keep fetching in the background.
-        for future in pending:
-            future.cancel()
-
-
-def _slice_schema_failures(table: str, advertiser_id: str, frames: dict[date, pd.DataFrame]) -> pd.DataFrame:
-    """pandera failures of a slice's partitions, validated together (one call per slice, not per partition).
-
-    Keys are unique within a partition iff within the slice, because the
-    partition's advertiser and date are part of every key.
-    """
-    non_empty = {day: frame for day, frame in frames.items() if not frame.empty}
-    if not non_empty:
-        return pd.DataFrame()
-    together = pd.concat(non_empty.values(), ignore_index=True)
-    failures = schema_failures(table, together)
-    if failures.empty:
-        return failures
-    labels = np.repeat([f"{day}|{advertiser_id}" for day in non_empty], [len(frame) for frame in non_empty.values()])
-    rows = pd.to_numeric(failures.get("index"), errors="coerce")
-    failures["partition"] = [
-        labels[int(row)] if pd.notna(row) and 0 <= row < len(labels) else f"{min(non_empty)}..{max(non_empty)}|{advertiser_id}"
-        for row in rows
-    ]
-    return failures
-
-
-def _without_future(context: dg.AssetExecutionContext, profile: AdvertiserProfile, dates: list[date]) -> list[date]:
-    """The requested dates that have begun in the advertiser's zone.
-
-    One hourly-sync run spans every advertiser's today, so near midnight UTC a
-    zone east of UTC asks for a date that has not begun yet in a zone west of
-    it. TikTok serves nothing for it, and writing that empty partition would
-    record a pull of a day that has not happened; it is skipped instead.
-    """
-    today = local_today(profile.timezone, datetime.now(UTC))
-    kept = [day for day in dates if day <= today]
-    if len(kept) < len(dates):
-        context.log.info(
-            f"Advertiser {profile.advertiser_id}: skipped {len(dates) - len(kept)} date(s) after its local today "
-            f"{today} ({profile.timezone}): nothing to import yet."
-        )
-    return kept
-
-
-def _without_settled(context: dg.AssetExecutionContext, table: str, profile: AdvertiserProfile, dates: list[date],
-                     today: date, history: list[PullRecord], settle_days: int) -> list[date]:
-    """The requested dates this advertiser's re-pull plan wants: its settle window and its unsettled days.
-
-    A settle run covers every advertiser over one date range; inside it each
-    advertiser keeps only its own plan, so settled days and days never pulled
-    (those are for backfills) are skipped.
-    """
-    planned = set(repull_dates(today, settle_days, history, lookback_days=(today - min(dates)).days + 1))
-    kept = [day for day in dates if day in planned]
-    if len(kept) < len(dates):
-        context.log.info(
-            f"{table}: advertiser {profile.advertiser_id}: skipping {len(dates) - len(kept)} partition(s) "
-            "outside its re-pull plan (settled, or never pulled: backfill those)"
-        )
-    return kept
 
 
 def _vanished_check_result(asset_key: dg.AssetKey, vanished: list[PartitionWrite]) -> dg.AssetCheckResult:
@@ -623,7 +590,7 @@ def revision_drift(warehouse: WarehouseResource) -> dg.MaterializeResult:
         # The re-pull planner's rule (settle.is_settled), so "settled" here is what the daily re-pull skips.
         days = [pd.Timestamp(day).date() for day in drift["stat_date"]]
         settled = settled_partitions(engine, "ad_stats_daily", set(drift["advertiser_id"]), min(days),
-                                     warehouse.settle_window_days(), datetime.now(UTC))
+                                     warehouse.settle_window_days(), _utc_now())
         drift["settled"] = [(advertiser_id, day) in settled
                             for advertiser_id, day in zip(drift["advertiser_id"], days, strict=True)]
     written = replace_drift(engine, "ad_stats_daily", drift)

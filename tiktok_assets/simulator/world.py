@@ -248,6 +248,8 @@ class World:
         self._served_cache = _ByteBudgetCache(cache_megabytes * 1024 * 1024 // 2)
         self._frames: OrderedDict[Hashable, pd.DataFrame] = OrderedDict()
         self._frames_lock = threading.Lock()
+        # (advertiser_id, service type, day ordinal) -> [(ad position, metric index, minor units)]: revise().
+        self._revisions: dict[tuple[str, str, int], list[tuple[int, int, int]]] = {}
 
     @classmethod
     def sized(cls, n_ads: int = 1000, n_advertisers: int = 2, seed: int = 7, settle_days: int = 7,
@@ -349,6 +351,36 @@ class World:
         self._served_cache = _ByteBudgetCache(self._served_cache.max_bytes)
         with self._frames_lock:
             self._frames.clear()
+
+    def revise(self, ad_id: str, day: date, metric: str, delta: float) -> None:
+        """From now on serve ``ad_id``'s ``metric`` on local ``day`` moved by ``delta``, for tests.
+
+        Stands for a correction TikTok makes to one ad's figures of one day (on
+        top of the seeded revisions), at any age, settled days included. Money
+        in the currency's units (``delta`` 1.5 is 1.50 USD), counts as counts;
+        the change lands in the ad's busiest hour of the day, so hourly rows
+        still add up to the daily one. ``metric`` is a name of ``stats.METRICS``;
+        a value never goes below 0. Revisions add up.
+        """
+        if metric not in stats.METRICS:
+            raise ValueError(f"revise(metric={metric!r}): one of {', '.join(stats.METRICS)}")
+        ad_id = str(ad_id)
+        for advertiser_id, world in self._advertisers.items():
+            for book in world.books.values():
+                found = np.flatnonzero(book.entity_ids["AD"] == ad_id)
+                if len(found):
+                    index = stats.METRICS.index(metric)
+                    money = index in (stats.SPEND, stats.PURCHASE_VALUE, stats.APP_PURCHASE_VALUE)
+                    minor = round(delta * 10 ** world.spec.currency_decimals) if money else round(delta)
+                    self._revisions.setdefault((advertiser_id, book.service_type, day.toordinal()), []).append(
+                        (int(found[0]), index, int(minor)))
+                    # Cached values may hold the day: start afresh (a test-only path, not a hot one).
+                    self._final_cache = _ByteBudgetCache(self._final_cache.max_bytes)
+                    self._served_cache = _ByteBudgetCache(self._served_cache.max_bytes)
+                    with self._frames_lock:
+                        self._frames.clear()
+                    return
+        raise KeyError(f"No ad {ad_id} in this world (seed {self.seed})")
 
     def _world_of(self, advertiser_id: str) -> _AdvertiserWorld:
         try:
@@ -501,8 +533,15 @@ class World:
         def served() -> np.ndarray:
             final_values = self._final_cache.get_or_compute((advertiser_id, book.service_type, plan.day.toordinal()),
                                                             final)
-            return stats.served_day(final_values, book.arrays, self._keys, hours, age=plan.age,
-                                    settle_days=self.settle_days, hours_served=plan.hours_served)
+            dense = stats.served_day(final_values, book.arrays, self._keys, hours, age=plan.age,
+                                     settle_days=self.settle_days, hours_served=plan.hours_served)
+            revisions = self._revisions.get((advertiser_id, book.service_type, plan.day.toordinal()), [])
+            if revisions:
+                dense = dense.copy()
+            for ad, metric, minor in revisions:
+                busiest = int(np.argmax(dense[stats.IMPRESSIONS, :, ad]))
+                dense[metric, busiest, ad] = max(0, dense[metric, busiest, ad] + minor)
+            return dense
 
         return self._served_cache.get_or_compute((advertiser_id, book.service_type, *plan.key()), served)
 

@@ -104,3 +104,29 @@ def repull_dates(today: date, settle_days: int, latest_pulls: Iterable[PullRecor
         if oldest <= record.stat_date < min(window) and not is_settled(record, today, settle_days)
     }
     return sorted(window | unsettled)
+
+
+def begun_dates(dates: Iterable[date], today: date) -> list[date]:
+    """The dates that have begun where the local date is ``today``, sorted.
+
+    One hourly-sync run spans every advertiser's today, so near midnight UTC a
+    zone east of UTC asks for a date that has not begun yet in a zone west of
+    it. TikTok serves nothing for it, and writing that empty partition would
+    record a pull of a day that has not happened.
+    """
+    return sorted(day for day in set(dates) if day <= today)
+
+
+def planned_dates(dates: Iterable[date], today: date, settle_days: int, latest_pulls: Iterable[PullRecord]
+                  ) -> list[date]:
+    """The requested dates this advertiser's re-pull plan (``repull_dates``) wants, sorted.
+
+    A settle run covers every advertiser over one date range; inside it each
+    advertiser keeps only its own plan, so settled days and days never pulled
+    (those are for backfills) are left out.
+    """
+    requested = sorted(set(dates))
+    if not requested:
+        return []
+    planned = set(repull_dates(today, settle_days, latest_pulls, lookback_days=(today - requested[0]).days + 1))
+    return [day for day in requested if day in planned]

@@ -269,6 +269,21 @@ partition_pulls = sa.Table(
     sa.Index(None, "table_name", "advertiser_id", "stat_date"),
 )
 
+stats_probes = sa.Table(
+    "stats_probes",
+    metadata,
+    sa.Column("table_name", sa.String(32), primary_key=True),
+    sa.Column("advertiser_id", sa.String, primary_key=True),
+    sa.Column("stat_date", sa.Date, primary_key=True),
+    sa.Column("probe_digest", sa.String(64), nullable=False,
+              comment="Digest of the day's advertiser- and campaign-level totals of every compared metric at the "
+                      "probe before the last ad-level pull (tiktok_assets.spend.probe)."),
+    sa.Column("advertiser_spend", Money, nullable=False,
+              comment="AUCTION_ADVERTISER spend of the day at that probe (reservation buying included)."),
+    sa.Column("campaigns", sa.Integer, nullable=False, comment="Campaign rows the probe served for the day."),
+    sa.Column("probed_at", sa.DateTime, nullable=False),
+    sa.CheckConstraint(f"table_name IN {STATS_TABLE_NAMES!r}", name="table_name"),
+)
 
 # ---------------------------------------------------------------- postbacks (tiktok_assets.postbacks.store)
 # The first-party events table, the outbox and its companions: see ``postbacks/store.py`` for what each holds.

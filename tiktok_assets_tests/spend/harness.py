@@ -17,10 +17,13 @@ ENTITIES = [dg.AssetKey(f"{kind}_history") for kind in ("campaign", "adgroup", "
 
 
 class SpendHarness:
-    def __init__(self, base_url: str, warehouse_url: str, *, access_token: str | None = None) -> None:
+    def __init__(self, base_url: str, warehouse_url: str, *, access_token: str | None = None,
+                 settle_days: int | None = None) -> None:
+        warehouse = (WarehouseResource(url=warehouse_url) if settle_days is None
+                     else WarehouseResource(url=warehouse_url, settle_days=settle_days))
         self.defs = build_definitions(
             TikTokApiResource(base_url=base_url, access_token=access_token, qps=1000.0, backoff_seconds=0.001),
-            WarehouseResource(url=warehouse_url),
+            warehouse,
         )
         self.instance = dg.DagsterInstance.ephemeral()
         self.engine = make_engine(warehouse_url)
@@ -47,6 +50,15 @@ class SpendHarness:
 
     def count(self, table: str) -> int:
         return int(self.query(f"select count(*) as n from {table}")["n"].iloc[0])
+
+
+def materializations(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, dg.AssetMaterialization]:
+    """The asset's materializations of the run by partition key."""
+    return {
+        event.event_specific_data.materialization.partition: event.event_specific_data.materialization
+        for event in result.get_asset_materialization_events()
+        if event.event_specific_data.materialization.asset_key == dg.AssetKey(asset)
+    }
 
 
 def materialized_partitions(result: dg.ExecuteInProcessResult, asset: str) -> list[str]:

@@ -44,3 +44,16 @@ def test_settle_window_bounds() -> None:
     with pytest.raises(ValueError, match="1 to 28 days"):
         repull_dates(TODAY, 29, [])
     assert len(repull_dates(TODAY, 28, [])) == 29
+
+
+def test_begun_and_planned_dates_filter_what_a_run_asked_for() -> None:
+    from tiktok_assets.spend.settle import begun_dates, planned_dates
+
+    today = date(2026, 3, 30)
+    assert begun_dates([date(2026, 3, 31), today, date(2026, 3, 29), today], today) == [date(2026, 3, 29), today]
+    old = date(2026, 3, 1)
+    settled = PullRecord(old, date(2026, 3, 20), changed=False)
+    asked = [old, date(2026, 3, 2), date(2026, 3, 29)]
+    # The settled day and the never-pulled old one are left out; yesterday is in the window.
+    assert planned_dates(asked, today, 7, [settled]) == [date(2026, 3, 29)]
+    assert planned_dates([], today, 7, []) == []

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,6 +57,18 @@ def rss_bytes(pid: int) -> int:
         return 0
 
 
+def pss_bytes(pid: int) -> int:
+    """Proportional set size: shared pages split between the processes sharing them (a fork's copy-on-write
+    pages, shared libraries), so a tree's sum counts each page once."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, IndexError, ValueError):
+        pass
+    return 0
+
+
 def tree_cpu_seconds(root: int) -> float:
     """User + system seconds of ``root``, its live descendants and the children they have reaped."""
     total = 0.0
@@ -81,6 +92,7 @@ class TreeSampler:
     interval: float = 0.02
     exclude: frozenset[int] = frozenset()
     peak_bytes: int = 0
+    peak_pss_bytes: int = 0
     peak_processes: int = 0
     max_processes: int = 0
     samples: int = 0
@@ -89,16 +101,18 @@ class TreeSampler:
 
     def sample(self) -> int:
         children = _children_map()
-        total, count, stack = 0, 0, [self.root]
+        total, pss, count, stack = 0, 0, 0, [self.root]
         while stack:
             pid = stack.pop()
             if pid in self.exclude:
                 continue
             total += rss_bytes(pid)
+            pss += pss_bytes(pid)
             count += 1
             stack.extend(children.get(pid, []))
         self.samples += 1
         self.max_processes = max(self.max_processes, count)
+        self.peak_pss_bytes = max(self.peak_pss_bytes, pss)
         if total > self.peak_bytes:
             self.peak_bytes, self.peak_processes = total, count
         return total
@@ -123,6 +137,10 @@ class TreeSampler:
     def peak_mib(self) -> float:
         return self.peak_bytes / 2**20
 
+    @property
+    def peak_pss_mib(self) -> float:
+        return self.peak_pss_bytes / 2**20
+
 
 def wait_with_usage(pid: int) -> tuple[int, float, float]:
     """Reap child ``pid``: (exit status, its tree's user + system CPU seconds, its largest process's peak RSS MiB).
@@ -131,7 +149,3 @@ def wait_with_usage(pid: int) -> tuple[int, float, float]:
     """
     _, status, usage = os.wait4(pid, 0)
     return os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
-
-
-def monotonic() -> float:
-    return time.perf_counter()

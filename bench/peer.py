@@ -161,6 +161,7 @@ class PeerRun:
     wall_seconds: float
     cpu_seconds: float
     peak_rss_mib: float
+    peak_pss_mib: float
     largest_process_peak_rss_mib: float
     exit_code: int
     errors: list[str] = field(default_factory=list)
@@ -230,7 +231,7 @@ def read(peer: Peer, base_url: str, streams: list[str], start: date, end: date,
             path.unlink()
         directory.rmdir()
     return PeerRun(streams=list(streams), records=dict(records), wall_seconds=wall, cpu_seconds=cpu,
-                   peak_rss_mib=sampler.peak_mib, largest_process_peak_rss_mib=largest, exit_code=exit_code,
+                   peak_rss_mib=sampler.peak_mib, peak_pss_mib=sampler.peak_pss_mib, largest_process_peak_rss_mib=largest, exit_code=exit_code,
                    errors=errors, failed_streams=sorted(failed),
                    records_by_day={stream: dict(sorted(counts.items())) for stream, counts in days.items()})
 

@@ -16,14 +16,25 @@ from tiktok_assets.defs.resources import (
 
 
 def executor_from_env() -> dg.ExecutorDefinition | None:
-    """TIKTOK_EXECUTOR=k8s: every step in a Kubernetes pod of its own (dagster-k8s); else Dagster's default."""
+    """TIKTOK_EXECUTOR picks how a run's steps execute; unset, Dagster's default (multiprocess).
+
+    ``in_process``: every step in the run's own process. A small daily or hourly sync then starts no
+    process per step (each of those imports the code location again, ~150-250 MB and a second or so).
+    ``multiprocess``: Dagster's default, said explicitly. ``k8s``: every step in a Kubernetes pod of its
+    own (dagster-k8s).
+    """
     choice = os.environ.get("TIKTOK_EXECUTOR", "").strip().lower()
     if choice == "k8s":
         from dagster_k8s import k8s_job_executor  # installed in the Kubernetes image only (extra "k8s")
 
         return k8s_job_executor
+    if choice == "in_process":
+        return dg.in_process_executor
+    if choice == "multiprocess":
+        return dg.multiprocess_executor
     if choice:
-        raise ValueError(f"TIKTOK_EXECUTOR={choice!r} is not an executor we know: leave it unset, or set it to 'k8s'.")
+        raise ValueError(f"TIKTOK_EXECUTOR={choice!r} is not an executor we know: leave it unset, or set it to "
+                         "'in_process', 'multiprocess' or 'k8s'.")
     return None
 
 

@@ -80,6 +80,20 @@ def test_executor_is_dagsters_default_unless_k8s_is_asked_and_a_typo_is_refused(
         executor_from_env()
 
 
+def test_tiktok_executor_in_process_runs_every_step_of_the_asset_job_in_the_runs_process(monkeypatch) -> None:
+    # Issue 18: a small daily/hourly sync must not start a process per step.
+    from tiktok_assets.definitions import build_definitions, executor_from_env
+    from tiktok_assets.defs.resources import TikTokApiResource, WarehouseResource
+
+    monkeypatch.setenv("TIKTOK_EXECUTOR", "in_process")
+    assert executor_from_env() is dg.in_process_executor
+    defs = build_definitions(TikTokApiResource(), WarehouseResource(url="sqlite://"))
+    assert defs.resolve_implicit_global_asset_job_def().executor_def.name == "in_process"
+    monkeypatch.setenv("TIKTOK_EXECUTOR", "multiprocess")
+    defs = build_definitions(TikTokApiResource(), WarehouseResource(url="sqlite://"))
+    assert defs.resolve_implicit_global_asset_job_def().executor_def.name == "multiprocess"
+
+
 def test_a_resource_used_outside_a_run_sends_the_variables_value_not_its_name(monkeypatch) -> None:
     # Dagster resolves EnvVar fields for runs; a script calling get_client() holds the EnvVar itself,
     # a str of the variable's name: that name must never travel as the token (nor be scrubbed as one).

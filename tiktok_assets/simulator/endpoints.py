@@ -304,7 +304,9 @@ def parse_report_query(request: Request) -> ReportQuery:
         raise bad_parameter("report_type: Missing data for required field.")
     if report_type not in REPORT_TYPES:
         raise bad_parameter(f"report_type: Must be one of: {', '.join(REPORT_TYPES)}.")
-    lifetime = (query.get("query_lifetime") or "false").lower() == "true"
+    # Airbyte's audience lifetime stream sends lifetime=true (not query_lifetime) and no time dimension, and its
+    # recorded answer has rows without one (advertisers_audience_reports_lifetime.json): both spellings are served.
+    lifetime = any((query.get(name) or "false").lower() == "true" for name in ("query_lifetime", "lifetime"))
     data_level = query.get("data_level")
     if not data_level:
         raise bad_parameter("data_level: Missing data for required field.")

@@ -13,13 +13,14 @@ import math
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from tiktok_assets.simulator import filters
+from tiktok_assets.simulator import breakdowns, filters
+from tiktok_assets.simulator.entities import zone_info
 from tiktok_assets.simulator.catalogue import LOOSE_NUMBERS, NULL_WHEN_EMPTY, invalid_metrics, invalid_metrics_message
 from tiktok_assets.simulator.events import EventStore, EventValidationError
 from tiktok_assets.simulator.realism import ID_FIELDS, Realism
@@ -284,6 +285,13 @@ class ReportQuery:
     page: int
     page_size: int
     filtering: filters.ReportFiltering
+    report_type: str = "BASIC"
+    breakdown: tuple[str, ...] = ()
+    """Dimensions beyond the id and time ones (AUDIENCE's age, gender..., BASIC's country_code)."""
+    lifetime: bool = False
+
+
+REPORT_TYPES = ("BASIC", "AUDIENCE")
 
 
 def parse_report_query(request: Request) -> ReportQuery:
@@ -294,8 +302,11 @@ def parse_report_query(request: Request) -> ReportQuery:
     report_type = query.get("report_type")
     if not report_type:
         raise bad_parameter("report_type: Missing data for required field.")
-    if report_type != "BASIC":
-        raise bad_parameter(f"report_type: {report_type!r} is not supported by this API subset; use BASIC.")
+    if report_type not in REPORT_TYPES:
+        raise bad_parameter(f"report_type: Must be one of: {', '.join(REPORT_TYPES)}.")
+    # Airbyte's audience lifetime stream sends lifetime=true (not query_lifetime) and no time dimension, and its
+    # recorded answer has rows without one (advertisers_audience_reports_lifetime.json): both spellings are served.
+    lifetime = any((query.get(name) or "false").lower() == "true" for name in ("query_lifetime", "lifetime"))
     data_level = query.get("data_level")
     if not data_level:
         raise bad_parameter("data_level: Missing data for required field.")
@@ -307,23 +318,32 @@ def parse_report_query(request: Request) -> ReportQuery:
     id_dimension = ID_DIMENSION[level]
     dimensions = json_parameter(query, "dimensions", list, required=True)
     time_dimensions = [name for name in dimensions if name in TIME_DIMENSION.values()]
-    if len(dimensions) != 2 or id_dimension not in dimensions or len(time_dimensions) != 1:
+    extra = [name for name in dimensions if name != id_dimension and name not in TIME_DIMENSION.values()]
+    allowed = breakdowns.AUDIENCE_DIMENSIONS if report_type == "AUDIENCE" else breakdowns.BASIC_EXTRA_DIMENSIONS
+    wanted_times = 0 if lifetime else 1
+    if (id_dimension not in dimensions or len(time_dimensions) != wanted_times or len(set(dimensions)) != len(dimensions)
+            or any(name not in allowed for name in extra) or len(extra) > 2
+            or (report_type == "AUDIENCE" and not extra)
+            or (report_type == "AUDIENCE" and time_dimensions[:1] == ["stat_time_hour"])):
+        time_hint = "no time dimension with query_lifetime=true" if lifetime else "stat_time_day or stat_time_hour"
         raise bad_parameter(
-            f"dimensions: Invalid dimensions {dimensions}; for {data_level} use [\"{id_dimension}\", "
-            "\"stat_time_day\"] or [\"" + id_dimension + "\", \"stat_time_hour\"]."
+            f"dimensions: Invalid dimensions {dimensions} for {report_type} at {data_level}: use \"{id_dimension}\", "
+            f"{time_hint}" + (f", and up to 2 of {', '.join(allowed)}." if allowed else ".")
         )
-    granularity = "day" if time_dimensions[0] == "stat_time_day" else "hour"
+    granularity = "day" if lifetime or time_dimensions[0] == "stat_time_day" else "hour"
     metrics = json_parameter(query, "metrics", list, required=True)
     if not metrics:
         raise bad_parameter("metrics: Length must be at least 1.")
     invalid = invalid_metrics(metrics, level)
     if invalid:
         raise bad_parameter(invalid_metrics_message(invalid))
-    start = date_parameter(query, "start_date")
-    end = date_parameter(query, "end_date")
+    start = date_parameter(query, "start_date") if not lifetime else date.min
+    end = date_parameter(query, "end_date") if not lifetime else date.min
     if end < start:
         raise bad_parameter("end_date: end_date must be later than or equal to start_date.")
-    if (end - start).days + 1 > MAX_DAYS[granularity]:
+    if lifetime:
+        start = end = date.min  # Lifetime: every day the entity has, start_date/end_date are not used.
+    elif (end - start).days + 1 > MAX_DAYS[granularity]:
         raise bad_parameter(SPAN_MESSAGES[granularity])
     page, page_size = paging(query)
     try:
@@ -332,13 +352,14 @@ def parse_report_query(request: Request) -> ReportQuery:
         raise bad_parameter(str(error)) from None
     advertiser_id = request.advertiser_id()
     return ReportQuery(advertiser_id, service_type, data_level, level, id_dimension, granularity,
-                       tuple(dict.fromkeys(metrics)), start, end, page, page_size, filtering)
+                       tuple(dict.fromkeys(metrics)), start, end, page, page_size, filtering,
+                       report_type, tuple(extra), lifetime)
 
 
 def report_integrated_get(request: Request) -> dict[str, Any]:
     report = parse_report_query(request)
     world = request.world
-    if request.max_report_rows is not None:
+    if request.max_report_rows is not None and not report.lifetime:
         bound = world.count_report_rows_upper_bound(report.advertiser_id, report.data_level, report.granularity,  # type: ignore[arg-type]
                                                     report.start, report.end, service_type=report.service_type)
         if bound > request.max_report_rows:
@@ -349,19 +370,39 @@ def report_integrated_get(request: Request) -> dict[str, Any]:
     ancestors = (world.entity_ids(report.advertiser_id, report.level, service_type=report.service_type)
                  if report.filtering.ids else None)
     visible = filters.report_visible(masks, report.filtering, report.level, request.realism.hide_deleted, ancestors)
-    frame = world.cached_report_frame(report.advertiser_id, report.data_level, report.granularity,  # type: ignore[arg-type]
-                                      report.start, report.end, request.now, service_type=report.service_type,
-                                      visible=visible)
+    decimals = world.advertiser(report.advertiser_id).currency_decimals
+    if report.lifetime:
+        frame = _lifetime_frame(request, report, visible, decimals)
+    else:
+        frame = world.cached_report_frame(report.advertiser_id, report.data_level, report.granularity,  # type: ignore[arg-type]
+                                          report.start, report.end, request.now, service_type=report.service_type,
+                                          visible=visible)
+    if report.breakdown:
+        frame = breakdowns.split(frame, report.id_dimension, report.breakdown, decimals)
     limit = request.realism.ads_throttle_limit
     if limit is not None and report.level == "AD":
         frame = _newest_ads(request, report, frame, limit)
     first = (report.page - 1) * report.page_size
     page_rows = frame.iloc[first : first + report.page_size]
-    decimals = world.advertiser(report.advertiser_id).currency_decimals
     attributes = _attributes(request, report, page_rows)
-    rows = report_rows_json(page_rows, report.id_dimension, TIME_DIMENSION[report.granularity], report.metrics,
-                            decimals, request.realism, attributes)
+    time_dimension = None if report.lifetime else TIME_DIMENSION[report.granularity]
+    rows = report_rows_json(page_rows, report.id_dimension, time_dimension, report.metrics,
+                            decimals, request.realism, attributes, report.breakdown)
     return paged(request, rows, report.page, report.page_size, len(frame))
+
+
+def _lifetime_frame(request: Request, report: ReportQuery, visible: np.ndarray | None, decimals: int) -> pd.DataFrame:
+    """Lifetime rows: the daily frames from the world's epoch to today (the advertiser's date), per entity."""
+    world = request.world
+    today = request.now.astimezone(zone_info(world.advertiser(report.advertiser_id).market.timezone)).date()
+    first = min(world.epoch, today)
+    frames = []
+    while first <= today:
+        last = min(today, first + timedelta(days=MAX_DAYS["day"] - 1))
+        frames.append(world.cached_report_frame(report.advertiser_id, report.data_level, "day", first, last,
+                                                request.now, service_type=report.service_type, visible=visible))
+        first = last + timedelta(days=1)
+    return breakdowns.lifetime(frames, report.id_dimension, decimals)
 
 
 def _newest_ads(request: Request, report: ReportQuery, frame: pd.DataFrame, limit: int) -> pd.DataFrame:
@@ -524,9 +565,10 @@ def encode_json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def report_rows_json(frame: pd.DataFrame, id_dimension: str, time_dimension: str, metrics: Sequence[str],
+def report_rows_json(frame: pd.DataFrame, id_dimension: str, time_dimension: str | None, metrics: Sequence[str],
                      decimals: int, realism: Realism = Realism(),
-                     attributes: Mapping[str, np.ndarray] | None = None) -> RawJson:
+                     attributes: Mapping[str, np.ndarray] | None = None,
+                     breakdown: Sequence[str] = ()) -> RawJson:
     """The page's ``data.list`` as TikTok serves it, already encoded:
     ``[{"dimensions": {"ad_id": "17...", "stat_time_day": "2026-11-20 00:00:00"}, "metrics": {"spend": "12.34"}}]``.
 
@@ -542,15 +584,21 @@ def report_rows_json(frame: pd.DataFrame, id_dimension: str, time_dimension: str
     ids = frame[id_dimension].to_numpy().astype(str)
     if not np.all(np.strings.isdigit(ids)):
         raise ValueError(f"{id_dimension} values must be digit strings to be served unescaped")
-    stamps = np.datetime_as_string(frame["stat_time"].to_numpy(dtype="datetime64[s]"), unit="s")
-    times = np.strings.replace(stamps, "T", " ")
+    dimension_columns = [ids.tolist()]
+    dimension_part = f'"{id_dimension}":' + ('{}' if realism.numeric_ids else '"{}"')
+    if time_dimension is not None:
+        stamps = np.datetime_as_string(frame["stat_time"].to_numpy(dtype="datetime64[s]"), unit="s")
+        dimension_columns.append(np.strings.replace(stamps, "T", " ").tolist())
+        dimension_part += f',"{time_dimension}":"{{}}"'
+    for name in breakdown:
+        # Breakdown values come from breakdowns.AUDIENCE_VALUES: letters, digits and "_" only, no escaping needed.
+        dimension_columns.append(frame[name].tolist())
+        dimension_part += f',"{name}":"{{}}"'
     columns = [_column(frame, metric, decimals, realism, attributes or {}) for metric in metrics]
     metric_part = ",".join(f'"{metric}":"{{}}"' if quoted else f'"{metric}":{{}}'
                            for metric, (_, quoted) in zip(metrics, columns, strict=True))
-    id_part = '{}' if realism.numeric_ids else '"{}"'
-    template = (f'{{{{"dimensions":{{{{"{id_dimension}":{id_part},"{time_dimension}":"{{}}"}}}},'
-                f'"metrics":{{{{{metric_part}}}}}}}}}')
-    return RawJson("[" + ",".join(map(template.format, ids.tolist(), times.tolist(),
+    template = f'{{{{"dimensions":{{{{{dimension_part}}}}},"metrics":{{{{{metric_part}}}}}}}}}'
+    return RawJson("[" + ",".join(map(template.format, *dimension_columns,
                                       *(values for values, _ in columns))) + "]")
 
 

@@ -148,7 +148,7 @@ def test_thirty_days_and_one_hour_day_are_allowed(client, us_advertiser) -> None
         ({"start_date": "2026/11/01"}, "start_date"),
         ({"start_date": "2026-11-19", "end_date": "2026-11-18"}, "end_date"),
         ({"advertiser_id": ""}, "advertiser_id"),
-        ({"report_type": "AUDIENCE"}, "report_type"),
+        ({"report_type": "NOT_A_REPORT_TYPE"}, "report_type"),
     ],
 )
 def test_bad_report_parameters_are_named(client, us_advertiser, override, named) -> None:

@@ -17,6 +17,7 @@ from tiktok_assets.postbacks.settings import (
     parse_non_negative,
     parse_workers,
 )
+from tiktok_assets.spend.probe import DEFAULT_VERIFY_EVERY_DAYS, ProbeSettings, parse_probe_settings
 from tiktok_assets.spend.revisions import DEFAULT_REVISION_ALERT_SHARE, parse_revision_alert_share
 from tiktok_assets.spend.settle import DEFAULT_SETTLE_DAYS, MAX_SETTLE_DAYS, parse_settle_days
 from tiktok_assets.tiktok.client import DEFAULT_BASE_URL, RetryPolicy, TikTokClient
@@ -109,6 +110,16 @@ class WarehouseResource(dg.ConfigurableResource):
         description="TIKTOK_REVISION_ALERT_SHARE: a re-pull moving an ad's spend by more than this share of its "
         "previous value makes spend_revision_within_threshold warn (0.05 = 5%).",
     )
+    repull_probe: str = Field(
+        default="on",
+        description="TIKTOK_REPULL_PROBE: on/off. A settle re-pull asks each advertiser's advertiser- and "
+        "campaign-level daily totals first and pulls ad-level rows only for days whose totals moved.",
+    )
+    probe_verify_every_days: int = Field(
+        default=DEFAULT_VERIFY_EVERY_DAYS,
+        description="TIKTOK_PROBE_VERIFY_EVERY_DAYS: a day is pulled at ad level whatever the probe says when its "
+        "age is a multiple of this (0 to 28; 0 turns the periodic full verify off).",
+    )
 
     _engine: Engine | None = PrivateAttr(default=None)
 
@@ -136,6 +147,11 @@ class WarehouseResource(dg.ConfigurableResource):
     def alert_share(self) -> float:
         """``revision_alert_share`` as a number; a wrong value fails the run naming TIKTOK_REVISION_ALERT_SHARE."""
         return parse_revision_alert_share(_setting_value(self.revision_alert_share, DEFAULT_REVISION_ALERT_SHARE))
+
+    def probe_settings(self) -> ProbeSettings:
+        """``repull_probe`` and ``probe_verify_every_days``, checked; a wrong value fails the run naming its variable."""
+        return parse_probe_settings(_setting_value(self.repull_probe, "on"),
+                                    _setting_value(self.probe_verify_every_days, DEFAULT_VERIFY_EVERY_DAYS))
 
 
 class PostbacksResource(dg.ConfigurableResource):
@@ -224,6 +240,9 @@ def warehouse_from_env() -> WarehouseResource:
         settle_days=dg.EnvVar.int("TIKTOK_SETTLE_DAYS") if os.environ.get("TIKTOK_SETTLE_DAYS") else DEFAULT_SETTLE_DAYS,
         revision_alert_share=(dg.EnvVar("TIKTOK_REVISION_ALERT_SHARE") if os.environ.get("TIKTOK_REVISION_ALERT_SHARE")
                               else str(DEFAULT_REVISION_ALERT_SHARE)),
+        repull_probe=dg.EnvVar("TIKTOK_REPULL_PROBE") if os.environ.get("TIKTOK_REPULL_PROBE") else "on",
+        probe_verify_every_days=(dg.EnvVar.int("TIKTOK_PROBE_VERIFY_EVERY_DAYS")
+                                 if os.environ.get("TIKTOK_PROBE_VERIFY_EVERY_DAYS") else DEFAULT_VERIFY_EVERY_DAYS),
     )
 
 

@@ -39,7 +39,7 @@ from tiktok_assets.spend.quality import (
     untracked_spend,
 )
 from tiktok_assets.spend.pipeline import Slice, fetched_ahead, slice_schema_failures, slices_of
-from tiktok_assets.spend.probe import Decision, RepullPlan, plan_repull, probe_settings_from_env, save_probes
+from tiktok_assets.spend.probe import Decision, RepullPlan, plan_repull, save_probes
 from tiktok_assets.spend.reservation import (
     advertiser_daily_spend,
     imported_daily_spend,
@@ -292,7 +292,7 @@ def _materialize_stats(
         skip_settled = context.run.tags.get(SKIP_SETTLED_TAG) == "true"
         settle_days = warehouse.settle_window_days()
         # Settle re-pulls probe cheap daily totals first (spend.probe); read once, so a bad value fails here.
-        probe_settings = probe_settings_from_env() if skip_settled else None
+        probe_settings = warehouse.probe_settings() if skip_settled else None
         fetch = fetch_daily_stats if table == "ad_stats_daily" else fetch_hourly_stats
         slices: list[Slice[AdvertiserProfile]] = []
         plans: dict[str, RepullPlan] = {}

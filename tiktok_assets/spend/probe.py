@@ -38,7 +38,6 @@ settled is out of reach either way (settled days are not re-pulled).
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -87,10 +86,6 @@ def parse_probe_settings(enabled: object = "on", verify_every_days: object = DEF
         raise ValueError(f"{VERIFY_ENV} must be 0 (off) to 28 days, got {every}")
     return ProbeSettings(enabled=flag in _ON, verify_every_days=every)
 
-
-def probe_settings_from_env() -> ProbeSettings:
-    return parse_probe_settings(os.environ.get(PROBE_ENV, "on"),
-                                os.environ.get(VERIFY_ENV, str(DEFAULT_VERIFY_EVERY_DAYS)))
 
 
 class Why(StrEnum):

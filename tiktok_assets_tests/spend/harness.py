@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date
 
 import dagster as dg
@@ -19,8 +20,14 @@ ENTITIES = [dg.AssetKey(f"{kind}_history") for kind in ("campaign", "adgroup", "
 class SpendHarness:
     def __init__(self, base_url: str, warehouse_url: str, *, access_token: str | None = None,
                  settle_days: int | None = None) -> None:
-        warehouse = (WarehouseResource(url=warehouse_url) if settle_days is None
-                     else WarehouseResource(url=warehouse_url, settle_days=settle_days))
+        fields: dict[str, object] = {} if settle_days is None else {"settle_days": settle_days}
+        # The probe settings bound as a deployment binds them (warehouse_from_env): a test that sets the variable,
+        # even after this, changes the next run, as a changed environment changes a code location's next run.
+        if os.environ.get("TIKTOK_REPULL_PROBE"):
+            fields["repull_probe"] = dg.EnvVar("TIKTOK_REPULL_PROBE")
+        if os.environ.get("TIKTOK_PROBE_VERIFY_EVERY_DAYS"):
+            fields["probe_verify_every_days"] = dg.EnvVar.int("TIKTOK_PROBE_VERIFY_EVERY_DAYS")
+        warehouse = WarehouseResource(url=warehouse_url, **fields)
         self.defs = build_definitions(
             TikTokApiResource(base_url=base_url, access_token=access_token, qps=1000.0, backoff_seconds=0.001),
             warehouse,

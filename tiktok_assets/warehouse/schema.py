@@ -4,8 +4,8 @@ Every table is on the one ``metadata`` of ``tables.py``; the revisions are in
 ``migrations/versions``, run programmatically (no ``alembic.ini``). ``create_schema``
 runs on every start and is idempotent:
 
-* at the head revision: returns after one read of ``alembic_version`` (no DDL);
-* a new database (no ``alembic_version``, no ``schema_meta``): ``create_all`` makes
+* at the head revision: returns after one read of ``tiktok_assets_alembic_version`` (no DDL);
+* a new database (no ``tiktok_assets_alembic_version``, no ``schema_meta``): ``create_all`` makes
   every table at the latest shape, stamped with the head revision;
 * a warehouse of before Alembic (``schema_meta`` at hand-rolled version 1-4):
   ``migrations/legacy.py`` brings it to version 4 as the old code did, it is
@@ -33,6 +33,7 @@ from sqlalchemy.engine import Connection, Engine
 from tiktok_assets.warehouse.engine import safe_url, serialise_writers, write_transaction
 from tiktok_assets.warehouse.errors import WarehouseError, WarehouseUnavailableError
 from tiktok_assets.warehouse.migrations import legacy
+from tiktok_assets.warehouse.migrations.compare import VERSION_TABLE
 from tiktok_assets.warehouse.tables import metadata
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -64,8 +65,8 @@ def head_revision() -> str:
 
 
 def current_revision(connection: Connection) -> str | None:
-    """The revision stored in the warehouse's ``alembic_version``; None before Alembic (or on a new database)."""
-    return MigrationContext.configure(connection).get_current_revision()
+    """The revision stored in the warehouse's ``tiktok_assets_alembic_version``; None before Alembic (or on a new database)."""
+    return MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE}).get_current_revision()
 
 
 def create_schema(engine: Engine) -> None:

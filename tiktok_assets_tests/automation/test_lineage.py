@@ -29,7 +29,7 @@ _READ = re.compile(r'\b(?:FROM|JOIN)\s+"?([A-Za-z_][A-Za-z0-9_]*)"?', re.IGNOREC
 _WRITE = re.compile(r'^\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM|REPLACE\s+INTO)\s+"?([A-Za-z_][A-Za-z0-9_]*)"?',
                     re.IGNORECASE)
 # The schema bookkeeping every engine reads when it starts (create_schema), no asset's data.
-NOT_DATA = {"alembic_version", "schema_meta"}
+NOT_DATA = {"tiktok_assets_alembic_version", "schema_meta"}
 # Tables a run writes only when there is something to write: who writes them when there is.
 WRITTEN_SOMETIMES = {
     "stats_revisions": {"ad_stats_daily", "ad_stats_hourly"},  # a re-pull that changed a row

@@ -9,12 +9,12 @@ from tiktok_assets.warehouse.schema import current_revision, head_revision
 
 
 def as_legacy_version(connection: Connection, version: int, *, drop_drift: bool = True) -> None:
-    """Replace Alembic's ``alembic_version`` by the hand-rolled ``schema_meta`` at ``version``.
+    """Replace Alembic's ``tiktok_assets_alembic_version`` by the hand-rolled ``schema_meta`` at ``version``.
 
     ``revision_drift`` goes too unless ``drop_drift`` is false: the old
     ``create_schema`` never made it (only a ``replace_drift`` call did).
     """
-    connection.exec_driver_sql("DROP TABLE alembic_version")
+    connection.exec_driver_sql("DROP TABLE tiktok_assets_alembic_version")
     if drop_drift:
         connection.exec_driver_sql("DROP TABLE IF EXISTS revision_drift")
     connection.exec_driver_sql("CREATE TABLE schema_meta (id INTEGER NOT NULL, schema_version INTEGER NOT NULL, "

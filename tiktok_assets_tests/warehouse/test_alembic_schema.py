@@ -23,7 +23,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection, Engine
 
 from tiktok_assets.warehouse import create_schema, make_engine
-from tiktok_assets.warehouse.migrations.compare import configure_options
+from tiktok_assets.warehouse.migrations.compare import VERSION_TABLE, configure_options
 from tiktok_assets.warehouse.schema import alembic_config, head_revision
 from tiktok_assets.warehouse.tables import metadata
 from tiktok_assets_tests.warehouse.legacy_schema import as_legacy_version, at_head
@@ -67,8 +67,25 @@ def test_the_metadata_holds_every_table_whatever_was_imported_first() -> None:
 def test_create_schema_makes_every_table_in_one_call(engine: Engine) -> None:
     create_schema(engine)
     with engine.connect() as connection:
-        assert set(sa.inspect(connection).get_table_names()) == ALL_TABLES | {"alembic_version"}
+        assert set(sa.inspect(connection).get_table_names()) == ALL_TABLES | {VERSION_TABLE}
         assert at_head(connection)
+        assert schema_diff(connection) == []
+
+
+def test_a_database_shared_with_dagsters_storage_keeps_each_revision_apart(engine: Engine) -> None:
+    # Dagster's instance storage keeps its own Alembic revision in ``alembic_version`` (and its own tables);
+    # docker-compose puts the instance and the warehouse in one database. Before the warehouse had its own
+    # version table it read Dagster's revision as its own and refused to start.
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")
+        connection.exec_driver_sql("INSERT INTO alembic_version VALUES ('29b539ebc72a')")
+        connection.exec_driver_sql("CREATE TABLE runs (id INTEGER PRIMARY KEY, run_body TEXT)")
+    create_schema(engine)
+    create_schema(engine)  # and again, at head
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "29b539ebc72a"
+        assert at_head(connection)
+        # Autogenerate leaves Dagster's tables alone: no "remove table runs" in a new revision.
         assert schema_diff(connection) == []
 
 
@@ -77,7 +94,7 @@ def test_the_revisions_build_exactly_the_metadata(engine: Engine) -> None:
     with engine.begin() as connection:
         command.upgrade(alembic_config(connection), "head")
     with engine.connect() as connection:
-        assert set(sa.inspect(connection).get_table_names()) == ALL_TABLES | {"alembic_version"}
+        assert set(sa.inspect(connection).get_table_names()) == ALL_TABLES | {VERSION_TABLE}
         assert schema_diff(connection) == []
 
 
@@ -208,7 +225,7 @@ def test_processes_starting_at_once_migrate_once(warehouse_url: str, legacy_vers
         assert errors == []
         with engines[0].connect() as connection:
             assert at_head(connection)
-            assert connection.execute(sa.text("SELECT count(*) FROM alembic_version")).scalar() == 1
+            assert connection.execute(sa.text("SELECT count(*) FROM tiktok_assets_alembic_version")).scalar() == 1
             assert schema_diff(connection) == []
         if legacy_version is not None:
             assert _contents(engines[0]) == before

@@ -36,13 +36,13 @@ def test_create_schema_is_idempotent_and_keeps_data(engine: Engine) -> None:
     assert set(metadata.tables) <= set(sa.inspect(engine).get_table_names())
     with engine.connect() as connection:
         assert at_head(connection)
-        assert connection.execute(sa.text("SELECT count(*) FROM alembic_version")).scalar() == 1
+        assert connection.execute(sa.text("SELECT count(*) FROM tiktok_assets_alembic_version")).scalar() == 1
     assert len(read_stats(engine, "ad_stats_daily")) == 3
 
 
 def test_a_warehouse_at_an_older_revision_is_upgraded_once(engine: Engine) -> None:
     with engine.begin() as connection:
-        connection.exec_driver_sql("UPDATE alembic_version SET version_num = '0001'")
+        connection.exec_driver_sql("UPDATE tiktok_assets_alembic_version SET version_num = '0001'")
         connection.exec_driver_sql("DROP TABLE revision_drift")
     schema.create_schema(engine)
     schema.create_schema(engine)
@@ -53,7 +53,7 @@ def test_a_warehouse_at_an_older_revision_is_upgraded_once(engine: Engine) -> No
 
 def test_a_newer_database_is_refused(engine: Engine) -> None:
     with engine.begin() as connection:
-        connection.exec_driver_sql("UPDATE alembic_version SET version_num = 'f00d'")
+        connection.exec_driver_sql("UPDATE tiktok_assets_alembic_version SET version_num = 'f00d'")
     with pytest.raises(WarehouseError, match="revision f00d, which this code does not know"):
         schema.create_schema(engine)
     with engine.begin() as connection:

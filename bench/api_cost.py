@@ -1,4 +1,4 @@
-"""Bench 7, API cost: TikTok requests per 1,000 ad-days of a settle re-pull (blind vs probed) and of a backfill.
+"""Bench 8, API cost: TikTok requests per 1,000 ad-days of a settle re-pull (blind vs probed) and of a backfill.
 
     python -m bench.api_cost                        # 1,000 ads, 28-day settle window, 365-day backfill
     python -m bench.api_cost --ads 1000 --settle-days 28 --backfill-days 365

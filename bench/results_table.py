@@ -93,7 +93,7 @@ def rows() -> list[tuple[str, str, str, str]]:
             backfill_part = (f"; backfill {filled['days']} d: {filled['requests']:,} requests = "
                              f"{filled['per_1000_ad_days']} per 1,000 ad-days")
         table.append((
-            f"7 API cost, settle re-pull {repull['window_days']} d × {repull['ads']:,} ads",
+            f"8 API cost, settle re-pull {repull['window_days']} d × {repull['ads']:,} ads",
             f"blind {blind['requests']:,} requests = {blind['per_1000_ad_days']} per 1,000 ad-days; probed "
             f"{probed['requests']:,} = {probed['per_1000_ad_days']}; probed/blind "
             f"**{repull['probed_over_blind']:.3f}**{backfill_part}",

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tiktok_assets.simulator import breakdowns, filters
+from tiktok_assets.simulator import assets, breakdowns, filters
 from tiktok_assets.simulator.entities import zone_info
 from tiktok_assets.simulator.catalogue import LOOSE_NUMBERS, NULL_WHEN_EMPTY, invalid_metrics, invalid_metrics_message
 from tiktok_assets.simulator.events import EventStore, EventValidationError
@@ -266,6 +266,29 @@ def _entity_endpoint(kind: str) -> Callable[[Request], dict[str, Any]]:
 campaign_get = _entity_endpoint("campaign")
 adgroup_get = _entity_endpoint("adgroup")
 ad_get = _entity_endpoint("ad")
+
+
+# -- creative assets -------------------------------------------------------------------------
+
+
+def _asset_listing(key: str, rows_of: Callable[[int, Any, datetime], list[dict[str, object]]]
+                   ) -> Callable[[Request], dict[str, Any]]:
+    # The recorded answers (contract cases creative_assets_music / creative_assets_portfolios) carry
+    # the rows under their own key and no page_info: a client pages with page/page_size until a short
+    # page, as Airbyte's PageIncrement does, so we honour page/page_size and send no page_info.
+    def endpoint(request: Request) -> dict[str, Any]:
+        advertiser_id = request.advertiser_id()
+        page, page_size = paging(request.query)
+        rows = rows_of(request.world.seed, request.world.advertiser(advertiser_id), request.now)
+        start = (page - 1) * page_size
+        return {key: rows[start : start + page_size]}
+
+    endpoint.__name__ = key
+    return endpoint
+
+
+music_get = _asset_listing("musics", assets.music_library)
+portfolio_list = _asset_listing("creative_portfolios", assets.portfolios)
 
 
 # -- reports ---------------------------------------------------------------------------------
@@ -627,4 +650,6 @@ ROUTES: dict[str, Route] = {
     "/ad/get/": Route("GET", ad_get),
     "/report/integrated/get/": Route("GET", report_integrated_get),
     "/event/track/": Route("POST", event_track),
+    "/file/music/get/": Route("GET", music_get),
+    "/creative/portfolio/list/": Route("GET", portfolio_list),
 }

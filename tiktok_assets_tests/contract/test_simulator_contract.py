@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -448,6 +448,72 @@ def test_ads_throttle_header_on_a_truncated_report(advertiser):
     assert {str(row["dimensions"]["ad_id"]) for row in _rows(narrowed.json())} == {one}
 
 
+# -- creative assets (issue 17) ------------------------------------------------------------------------
+
+
+ASSET_CASES = ("creative_assets_music", "creative_assets_portfolios")
+
+
+def _walk_pages(sim: Simulator, path: str, advertiser: str, key: str, page_size: int = 100
+                ) -> tuple[list[httpx.Response], list[dict[str, Any]]]:
+    # As Airbyte's PageIncrement pages these endpoints: page 1, 2, ... until a page shorter than page_size.
+    pages, rows = [], []
+    for page in range(1, 50):
+        answer = get(sim, path, {"advertiser_id": advertiser, "page": page, "page_size": page_size})
+        pages.append(answer)
+        got = answer.json()["data"][key]
+        rows.extend(got)
+        if len(got) < page_size:
+            return pages, rows
+    raise AssertionError(f"{path} never served a short page")
+
+
+@pytest.mark.parametrize("case_name", ASSET_CASES)
+def test_creative_asset_listing_has_the_recorded_shape(sim, advertiser, case_name):
+    case = load_case(case_name)
+    sim.realism = Realism(lowercase_ok=True, omit_request_id=True)
+    pages, rows = _walk_pages(sim, case.first.path, advertiser, case.expected["row_key"])
+    for page in pages:
+        assert_same_shape(case.first, page)
+        assert page.json()["code"] == 0
+    ids = [row[case.expected["primary_key"]] for row in rows]
+    assert ids and len(set(ids)) == len(ids), "a primary key repeats across pages"
+    assert all(isinstance(value, str) and value.isdigit() for value in ids)
+
+
+def test_music_library_pages_past_one_page_and_is_deterministic(sim, advertiser):
+    path = load_case("creative_assets_music").first.path
+    pages, rows = _walk_pages(sim, path, advertiser, "musics")
+    # More than Airbyte's 100-row page, so the second request is needed.
+    assert len(pages) >= 2 and len(rows) > 100
+    again = Simulator(world=World(seed=7), clock=SimClock(fixed=SIM_NOW), qps=None)
+    assert _walk_pages(again, path, advertiser, "musics")[1] == rows
+    other = sim.world.advertiser_ids[1]
+    assert {row["music_id"] for row in rows}.isdisjoint(
+        row["music_id"] for row in _walk_pages(sim, path, other, "musics")[1])
+    for row in rows:
+        assert row["create_time"] <= row["modify_time"] <= SIM_NOW.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def test_creative_assets_appear_as_the_clock_moves(advertiser):
+    path = load_case("creative_assets_music").first.path
+    now = Simulator(world=World(seed=7), clock=SimClock(fixed=SIM_NOW), qps=None)
+    # Half way through the years the library was built in: some tracks exist, others come later.
+    midway = now.world.advertiser(advertiser).create_time + timedelta(days=500)
+    earlier = Simulator(world=World(seed=7), clock=SimClock(fixed=midway), qps=None)
+    before = {row["music_id"] for row in _walk_pages(earlier, path, advertiser, "musics")[1]}
+    after = {row["music_id"] for row in _walk_pages(now, path, advertiser, "musics")[1]}
+    assert before and before < after
+
+
+@pytest.mark.parametrize("case_name", ASSET_CASES)
+def test_creative_asset_listing_checks_the_advertiser(sim, advertiser, case_name):
+    path = load_case(case_name).first.path
+    assert get(sim, path, {}).json()["code"] == 40002
+    assert get(sim, path, {"advertiser_id": "123"}).json()["code"] == 40001
+    assert get(sim, path, {"advertiser_id": advertiser}, token="not-a-token").json()["code"] == 40105
+
+
 def test_every_case_has_a_simulator_test():
     from tiktok_assets_tests.contract.cases import case_names
 
@@ -459,6 +525,7 @@ def test_every_case_has_a_simulator_test():
         "error_40105_token_invalid", "error_40133_advertiser_rate_limit", "error_50000_system_error",
         "http_502_html", "http_503_html", "report_ads_throttle_header", "campaigns_official_example",
         "report_advertiser_level", "report_mixed_types_ad_deleted", "error_40101_secret_echo",
+        "creative_assets_music", "creative_assets_portfolios",
     }
     assert set(case_names()) == covered
 

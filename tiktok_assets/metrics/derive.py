@@ -249,7 +249,9 @@ class FrameGrouper:
             for column in [*keys, *carry]
         }
         for column in _present(frame, ADDITIVE_COLUMNS):
-            if identity and frame[column].dtype == _sum_dtype(column):
+            # A missing value sums as 0 (a first-party row appended to the stats has no spend), so the copy
+            # shortcut only applies to a column without one.
+            if identity and frame[column].dtype == _sum_dtype(column) and not frame[column].hasnans:
                 columns[column] = frame[column].to_numpy(copy=True)
                 continue
             values = _as_float(frame[column], na_value=0.0)

@@ -223,6 +223,19 @@ def test_first_party_levels_compose_without_double_counting() -> None:
         assert results[(level, "daily")]["spend"].sum() == 40.0
 
 
+def test_an_order_for_an_ad_without_stats_that_day_has_zero_spend_not_null() -> None:
+    # Every row its own ad-level group (one stats row, one order for another ad): the grouper's
+    # copy shortcut used to copy the order row's missing spend as NaN, which the NOT NULL metrics
+    # table refused (the demo's metrics_daily failed on 3 Dec 2026).
+    stats, events, history = _composition_fixture()
+    stats = stats[stats["ad_id"] == "a1"]
+    first_party = attribute_first_party(events[events["event_id"] == "e2"], history)  # ad a3: no stats row
+    ads = metrics_for_levels(stats, ["ad"], ["daily"], history, first_party)[("ad", "daily")].set_index("ad_id")
+    assert ads.loc["a3", "spend"] == 0.0 and ads.loc["a3", "first_party_revenue"] == 25.0
+    assert ads.loc["a1", "spend"] == 10.0
+    assert not ads[["spend", "impressions", "clicks"]].isna().any().any()
+
+
 def test_hourly_first_party_joins_hourly_stats() -> None:
     stats, events, history = _composition_fixture()
     # Order e1 happened 2026-03-09 20:00 UTC = 13:00 PDT: its hour row.

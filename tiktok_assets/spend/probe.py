@@ -48,6 +48,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from tiktok_assets.spend.pull import DAILY_METRICS
+from tiktok_assets.spend.revisions import stored_date
 from tiktok_assets.spend.settle import PullRecord, age_in_days
 from tiktok_assets.tiktok.client import TikTokClient
 from tiktok_assets.tiktok.errors import TikTokError
@@ -276,7 +277,7 @@ def stored_probes(engine: sa.Engine, table: str, advertiser_id: str, dates: Sequ
         stats_probes.c.table_name == table, stats_probes.c.advertiser_id == advertiser_id,
         stats_probes.c.stat_date.between(min(dates), max(dates)))
     with engine.connect() as connection:
-        return {_as_date(day): digest for day, digest in connection.execute(query)}
+        return {stored_date(day): digest for day, digest in connection.execute(query)}
 
 
 def save_probes(engine: sa.Engine, table: str, advertiser_id: str, probes: Mapping[date, DayProbe],
@@ -312,12 +313,5 @@ def latest_data_versions(engine: sa.Engine, table: str, advertiser_id: str, date
     )
     query = sa.select(pulls.c.stat_date, pulls.c.data_version).join(latest, pulls.c.pull_id == latest.c.pull_id)
     with engine.connect() as connection:
-        return {_as_date(day): version for day, version in connection.execute(query)}
+        return {stored_date(day): version for day, version in connection.execute(query)}
 
-
-def _as_date(value: date | datetime | str) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value)[:10])

@@ -92,7 +92,7 @@ def latest_pulls(engine: sa.Engine, table_name: str, advertiser_id: str, zone: s
     with engine.connect() as connection:
         rows = connection.execute(query).all()
     return [
-        PullRecord(stat_date=_as_date(row.stat_date), pulled_on=local_today(zone, row.pulled_at),
+        PullRecord(stat_date=stored_date(row.stat_date), pulled_on=local_today(zone, row.pulled_at),
                    changed=bool(row.changed))
         for row in rows
     ]
@@ -127,7 +127,8 @@ def settled_partitions(engine: sa.Engine, table_name: str, advertiser_ids: Itera
     return settled
 
 
-def _as_date(value: date | datetime | str) -> date:
+def stored_date(value: date | datetime | str) -> date:
+    """A date column's value as a ``date``: SQLite hands some back as text or datetimes."""
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):

@@ -45,15 +45,28 @@ def _requests(sim: Any) -> int:
     return sum(sim.request_counts.values())
 
 
-def _reasons(result: Any) -> dict[str, int]:
+def _reasons(result: Any, table: str = "ad_stats_daily") -> dict[str, int]:
     import dagster as dg
 
     counted: Counter[str] = Counter()
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization
-        if materialization.asset_key == dg.AssetKey("ad_stats_daily"):
+        if materialization.asset_key == dg.AssetKey(table):
             counted[str(materialization.metadata["repull_reason"].value)] += 1
     return dict(sorted(counted.items()))
+
+
+def _narrowed_hourly(result: Any) -> dict[str, str]:
+    """Per hourly partition re-pulled for only some ads, what was asked ("12 of 830 ads ...")."""
+    import dagster as dg
+
+    narrowed = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        scope = materialization.metadata.get("repull_scope")
+        if materialization.asset_key == dg.AssetKey("ad_stats_hourly") and scope and scope.value != "every ad":
+            narrowed[str(materialization.partition)] = str(scope.value)
+    return dict(sorted(narrowed.items()))
 
 
 def settle_repull(ads: int, settle_days: int) -> dict[str, Any]:
@@ -98,7 +111,9 @@ def settle_repull(ads: int, settle_days: int) -> dict[str, Any]:
             by_route = sim.request_counts - counts_before
             measured[mode] = {"requests": _requests(sim) - before, "by_route": dict(by_route),
                               "wall_s": round(watch.wall, 2), "cpu_s": round(watch.cpu, 2),
-                              "daily_partitions_by_reason": _reasons(result)}
+                              "daily_partitions_by_reason": _reasons(result),
+                              "hourly_partitions_by_reason": _reasons(result, "ad_stats_hourly"),
+                              "hourly_partitions_narrowed": _narrowed_hourly(result)}
             run_harness.engine.dispose()
         os.environ.pop("TIKTOK_REPULL_PROBE", None)
     window_days = settle_days + 1
@@ -157,7 +172,9 @@ def main() -> None:
           f"{probed['requests']:,} = {probed['per_1000_ad_days']} per 1,000 ad-days; probed/blind "
           f"{repull['probed_over_blind']:.3f} (target <= {TARGET_RATIO:.2f}: "
           f"{'met' if repull['probed_over_blind'] <= TARGET_RATIO else 'NOT met'}); "
-          f"daily partitions by reason (probed): {probed['daily_partitions_by_reason']}", flush=True)
+          f"daily partitions by reason (probed): {probed['daily_partitions_by_reason']}; hourly partitions "
+          f"re-pulled for only the ads that moved: {len(probed['hourly_partitions_narrowed'])} "
+          f"({', '.join(probed['hourly_partitions_narrowed'].values())})", flush=True)
     figures: dict[str, Any] = {"settle_repull": repull}
     if args.backfill_days:
         filled = backfill(args.ads, args.backfill_days)

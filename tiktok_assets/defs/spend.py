@@ -39,6 +39,12 @@ from tiktok_assets.spend.quality import (
     untracked_spend,
 )
 from tiktok_assets.spend.pipeline import Slice, fetched_ahead, slice_schema_failures, slices_of
+from tiktok_assets.spend.narrow import (
+    NarrowingPlan,
+    narrowed_hourly_partition,
+    plan_narrowing,
+    save_ad_row_digests,
+)
 from tiktok_assets.spend.probe import Decision, RepullPlan, plan_repull, save_probes
 from tiktok_assets.spend.reservation import (
     advertiser_daily_spend,
@@ -296,6 +302,9 @@ def _materialize_stats(
         fetch = fetch_daily_stats if table == "ad_stats_daily" else fetch_hourly_stats
         slices: list[Slice[AdvertiserProfile]] = []
         plans: dict[str, RepullPlan] = {}
+        # Hourly settle re-pulls of moved days ask only the ads whose ad-level daily row moved (spend.narrow).
+        narrowings: dict[str, NarrowingPlan] = {}
+        forget_digests_before: dict[str, date] = {}
         # Partitions the re-pull planner calls settled: the warehouse keeps their
         # stored rows that this pull no longer serves (one rule: settle.is_settled).
         settled_keys: set[tuple[str, date]] = set()
@@ -328,6 +337,14 @@ def _materialize_stats(
                 if plan.probe_error:
                     context.log.warning(f"{table}: advertiser {advertiser_id}: probe failed, re-pulling all "
                                         f"{len(planned)} day(s) at ad level: {plan.probe_error}")
+                if (table == "ad_stats_hourly" and probe_settings.enabled and plan.pull_dates
+                        and plan.probe_error is None):
+                    narrowing = plan_narrowing(client, engine, table, advertiser_id, plan.decisions, today)
+                    narrowings[advertiser_id] = narrowing
+                    forget_digests_before[advertiser_id] = today - timedelta(days=settle_days + 1)
+                    if narrowing.error:
+                        context.log.warning(f"{table}: advertiser {advertiser_id}: ad-level read failed, re-pulling "
+                                            f"moved days whole: {narrowing.error}")
                 for decision in plan.skipped:
                     done += 1
                     yield _unchanged_materialization(context.asset_key, profile, decision,
@@ -341,12 +358,24 @@ def _materialize_stats(
             intraday_keys |= {(advertiser_id, day) for day in dates if is_intraday(day, today)}
             slices.extend(slices_of(profile, parents, dates))
 
-        def fetch_slice(work: Slice[AdvertiserProfile]) -> dict[date, pd.DataFrame]:
-            return fetch(client, work.profile, list(work.dates), work.parents)
+        def fetch_slice(work: Slice[AdvertiserProfile]) -> tuple[dict[date, pd.DataFrame], dict[date, str]]:
+            """The slice's partitions, and for each narrowed day what was re-pulled ("12 of 830 ads")."""
+            narrowed = narrowings.get(work.profile.advertiser_id, NarrowingPlan()).days
+            frames: dict[date, pd.DataFrame] = {}
+            scope: dict[date, str] = {}
+            for day in (day for day in work.dates if day in narrowed):
+                frame = narrowed_hourly_partition(client, engine, work.profile, day, narrowed[day], work.parents)
+                if frame is not None:
+                    frames[day] = frame
+                    scope[day] = f"{len(narrowed[day].ads)} of {narrowed[day].of_ads} ads (their daily rows moved)"
+            whole = [day for day in work.dates if day not in frames]
+            if whole:
+                frames.update(fetch(client, work.profile, whole, work.parents))
+            return {day: frames[day] for day in work.dates}, scope
 
         # spend.pipeline fetches the next slices on worker threads while this one is validated and written;
         # writes stay on this thread, in order.
-        for work, frames in fetched_ahead(fetch_slice, slices):
+        for work, (frames, scope) in fetched_ahead(fetch_slice, slices):
             profile = work.profile
             advertiser_id = profile.advertiser_id
             failures = slice_schema_failures(table, advertiser_id, frames)
@@ -364,6 +393,12 @@ def _materialize_stats(
                 # Only now, with the pull written: a probe saved before a failed write would hide the change.
                 save_probes(engine, table, advertiser_id,
                             {day: plan.probes[day] for day in work.dates if day in plan.probes}, _now())
+            if table == "ad_stats_hourly":
+                # Any other pull of these days (an hourly sync, a backfill) forgets their digests: a later
+                # narrowed re-pull must never compare against a baseline older than the stored rows.
+                digests = narrowings[advertiser_id].digests if advertiser_id in narrowings else {}
+                save_ad_row_digests(engine, table, advertiser_id, work.dates, digests, _now(),
+                                    forget_before=forget_digests_before.get(advertiser_id))
             why = {decision.stat_date: decision.why for decision in plan.decisions} if plan is not None else {}
             # The API work so far in this run (requests, pages, retries, throttling),
             # so a partition's metadata says what its import cost.
@@ -374,6 +409,8 @@ def _materialize_stats(
                     vanished.append(written)
                 done += 1
                 extra = {"repull_reason": str(why[written.stat_date])} if written.stat_date in why else {}
+                if table == "ad_stats_hourly" and written.stat_date in why:
+                    extra["repull_scope"] = scope.get(written.stat_date, "every ad")
                 yield dg.AssetMaterialization(
                     asset_key=context.asset_key,
                     partition=advertiser_date_key(advertiser_id, written.stat_date),

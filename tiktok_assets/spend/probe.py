@@ -10,7 +10,8 @@ clicks, conversions, installs, web and app purchases and their value, reach).
 Each day's totals are digested and compared with the digest kept in
 ``stats_probes`` from the probe before that day's last ad-level pull. Only
 days whose digest moved are pulled at ad level; the others report their
-stored data version unchanged.
+stored data version unchanged. In the hourly table a pulled day is narrowed further, to the ads whose
+ad-level daily row moved (``spend.narrow``).
 
 What is compared with what. The advertiser level counts reservation buying
 (Reach & Frequency, TopView) that ad rows lack, and serves deleted entities
@@ -168,7 +169,8 @@ def decide(dates: Iterable[date], today: date, settle_days: int, latest: Mapping
     return decisions
 
 
-def _cell(value: object) -> str:
+def digest_cell(value: object) -> str:
+    """One metric value as digested: "-" for empty, money at the warehouse's 6 decimals, counts as integers."""
     if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
         return "-"
     if isinstance(value, (float, np.floating)):
@@ -196,7 +198,7 @@ def day_probes(frames: Mapping[str, pd.DataFrame], dates: Iterable[date]) -> dic
             day = values["probe_day"]
             if day not in lines:
                 continue
-            lines[day].append("|".join([level, str(values[id_dimension]), *(_cell(values[m]) for m in metrics)]))
+            lines[day].append("|".join([level, str(values[id_dimension]), *(digest_cell(values[m]) for m in metrics)]))
             if level == "AUCTION_ADVERTISER":
                 spend[day] += float(values.get("spend") or 0.0)
             else:

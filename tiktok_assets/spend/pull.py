@@ -228,6 +228,26 @@ def fetch_hourly_stats(
     return result
 
 
+def fetch_hourly_stats_of_ads(
+    client: TikTokClient, advertiser: AdvertiserProfile, day: date, ad_ids: Sequence[str], parents: pd.DataFrame,
+    *, per_request: int,
+) -> pd.DataFrame:
+    """Ad-level hourly rows of one date for these ads only (``ad_ids`` filters of ``per_request`` ids)."""
+    rows = [
+        row
+        for page in client.report_pages(
+            advertiser.advertiser_id, start=day, end=day, metrics=HOURLY_METRICS, granularity="hour",
+            include_deleted=True, ids=ad_ids, ids_per_request=per_request,
+        )
+        for row in page
+    ]
+    if not rows:
+        return pd.DataFrame(columns=HOURLY_COLUMNS)
+    frame = parse_report_rows(rows, id_dimension="ad_id", time_dimension="stat_time_hour", metrics=HOURLY_METRICS,
+                              advertiser_id=advertiser.advertiser_id)
+    return _hourly_frame(frame, advertiser, parents, spread=False)
+
+
 def _hourly_frame(frame: pd.DataFrame, advertiser: AdvertiserProfile, parents: pd.DataFrame, *, spread: bool
                   ) -> pd.DataFrame:
     local = frame["stat_time"]

@@ -482,6 +482,8 @@ class TikTokClient:
         page_size: int = MAX_PAGE_SIZE,
         service_type: ServiceType = "AUCTION",
         include_deleted: bool = True,
+        ids: Sequence[str] | None = None,
+        ids_per_request: int = REPORT_ID_FILTER_MAX,
     ) -> Iterator[list[dict[str, Any]]]:
         """Yield pages of BASIC report rows for [start, end], split to TikTok's span limits.
 
@@ -491,7 +493,10 @@ class TikTokClient:
         ``include_deleted`` (the default) asks for deleted entities' rows too:
         without it TikTok leaves them out and their spend seems to vanish.
         ``service_type="RESERVATION"`` reads Reach & Frequency / TopView
-        buying, with the ``RESERVATION_*`` data levels.
+        buying, with the ``RESERVATION_*`` data levels. ``ids`` narrows the
+        report to these entities of the level (``ad_ids`` at ad level...), asked
+        ``ids_per_request`` at a time (TikTok takes at most 100); an empty list
+        asks nothing.
         """
         if data_level not in ID_DIMENSION:
             raise ValueError(f"data_level must be one of {sorted(ID_DIMENSION)}, got {data_level!r}")
@@ -503,10 +508,22 @@ class TikTokClient:
         filtering = report_status_filtering(data_level) if include_deleted else None
         if granularity not in TIME_DIMENSION:
             raise ValueError(f"granularity must be 'day' or 'hour', got {granularity!r}")
+        if ids is not None and _ID_FILTER.get(data_level.partition("_")[2]) is None:
+            raise ValueError(f"ids cannot narrow data_level {data_level!r}: it has no id filter")
+        if not 1 <= ids_per_request <= REPORT_ID_FILTER_MAX:
+            raise ValueError(f"ids_per_request must be 1 to {REPORT_ID_FILTER_MAX} (TikTok's limit), "
+                             f"got {ids_per_request}")
+        batches: list[tuple[str, ...] | None] = [None]
+        if ids is not None:
+            if isinstance(ids, str):
+                raise TypeError(f"ids must be a list of ids, got the single string {ids!r}")
+            wanted = list(dict.fromkeys(str(entity_id) for entity_id in ids))
+            batches = [tuple(wanted[at : at + ids_per_request]) for at in range(0, len(wanted), ids_per_request)]
         # (first day, last day, ids the request is narrowed to or None for all of the level's entities)
         pending: list[tuple[date, date, tuple[str, ...] | None]] = [
-            (chunk_start, chunk_end, None)
+            (chunk_start, chunk_end, batch)
             for chunk_start, chunk_end in reversed(date_chunks(start, end, MAX_DAYS_PER_REQUEST[granularity]))
+            for batch in reversed(batches)
         ]
         entity_ids: list[str] | None = None
         while pending:

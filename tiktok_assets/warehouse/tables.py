@@ -285,6 +285,22 @@ stats_probes = sa.Table(
     sa.CheckConstraint(f"table_name IN {STATS_TABLE_NAMES!r}", name="table_name"),
 )
 
+# Per ad and day, the digest of its ad-level daily row at the last pull: what narrows an hourly re-pull of a moved
+# day to the ads that moved (tiktok_assets.spend.narrow).
+stats_probe_ads = sa.Table(
+    "stats_probe_ads",
+    metadata,
+    sa.Column("table_name", sa.String(32), primary_key=True),
+    sa.Column("advertiser_id", sa.String, primary_key=True),
+    sa.Column("stat_date", sa.Date, primary_key=True),
+    sa.Column("ad_id", sa.String, primary_key=True),
+    sa.Column("row_digest", sa.String(32), nullable=False,
+              comment="Digest of the ad's AUCTION_AD daily row (every metric the table holds) as TikTok served it "
+                      "just before the table's last pull of the day."),
+    sa.Column("probed_at", sa.DateTime, nullable=False),
+    sa.CheckConstraint(f"table_name IN {STATS_TABLE_NAMES!r}", name="table_name"),
+)
+
 # ---------------------------------------------------------------- postbacks (tiktok_assets.postbacks.store)
 # The first-party events table, the outbox and its companions: see ``postbacks/store.py`` for what each holds.
 

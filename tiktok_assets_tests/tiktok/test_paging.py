@@ -236,3 +236,29 @@ def test_the_simulators_cut_report_is_read_whole_by_id_filters() -> None:
     assert sorted(row["dimensions"]["ad_id"] for row in rows) == sorted(truth["ad_id"])
     spend = sum(float(row["metrics"]["spend"]) for row in rows if row["metrics"]["spend"] != "-")
     assert round(spend, 2) == round(float(truth["spend"].sum()), 2)
+
+
+def test_a_report_narrowed_to_ads_asks_only_for_them_in_requests_of_the_chosen_size() -> None:
+    from tiktok_assets.simulator import DEFAULT_ACCESS_TOKEN, SimClock, Simulator, World
+    from tiktok_assets_tests.conftest import SIM_NOW
+
+    sim = Simulator(world=World.sized(n_ads=200, n_advertisers=1), clock=SimClock(fixed=SIM_NOW), qps=None)
+    advertiser_id = sim.world.advertiser_ids[0]
+    day = date(2026, 11, 18)
+    truth = sim.world.report_frame(advertiser_id, "AUCTION_AD", "hour", day, day, SIM_NOW)
+    wanted = sorted(truth["ad_id"].unique())[5:95]  # 90 ads
+    with TikTokClient(DEFAULT_ACCESS_TOKEN, "http://simulator.local", qps=None, transport=sim.transport()) as client:
+        sim.reset_counts()
+        rows = client.report(advertiser_id, start=day, end=day, metrics=["spend"], granularity="hour", ids=wanted,
+                             ids_per_request=41)
+        # 90 ads in filters of 41: 3 requests, each one page (41 ads × 24 hours <= 1,000 rows).
+        assert sum(sim.request_counts.values()) == 3
+        assert client.report(advertiser_id, start=day, end=day, metrics=["spend"], ids=[]) == []
+        with pytest.raises(ValueError, match="ids_per_request must be 1 to 100"):
+            client.report(advertiser_id, start=day, end=day, metrics=["spend"], ids=wanted, ids_per_request=101)
+        with pytest.raises(ValueError, match="no id filter"):
+            client.report(advertiser_id, start=day, end=day, metrics=["spend"], data_level="AUCTION_ADVERTISER",
+                          ids=wanted)
+    served = truth[truth["ad_id"].isin(wanted)]
+    assert sorted((row["dimensions"]["ad_id"], row["dimensions"]["stat_time_hour"]) for row in rows) == sorted(
+        zip(served["ad_id"], served["stat_time"].dt.strftime("%Y-%m-%d %H:%M:%S"), strict=True))

@@ -482,6 +482,7 @@ class TikTokClient:
         page_size: int = MAX_PAGE_SIZE,
         service_type: ServiceType = "AUCTION",
         include_deleted: bool = True,
+        audience: Sequence[str] = (),
     ) -> Iterator[list[dict[str, Any]]]:
         """Yield pages of BASIC report rows for [start, end], split to TikTok's span limits.
 
@@ -491,8 +492,12 @@ class TikTokClient:
         ``include_deleted`` (the default) asks for deleted entities' rows too:
         without it TikTok leaves them out and their spend seems to vanish.
         ``service_type="RESERVATION"`` reads Reach & Frequency / TopView
-        buying, with the ``RESERVATION_*`` data levels.
+        buying, with the ``RESERVATION_*`` data levels. ``audience`` (e.g.
+        ``["age", "gender"]``) asks for an AUDIENCE report broken down by those
+        dimensions instead (daily only: TikTok serves no hourly audience data).
         """
+        if audience and granularity != "day":
+            raise ValueError(f"AUDIENCE reports are daily only; got granularity {granularity!r}")
         if data_level not in ID_DIMENSION:
             raise ValueError(f"data_level must be one of {sorted(ID_DIMENSION)}, got {data_level!r}")
         if service_type not in ("AUCTION", "RESERVATION"):
@@ -514,9 +519,9 @@ class TikTokClient:
             params = {
                 "advertiser_id": advertiser_id,
                 "service_type": service_type,
-                "report_type": "BASIC",
+                "report_type": "AUDIENCE" if audience else "BASIC",
                 "data_level": data_level,
-                "dimensions": [ID_DIMENSION[data_level], TIME_DIMENSION[granularity]],
+                "dimensions": [ID_DIMENSION[data_level], TIME_DIMENSION[granularity], *audience],
                 "metrics": list(metrics),
                 "start_date": chunk_start.isoformat(),
                 "end_date": chunk_end.isoformat(),

@@ -60,6 +60,7 @@ def build_definitions(tiktok_api: TikTokApiResource, warehouse: WarehouseResourc
             automation.hourly_sync_schedule,
             automation.daily_entities_schedule,
             automation.daily_settle_schedule,
+            audience.daily_audience_schedule,
             postbacks.first_party_events_schedule,
         ],
         sensors=[

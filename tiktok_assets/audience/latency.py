@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 
-from tiktok_assets.spend.settle import PullRecord, local_today, planned_dates, settled_dates
+from tiktok_assets.spend.settle import PullRecord, local_today, planned_dates, repull_dates, settled_dates
 from tiktok_assets.spend.zones import zone_info
 
 
@@ -56,3 +56,10 @@ def audience_settled(latest_pulls: Iterable[PullRecord], zone: str, now_utc: dat
                      settle_days: int) -> set[date]:
     """Dates settled on the late clock (``settle.settled_dates``): their stored rows a pull lacks are kept."""
     return settled_dates(latest_pulls, audience_today(zone, now_utc, latency), settle_days)
+
+
+def audience_repull_dates(now_utc: datetime, zone: str, latency: timedelta, settle_days: int,
+                          latest_pulls: Iterable[PullRecord]) -> list[date]:
+    """What a daily audience run asks for one advertiser and breakdown: the settle window on the late clock
+    (the newest complete day first pulled, the window's days pulled again) plus older days not settled yet."""
+    return repull_dates(audience_today(zone, now_utc, latency), settle_days, latest_pulls)

@@ -6,21 +6,33 @@ complete) and ``tiktok_assets.warehouse.audience`` (revision-aware writes); this
 """
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 import pandas as pd
 
 from tiktok_assets.audience.breakdowns import BREAKDOWNS, Breakdown
-from tiktok_assets.audience.latency import audience_plan, audience_settled, complete_at, complete_dates
+from tiktok_assets.audience.latency import (
+    audience_plan,
+    audience_repull_dates,
+    audience_settled,
+    complete_at,
+    complete_dates,
+)
 from tiktok_assets.audience.pull import fetch_basic_totals, fetch_breakdown, total_mismatches
 from tiktok_assets.audience.schemas import audience_schema_failures
-from tiktok_assets.defs import spend
+from tiktok_assets.defs import automation, spend
 from tiktok_assets.defs.resources import TikTokApiResource, WarehouseResource
-from tiktok_assets.partitions import advertiser_date_key, advertiser_date_partitions
+from tiktok_assets.partitions import (
+    ADVERTISER_PARTITIONS_NAME,
+    advertiser_date_key,
+    advertiser_date_partitions,
+    all_advertisers_range_tags,
+)
+from tiktok_assets.spend.schedule import SETTLE_HISTORY_DAYS, advertiser_zones
 from tiktok_assets.spend.pull import profiles_from_infos
 from tiktok_assets.spend.revisions import latest_pulls
-from tiktok_assets.spend.settle import SKIP_SETTLED_TAG
+from tiktok_assets.spend.settle import SKIP_SETTLED_TAG, local_today
 from tiktok_assets.warehouse.audience import AudienceWrite, audience_totals, write_audience_partitions
 from tiktok_assets.warehouse.tables import audience_pulls
 
@@ -237,3 +249,43 @@ def _vanished_check(asset_key: dg.AssetKey, vanished: list[AudienceWrite]) -> dg
 
 
 AUDIENCE_ASSETS = [audience_asset(breakdown) for breakdown in BREAKDOWNS.values()]
+
+
+def audience_range(engine, zones: dict[str, str], now: datetime, settle_days: int) -> tuple[date, date] | None:  # noqa: ANN001
+    """The union of every advertiser's and breakdown's audience re-pull plan (``audience_repull_dates``)."""
+    wanted: set[date] = set()
+    for advertiser_id, zone in zones.items():
+        since = local_today(zone, now) - timedelta(days=SETTLE_HISTORY_DAYS)
+        for breakdown in BREAKDOWNS.values():
+            history = latest_pulls(engine, breakdown.asset_name, advertiser_id, zone, since=since,
+                                   pulls_table=audience_pulls, clock_lag=breakdown.latency)
+            wanted.update(audience_repull_dates(now, zone, breakdown.latency, settle_days, history))
+    return (min(wanted), max(wanted)) if wanted else None
+
+
+@dg.schedule(cron_schedule="30 12 * * *", target=dg.AssetSelection.assets(*AUDIENCE_ASSETS),
+             default_status=dg.DefaultScheduleStatus.RUNNING, description=(
+                 "Every day at 12:30 UTC (after TikTok's 12:00 UTC data fix): every audience breakdown's newest "
+                 "complete day (16 h latency for age, gender, platform, province; 12 h for country, placement) and "
+                 "its settle window again; settled days are skipped."))
+def daily_audience_schedule(context: dg.ScheduleEvaluationContext, warehouse: WarehouseResource
+                            ) -> Iterator[dg.RunRequest | dg.SkipReason]:
+    advertiser_ids = context.instance.get_dynamic_partitions(ADVERTISER_PARTITIONS_NAME)
+    if not advertiser_ids:
+        yield automation.NO_ADVERTISERS_YET
+        return
+    now = automation._scheduled_utc(context)
+    engine = warehouse.get_engine()
+    zones = advertiser_zones(engine, advertiser_ids)
+    if not zones:
+        yield automation.NO_ZONES_YET
+        return
+    planned = audience_range(engine, zones, now, warehouse.settle_window_days())
+    if planned is None:
+        yield dg.SkipReason("No audience day is complete yet.")
+        return
+    yield dg.RunRequest(
+        run_key=f"audience:{now:%Y-%m-%d}",
+        tags={**all_advertisers_range_tags(advertiser_ids, *planned), SKIP_SETTLED_TAG: "true",
+              "tiktok/reason": "daily audience breakdowns", automation.ADVERTISER_TAG: automation.ALL_ADVERTISERS},
+    )

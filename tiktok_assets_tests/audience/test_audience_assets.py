@@ -197,3 +197,29 @@ def test_a_repull_logs_revisions_exactly_where_values_moved_and_keeps_the_versio
                if m.tags[spend_defs.DATA_VERSION_TAG] != versions[key]}
     assert changed == {str(advertiser_date_key(advertiser_id, day))
                        for day in {date.fromisoformat(key[0]) for key in moved}}
+
+
+def test_the_daily_audience_schedule_asks_the_newest_complete_day_and_never_one_inside_the_latency(
+        us_advertiser, warehouse_url) -> None:
+    from tiktok_assets.defs.audience import daily_audience_schedule
+    from tiktok_assets.defs.resources import WarehouseResource
+    from tiktok_assets.partitions import ADVERTISER_PARTITIONS_NAME, RANGE_END_TAG, RANGE_START_TAG
+    from tiktok_assets.spend.settle import SKIP_SETTLED_TAG
+
+    simulator, _base_url, harness, advertiser_id = us_advertiser
+
+    def tick() -> dg.RunRequest:
+        # A schedule resolves its resources through an instance ref: the harness's ephemeral instance has none.
+        with dg.instance_for_test() as instance:
+            instance.add_dynamic_partitions(ADVERTISER_PARTITIONS_NAME, [advertiser_id])
+            with dg.build_schedule_context(instance=instance, scheduled_execution_time=simulator.clock.now(),
+                                           resources={"warehouse": WarehouseResource(url=warehouse_url)}) as context:
+                (request,) = daily_audience_schedule.evaluate_tick(context).run_requests
+        return request
+
+    request = tick()
+    assert request.tags[SKIP_SETTLED_TAG] == "true"
+    assert request.tags[RANGE_END_TAG] == str(advertiser_date_key(advertiser_id, COMPLETE_DAYS[1]))
+    assert request.tags[RANGE_START_TAG] == str(advertiser_date_key(advertiser_id, COMPLETE_DAYS[1] - timedelta(days=7)))
+    simulator.clock.advance(timedelta(hours=13))  # 2026-11-21 01:30 UTC: 11-19 is complete for every breakdown
+    assert tick().tags[RANGE_END_TAG] == str(advertiser_date_key(advertiser_id, INCOMPLETE_DAY))

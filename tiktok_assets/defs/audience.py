@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 import pandas as pd
+from sqlalchemy.engine import Engine
 
 from tiktok_assets.audience.breakdowns import BREAKDOWNS, Breakdown
 from tiktok_assets.audience.latency import (
@@ -30,7 +31,7 @@ from tiktok_assets.partitions import (
     all_advertisers_range_tags,
 )
 from tiktok_assets.spend.schedule import SETTLE_HISTORY_DAYS, advertiser_zones
-from tiktok_assets.spend.pull import profiles_from_infos
+from tiktok_assets.spend.pull import AdvertiserProfile, profiles_from_infos
 from tiktok_assets.spend.revisions import latest_pulls
 from tiktok_assets.spend.settle import SKIP_SETTLED_TAG, local_today
 from tiktok_assets.warehouse.audience import AudienceWrite, audience_totals, write_audience_partitions
@@ -165,7 +166,7 @@ def _materialize_audience(context: dg.AssetExecutionContext, tiktok_api: TikTokA
         raise spend._profile_failure(breakdown.asset_name, profile_errors, dates_by_advertiser)
 
 
-def _partition_metadata(profile, breakdown: Breakdown, day: date, written: AudienceWrite,  # noqa: ANN001
+def _partition_metadata(profile: AdvertiserProfile, breakdown: Breakdown, day: date, written: AudienceWrite,
                         served: pd.DataFrame) -> dict[str, object]:
     top_level = breakdown.levels[0]
     top = served[served["level"] == top_level]
@@ -251,7 +252,8 @@ def _vanished_check(asset_key: dg.AssetKey, vanished: list[AudienceWrite]) -> dg
 AUDIENCE_ASSETS = [audience_asset(breakdown) for breakdown in BREAKDOWNS.values()]
 
 
-def audience_range(engine, zones: dict[str, str], now: datetime, settle_days: int) -> tuple[date, date] | None:  # noqa: ANN001
+def audience_range(engine: Engine, zones: dict[str, str], now: datetime, settle_days: int
+                   ) -> tuple[date, date] | None:
     """The union of every advertiser's and breakdown's audience re-pull plan (``audience_repull_dates``)."""
     wanted: set[date] = set()
     for advertiser_id, zone in zones.items():

@@ -69,3 +69,14 @@ def test_the_simulator_answers_an_audience_report_in_the_recorded_shape() -> Non
                                             data_level="AUCTION_ADVERTISER", lifetime="true",
                                             dimensions=["advertiser_id", "gender", "age"]))
     assert_same_shape(case.first, answer)
+
+
+def test_the_simulator_answers_the_province_request_in_the_recorded_shape() -> None:
+    case = load_case("report_audience_province_ad_level")
+    sim = Simulator(world=World(seed=7), clock=SimClock(fixed=SIM_NOW), qps=None,
+                    realism=Realism(omit_page_info=frozenset({"/report/integrated/get/"}), lowercase_ok=True,
+                                    omit_request_id=True))
+    # The recorded day had no delivery: neither had any simulated account in 2020.
+    query = {**case.first.query, "start_date": "2020-01-01", "end_date": "2020-01-01"}
+    answer = get(sim, REPORT, report_params(sim.world.advertiser_ids[0], case.metrics, **query))
+    assert_same_shape(case.first, answer)

@@ -159,7 +159,7 @@ def _materialize_audience(context: dg.AssetExecutionContext, tiktok_api: TikTokA
                     metadata=_partition_metadata(profile, breakdown, day, written, frames[day]),
                 )
         context.log.info(f"{breakdown.asset_name}: done; API requests: {client.stats.as_dict()}")
-    yield _schema_check(context.asset_key, schema_problems)
+    yield spend._schema_check_result(context.asset_key, schema_problems, AUDIENCE_SCHEMA_CHECK)
     yield _sums_check(context.asset_key, breakdown, mismatches)
     yield _vanished_check(context.asset_key, vanished)
     if profile_errors:
@@ -194,16 +194,6 @@ def _partition_metadata(profile: AdvertiserProfile, breakdown: Breakdown, day: d
             by_value.head(15).reset_index().to_markdown(index=False, floatfmt=".2f") if len(by_value) else "_no rows_"),
     }
     return metadata
-
-
-def _schema_check(asset_key: dg.AssetKey, problems: list[pd.DataFrame]) -> dg.AssetCheckResult:
-    failures = pd.concat(problems, ignore_index=True) if problems else pd.DataFrame()
-    metadata: dict[str, object] = {"failure_cases": len(failures)}
-    if not failures.empty:
-        columns = [name for name in ("partition", "column", "check", "failure_case") if name in failures]
-        metadata["failures"] = dg.MetadataValue.md(failures[columns].head(20).astype(str).to_markdown(index=False))
-    return dg.AssetCheckResult(asset_key=asset_key, check_name=AUDIENCE_SCHEMA_CHECK, passed=failures.empty,
-                               metadata=metadata)
 
 
 def _sums_check(asset_key: dg.AssetKey, breakdown: Breakdown, found: list[pd.DataFrame]) -> dg.AssetCheckResult:

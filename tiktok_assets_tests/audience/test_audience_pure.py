@@ -98,3 +98,13 @@ def test_a_settled_partition_keeps_rows_a_pull_no_longer_serves_and_an_open_one_
                               "from audience_revisions")
     assert [(row.entity_id, row.change_kind, float(row.old_spend), float(row.new_spend), row.revision)
             for row in log.itertuples()] == [("2", "delete", 2.5, 0.0, 2)]
+
+
+def test_the_schema_names_the_partition_of_a_bad_row() -> None:
+    from tiktok_assets.audience.schemas import audience_schema_failures
+
+    good = _frame([("1", "US", "", 1.0)])
+    bad = good.assign(clicks=500, currency="usd")
+    failures = audience_schema_failures("7", {date(2026, 11, 1): good, date(2026, 11, 2): bad})
+    assert set(failures["partition"]) == {"2026-11-02|7"}
+    assert {"clicks exceed impressions", "str_matches('^[A-Z]{3}$')"} <= set(failures["check"].astype(str))

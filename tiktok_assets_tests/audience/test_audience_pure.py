@@ -108,3 +108,16 @@ def test_the_schema_names_the_partition_of_a_bad_row() -> None:
     failures = audience_schema_failures("7", {date(2026, 11, 1): good, date(2026, 11, 2): bad})
     assert set(failures["partition"]) == {"2026-11-02|7"}
     assert {"clicks exceed impressions", "str_matches('^[A-Z]{3}$')"} <= set(failures["check"].astype(str))
+
+
+def test_the_sums_check_warns_naming_the_partitions_and_does_not_fail() -> None:
+    import dagster as dg
+
+    from tiktok_assets.audience.breakdowns import BREAKDOWNS
+    from tiktok_assets.defs.audience import _sums_check
+
+    off = total_mismatches(_totals(spend=12.0), _totals().drop(columns="cells"))
+    result = _sums_check(dg.AssetKey("audience_province_daily"), BREAKDOWNS["province"], [off, off.iloc[0:0]])
+    assert not result.passed and result.severity == dg.AssetCheckSeverity.WARN
+    assert "2026-11-01|7" in result.description and "province_id leaves some location ids out" in result.description
+    assert _sums_check(dg.AssetKey("audience_province_daily"), BREAKDOWNS["province"], []).passed

@@ -77,6 +77,9 @@ def audience_asset(breakdown: Breakdown) -> dg.AssetsDefinition:
         output_required=False,
         deps=[spend.tiktok_advertisers],
         check_specs=_check_specs(breakdown.asset_name),
+        # The daily audience schedule writes each asset once a day: warn after a missed day, fail after two.
+        freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=50),
+                                                        warn_window=timedelta(hours=26)),
         description=(
             f"Daily spend, impressions, clicks and conversions by {breakdown.description}, at {levels} level "
             f"(TikTok AUDIENCE report, dimensions {', '.join(breakdown.dimensions)}); rows of "

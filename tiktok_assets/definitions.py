@@ -4,7 +4,7 @@ import os
 
 import dagster as dg
 
-from tiktok_assets.defs import automation, metrics, ops, postbacks, spend
+from tiktok_assets.defs import audience, automation, metrics, ops, postbacks, spend
 from tiktok_assets.defs.resources import (
     PostbacksResource,
     TikTokApiResource,
@@ -49,6 +49,7 @@ def build_definitions(tiktok_api: TikTokApiResource, warehouse: WarehouseResourc
             spend.ad_stats_daily,
             spend.ad_stats_hourly,
             spend.revision_drift,
+            *audience.AUDIENCE_ASSETS,
             *metrics.METRICS_ASSETS,
             *metrics.REPORT_ASSETS,
             postbacks.first_party_events,
@@ -59,6 +60,7 @@ def build_definitions(tiktok_api: TikTokApiResource, warehouse: WarehouseResourc
             automation.hourly_sync_schedule,
             automation.daily_entities_schedule,
             automation.daily_settle_schedule,
+            audience.daily_audience_schedule,
             postbacks.first_party_events_schedule,
         ],
         sensors=[

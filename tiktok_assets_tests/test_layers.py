@@ -10,7 +10,7 @@ from pathlib import Path
 import tiktok_assets
 
 PACKAGE = Path(tiktok_assets.__file__).parent
-DOMAINS = ("tiktok", "simulator", "warehouse", "spend", "metrics", "postbacks", "runs")
+DOMAINS = ("tiktok", "simulator", "warehouse", "spend", "metrics", "postbacks", "runs", "audience")
 
 
 def _module_name(path: Path) -> str:

@@ -499,13 +499,14 @@ def _vanished_check_result(asset_key: dg.AssetKey, vanished: list[PartitionWrite
     )
 
 
-def _schema_check_result(asset_key: dg.AssetKey, problems: list[pd.DataFrame]) -> dg.AssetCheckResult:
+def _schema_check_result(asset_key: dg.AssetKey, problems: list[pd.DataFrame], check_name: str = SCHEMA_CHECK
+                         ) -> dg.AssetCheckResult:
     failures = pd.concat(problems, ignore_index=True) if problems else pd.DataFrame()
     metadata: dict[str, object] = {"failure_cases": len(failures)}
     if not failures.empty:
         preview = failures[["partition", "column", "check", "failure_case"]].head(20)
         metadata["failures"] = dg.MetadataValue.md(preview.astype(str).to_markdown(index=False))
-    return dg.AssetCheckResult(asset_key=asset_key, check_name=SCHEMA_CHECK, passed=failures.empty,
+    return dg.AssetCheckResult(asset_key=asset_key, check_name=check_name, passed=failures.empty,
                                metadata=metadata)
 
 

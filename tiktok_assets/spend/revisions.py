@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pandas as pd
 import sqlalchemy as sa
@@ -76,9 +76,16 @@ def large_spend_revisions(revisions: pd.DataFrame, share: float) -> pd.DataFrame
     ).reset_index(drop=True)
 
 
-def latest_pulls(engine: sa.Engine, table_name: str, advertiser_id: str, zone: str, since: date) -> list[PullRecord]:
-    """The latest pull of each of the advertiser's dates since ``since``, from ``partition_pulls``."""
-    from tiktok_assets.warehouse.tables import partition_pulls as pulls
+def latest_pulls(engine: sa.Engine, table_name: str, advertiser_id: str, zone: str, since: date, *,
+                 pulls_table: sa.Table | None = None, clock_lag: timedelta = timedelta(0)) -> list[PullRecord]:
+    """The latest pull of each of the advertiser's dates since ``since``, from ``partition_pulls``.
+
+    ``pulls_table``: another table of the same shape (``audience_pulls``); ``clock_lag``: read each pull's
+    local date on a clock that far behind (audience data runs ``latency`` late: ``audience.latency``).
+    """
+    from tiktok_assets.warehouse.tables import partition_pulls
+
+    pulls = partition_pulls if pulls_table is None else pulls_table
 
     latest = (
         sa.select(pulls.c.stat_date, sa.func.max(pulls.c.pull_id).label("pull_id"))
@@ -92,7 +99,7 @@ def latest_pulls(engine: sa.Engine, table_name: str, advertiser_id: str, zone: s
     with engine.connect() as connection:
         rows = connection.execute(query).all()
     return [
-        PullRecord(stat_date=stored_date(row.stat_date), pulled_on=local_today(zone, row.pulled_at),
+        PullRecord(stat_date=stored_date(row.stat_date), pulled_on=local_today(zone, row.pulled_at - clock_lag),
                    changed=bool(row.changed))
         for row in rows
     ]

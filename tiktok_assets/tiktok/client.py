@@ -484,6 +484,7 @@ class TikTokClient:
         include_deleted: bool = True,
         ids: Sequence[str] | None = None,
         ids_per_request: int = REPORT_ID_FILTER_MAX,
+        audience: Sequence[str] = (),
     ) -> Iterator[list[dict[str, Any]]]:
         """Yield pages of BASIC report rows for [start, end], split to TikTok's span limits.
 
@@ -496,8 +497,12 @@ class TikTokClient:
         buying, with the ``RESERVATION_*`` data levels. ``ids`` narrows the
         report to these entities of the level (``ad_ids`` at ad level...), asked
         ``ids_per_request`` at a time (TikTok takes at most 100); an empty list
-        asks nothing.
+        asks nothing. ``audience`` (e.g.
+        ``["age", "gender"]``) asks for an AUDIENCE report broken down by those
+        dimensions instead (daily only: TikTok serves no hourly audience data).
         """
+        if audience and granularity != "day":
+            raise ValueError(f"AUDIENCE reports are daily only; got granularity {granularity!r}")
         if data_level not in ID_DIMENSION:
             raise ValueError(f"data_level must be one of {sorted(ID_DIMENSION)}, got {data_level!r}")
         if service_type not in ("AUCTION", "RESERVATION"):
@@ -531,9 +536,9 @@ class TikTokClient:
             params = {
                 "advertiser_id": advertiser_id,
                 "service_type": service_type,
-                "report_type": "BASIC",
+                "report_type": "AUDIENCE" if audience else "BASIC",
                 "data_level": data_level,
-                "dimensions": [ID_DIMENSION[data_level], TIME_DIMENSION[granularity]],
+                "dimensions": [ID_DIMENSION[data_level], TIME_DIMENSION[granularity], *audience],
                 "metrics": list(metrics),
                 "start_date": chunk_start.isoformat(),
                 "end_date": chunk_end.isoformat(),

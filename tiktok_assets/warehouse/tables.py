@@ -299,6 +299,91 @@ stats_probe_ads = sa.Table(
                       "just before the table's last pull of the day."),
     sa.Column("probed_at", sa.DateTime, nullable=False),
     sa.CheckConstraint(f"table_name IN {STATS_TABLE_NAMES!r}", name="table_name"),
+# ---------------------------------------------------------------- audience breakdowns (tiktok_assets.warehouse.audience)
+# One long table for every AUDIENCE breakdown at every level: a new breakdown (or a new value of one) is new rows,
+# never a new column. ``breakdown`` names the breakdown (``tiktok_assets.audience.breakdowns.BREAKDOWNS``), its
+# TikTok dimensions fill ``breakdown_value`` (first) and ``breakdown_value_2`` (second, '' when there is one).
+
+AUDIENCE_LEVELS = ("campaign", "adgroup", "ad")
+AUDIENCE_COUNT_METRICS = ("impressions", "clicks", "conversions")
+AUDIENCE_MONEY_METRICS = ("spend",)
+AUDIENCE_METRIC_COLUMNS = (*AUDIENCE_MONEY_METRICS, *AUDIENCE_COUNT_METRICS)
+AUDIENCE_KEY_COLUMNS = ("advertiser_id", "stat_date", "breakdown", "level", "entity_id", "breakdown_value",
+                        "breakdown_value_2")
+AUDIENCE_CHANGE_KINDS = ("update", "delete", "insert_late")
+
+
+def _audience_metric_columns() -> list[sa.Column]:
+    return [sa.Column(name, Money if name in AUDIENCE_MONEY_METRICS else sa.BigInteger, nullable=False)
+            for name in AUDIENCE_METRIC_COLUMNS]
+
+
+def _audience_key_columns() -> list[sa.Column]:
+    return [
+        sa.Column("advertiser_id", sa.String, nullable=False),
+        sa.Column("stat_date", sa.Date, nullable=False, comment="The advertiser's local date: the partition."),
+        sa.Column("breakdown", sa.String(32), nullable=False,
+                  comment="age_gender | country | platform | placement | province (audience.breakdowns)."),
+        sa.Column("level", sa.String(16), nullable=False, comment="campaign | adgroup | ad"),
+        sa.Column("entity_id", sa.String, nullable=False, comment="The campaign, ad group or ad id of the row's level."),
+        sa.Column("breakdown_value", sa.String(64), nullable=False,
+                  comment="TikTok's value of the first dimension, e.g. AGE_25_34, US, ANDROID."),
+        sa.Column("breakdown_value_2", sa.String(64), nullable=False, server_default=sa.text("''"),
+                  comment="The second dimension's value (gender of age_gender), '' for one-dimension breakdowns."),
+    ]
+
+
+audience_stats_daily = sa.Table(
+    "audience_stats_daily",
+    metadata,
+    *_audience_key_columns(),
+    sa.Column("currency", sa.String(8)),
+    *_audience_metric_columns(),
+    *_bookkeeping_columns(),
+    sa.PrimaryKeyConstraint(*AUDIENCE_KEY_COLUMNS),
+    sa.CheckConstraint(f"level IN {AUDIENCE_LEVELS!r}", name="level"),
+    sqlite_with_rowid=False,
+)
+
+audience_revisions = sa.Table(
+    "audience_revisions",
+    metadata,
+    sa.Column("revision_id", BigId, primary_key=True, autoincrement=True),
+    *_audience_key_columns(),
+    sa.Column("revision", sa.Integer, nullable=False, comment="The row's revision after this change."),
+    sa.Column("pulled_at", sa.DateTime, nullable=False),
+    sa.Column("change_kind", sa.String(16), nullable=False,
+              comment="update | delete (new values 0) | insert_late (old values 0)."),
+    *[column for name in AUDIENCE_METRIC_COLUMNS for column in (
+        sa.Column(f"old_{name}", Money if name in AUDIENCE_MONEY_METRICS else sa.BigInteger),
+        sa.Column(f"new_{name}", Money if name in AUDIENCE_MONEY_METRICS else sa.BigInteger),
+    )],
+    sa.CheckConstraint(f"change_kind IN {AUDIENCE_CHANGE_KINDS!r}", name="change_kind"),
+    sa.Index(None, "breakdown", "advertiser_id", "stat_date"),
+)
+
+audience_pulls = sa.Table(
+    "audience_pulls",
+    metadata,
+    # The columns spend.revisions.latest_pulls reads have partition_pulls' names, so the settle planner reads both.
+    sa.Column("pull_id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("table_name", sa.String(48), nullable=False,
+              comment="The audience asset pulled, e.g. audience_age_gender_daily (one per breakdown)."),
+    sa.Column("advertiser_id", sa.String, nullable=False),
+    sa.Column("stat_date", sa.Date, nullable=False),
+    sa.Column("pulled_at", sa.DateTime, nullable=False),
+    sa.Column("rows_served", sa.Integer, nullable=False),
+    sa.Column("rows_inserted", sa.Integer, nullable=False),
+    sa.Column("rows_updated", sa.Integer, nullable=False),
+    sa.Column("rows_deleted", sa.Integer, nullable=False),
+    sa.Column("rows_unchanged", sa.Integer, nullable=False),
+    sa.Column("rows_vanished_kept", sa.Integer, nullable=False,
+              comment="Stored rows of a settled partition this pull no longer served, kept as they were."),
+    sa.Column("spend_before", Money, nullable=False),
+    sa.Column("spend_after", Money, nullable=False),
+    sa.Column("data_version", sa.String(64), nullable=False),
+    sa.Column("changed", sa.Boolean, nullable=False),
+    sa.Index(None, "table_name", "advertiser_id", "stat_date"),
 )
 
 # ---------------------------------------------------------------- postbacks (tiktok_assets.postbacks.store)

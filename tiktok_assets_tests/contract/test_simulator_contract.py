@@ -526,6 +526,8 @@ def test_every_case_has_a_simulator_test():
         "http_502_html", "http_503_html", "report_ads_throttle_header", "campaigns_official_example",
         "report_advertiser_level", "report_mixed_types_ad_deleted", "error_40101_secret_echo",
         "creative_assets_music", "creative_assets_portfolios",
+        # tiktok_assets_tests/audience/test_audience_contract.py
+        "report_audience_lifetime_age_gender", "report_audience_province_ad_level",
     }
     assert set(case_names()) == covered
 

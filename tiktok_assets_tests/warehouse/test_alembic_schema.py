@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ALL_TABLES = {
     "advertisers", "campaign_history", "adgroup_history", "ad_history", "ad_stats_daily", "ad_stats_hourly",
     "stats_revisions", "partition_pulls", "stats_probes", "stats_probe_ads",
+    "audience_stats_daily", "audience_revisions", "audience_pulls",
     "first_party_events", "first_party_loads", "postback_outbox", "postback_queue", "postback_payloads",
     "postback_dead_letters", "postback_orders", "postback_order_duplicates", "postback_batches",
     *(f"{level}_metrics_{grain}" for level in ("ad", "adgroup", "campaign", "advertiser") for grain in ("daily", "hourly")),

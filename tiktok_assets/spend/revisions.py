@@ -76,9 +76,12 @@ def large_spend_revisions(revisions: pd.DataFrame, share: float) -> pd.DataFrame
     ).reset_index(drop=True)
 
 
-def latest_pulls(engine: sa.Engine, table_name: str, advertiser_id: str, zone: str, since: date) -> list[PullRecord]:
-    """The latest pull of each of the advertiser's dates since ``since``, from ``partition_pulls``."""
-    from tiktok_assets.warehouse.tables import partition_pulls as pulls
+def latest_pulls(engine: sa.Engine, table_name: str, advertiser_id: str, zone: str, since: date,
+                 pulls: sa.Table | None = None) -> list[PullRecord]:
+    """The latest pull of each of the advertiser's dates since ``since``, from ``partition_pulls`` (or ``pulls``,
+    a log with the same columns: ``level_stats_pulls`` for TikTok's level totals)."""
+    if pulls is None:
+        from tiktok_assets.warehouse.tables import partition_pulls as pulls
 
     latest = (
         sa.select(pulls.c.stat_date, sa.func.max(pulls.c.pull_id).label("pull_id"))

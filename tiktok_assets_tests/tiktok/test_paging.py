@@ -236,3 +236,23 @@ def test_the_simulators_cut_report_is_read_whole_by_id_filters() -> None:
     assert sorted(row["dimensions"]["ad_id"] for row in rows) == sorted(truth["ad_id"])
     spend = sum(float(row["metrics"]["spend"]) for row in rows if row["metrics"]["spend"] != "-")
     assert round(spend, 2) == round(float(truth["spend"].sum()), 2)
+
+
+def test_the_simulators_cut_lifetime_report_is_read_whole_by_id_filters() -> None:
+    from tiktok_assets.simulator import DEFAULT_ACCESS_TOKEN, Simulator, World
+    from tiktok_assets.simulator.clock import SimClock
+    from tiktok_assets.simulator.realism import Realism
+    from tiktok_assets_tests.conftest import SIM_NOW
+
+    # Lifetime answers are cut like dated ones (every ad that ever spent counts): read whole by id filters.
+    sim = Simulator(world=World.sized(n_ads=400, n_advertisers=1), clock=SimClock(fixed=SIM_NOW), qps=None)
+    advertiser_id = sim.world.advertiser_ids[0]
+    with TikTokClient(DEFAULT_ACCESS_TOKEN, "http://simulator.local", qps=None, transport=sim.transport()) as client:
+        whole = client.lifetime_report(advertiser_id, metrics=["spend"])
+    assert len(whole) > 150, "the lifetime report must be big enough to be cut"
+    sim.realism = Realism(ads_throttle_limit=150)
+    with TikTokClient(DEFAULT_ACCESS_TOKEN, "http://simulator.local", qps=None, transport=sim.transport()) as client:
+        rows = client.lifetime_report(advertiser_id, metrics=["spend"])
+        assert client.stats.splits == -(-len(sim.world.ads(advertiser_id, SIM_NOW)) // 100)
+    assert sorted(rows, key=lambda row: row["dimensions"]["ad_id"]) == sorted(
+        whole, key=lambda row: row["dimensions"]["ad_id"])

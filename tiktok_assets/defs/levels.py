@@ -166,8 +166,8 @@ def _reconcile_result(level: str, found: pd.DataFrame) -> dg.AssetCheckResult:
             "mismatches": len(failing),
             "entities": dg.MetadataValue.json(sorted({str(value) for value in failing["entity_id"]})),
             "not_in_ad_rows": dg.MetadataValue.json(
-                {f"{row.stat_date}": round(row.difference, 6) for row in unimported[unimported["metric"] == "spend"]
-                 .itertuples()}),
+                {f"{row.advertiser_id} {row.stat_date}": round(row.difference, 6)
+                 for row in unimported[unimported["metric"] == "spend"].itertuples()}),
             "preview": dg.MetadataValue.md(failing.head(20).astype(str).to_markdown(index=False)
                                            if not failing.empty else "_none_"),
         },

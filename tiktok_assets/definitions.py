@@ -4,7 +4,7 @@ import os
 
 import dagster as dg
 
-from tiktok_assets.defs import audience, automation, metrics, ops, postbacks, spend
+from tiktok_assets.defs import audience, automation, levels, metrics, ops, postbacks, spend
 from tiktok_assets.defs.resources import (
     PostbacksResource,
     TikTokApiResource,
@@ -50,6 +50,7 @@ def build_definitions(tiktok_api: TikTokApiResource, warehouse: WarehouseResourc
             spend.ad_stats_hourly,
             spend.revision_drift,
             *audience.AUDIENCE_ASSETS,
+            *levels.LEVEL_TOTALS_ASSETS,
             *metrics.METRICS_ASSETS,
             *metrics.REPORT_ASSETS,
             postbacks.first_party_events,

@@ -22,6 +22,10 @@ ADVERTISER_TAG = "tiktok/advertiser"
 ALL_ADVERTISERS = "all"
 STATS_ASSETS = [dg.AssetKey("ad_stats_daily"), dg.AssetKey("ad_stats_hourly")]
 ENTITY_ASSETS = [dg.AssetKey(f"{kind}_history") for kind in ("campaign", "adgroup", "ad")]
+# TikTok's own level totals (defs.levels): re-pulled by the daily settle run like the stats, not every hour.
+LEVEL_ASSETS = [dg.AssetKey(f"{level}_stats_daily") for level in ("campaign", "adgroup", "advertiser")]
+# Lifetime totals have no date: snapshotted per advertiser with the daily entity snapshot.
+LIFETIME_ASSETS = [dg.AssetKey("lifetime_totals")]
 
 
 def change_only_eager(lookback: timedelta, *, may_be_missing: Sequence[dg.AssetKey] = ()
@@ -94,9 +98,10 @@ def hourly_sync_schedule(context: dg.ScheduleEvaluationContext, warehouse: Wareh
     )
 
 
-@dg.schedule(cron_schedule="0 6 * * *", target=dg.AssetSelection.assets(*ENTITY_ASSETS),
+@dg.schedule(cron_schedule="0 6 * * *", target=dg.AssetSelection.assets(*ENTITY_ASSETS, *LIFETIME_ASSETS),
              default_status=dg.DefaultScheduleStatus.RUNNING,
-             description="Every day: snapshot campaigns, ad groups and ads of every advertiser (names, status, URLs).")
+             description="Every day: snapshot campaigns, ad groups and ads of every advertiser (names, status, URLs), "
+                         "and their lifetime totals.")
 def daily_entities_schedule(context: dg.ScheduleEvaluationContext) -> Iterator[dg.RunRequest | dg.SkipReason]:
     advertiser_ids = context.instance.get_dynamic_partitions(ADVERTISER_PARTITIONS_NAME)
     if not advertiser_ids:
@@ -108,10 +113,11 @@ def daily_entities_schedule(context: dg.ScheduleEvaluationContext) -> Iterator[d
                             tags={"tiktok/reason": "daily entity snapshot", ADVERTISER_TAG: advertiser_id})
 
 
-@dg.schedule(cron_schedule="30 6 * * *", target=dg.AssetSelection.assets(*STATS_ASSETS),
+@dg.schedule(cron_schedule="30 6 * * *", target=dg.AssetSelection.assets(*STATS_ASSETS, *LEVEL_ASSETS),
              default_status=dg.DefaultScheduleStatus.RUNNING, description=(
                  "Every day: import yesterday and re-pull the settle window (TIKTOK_SETTLE_DAYS, default 7) "
-                 "plus any older day not yet settled; settled days are skipped."))
+                 "plus any older day not yet settled, ad rows and TikTok's own level totals; settled days are "
+                 "skipped."))
 def daily_settle_schedule(context: dg.ScheduleEvaluationContext, warehouse: WarehouseResource
                           ) -> Iterator[dg.RunRequest | dg.SkipReason]:
     advertiser_ids = context.instance.get_dynamic_partitions(ADVERTISER_PARTITIONS_NAME)

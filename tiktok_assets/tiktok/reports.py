@@ -67,7 +67,7 @@ def parse_report_rows(
     rows: Sequence[dict[str, Any]],
     *,
     id_dimension: str,
-    time_dimension: str,
+    time_dimension: str | None,
     metrics: Iterable[str] = REPORT_METRICS,
     advertiser_id: str | None = None,
 ) -> pd.DataFrame:
@@ -76,26 +76,29 @@ def parse_report_rows(
     Counts become nullable integers (0 where TikTok says "-" — no delivery is
     zero, not unknown), money floats, reach stays NaN when "-" because reach is
     not additive and an hourly reach is genuinely unknown. ``advertiser_id``
-    only names the advertiser in errors.
+    only names the advertiser in errors. ``time_dimension=None`` reads lifetime rows
+    (``query_lifetime=true``), which carry no time dimension: the frame then has no ``stat_time``.
     """
     metrics = list(metrics)
     prefix = f"Advertiser {advertiser_id}: r" if advertiser_id is not None else "R"
     columns: dict[str, Any] = {}
     try:
         columns[id_dimension] = [str(row["dimensions"][id_dimension]) for row in rows]
-        raw_times = [row["dimensions"][time_dimension] for row in rows]
+        raw_times = ([row["dimensions"][time_dimension] for row in rows] if time_dimension is not None
+                     else ["lifetime"] * len(rows))
     except (KeyError, TypeError) as exc:
         raise ReportParseError(f"{prefix}eport row is missing dimension {exc} (expected {id_dimension}, {time_dimension})"
                                ) from None
-    stat_time = pd.to_datetime(pd.Series(raw_times, dtype="object"), format="%Y-%m-%d %H:%M:%S", errors="coerce")
-    if stat_time.isna().any():
-        bad = raw_times[int(np.flatnonzero(stat_time.isna().to_numpy())[0])]
-        raise ReportParseError(f"{prefix}eport {time_dimension} {bad!r} is not a 'YYYY-MM-DD HH:MM:SS' time")
 
     def where(index: int) -> str:
         return f"for {id_dimension} {columns[id_dimension][index]} at {raw_times[index]}"
 
-    columns["stat_time"] = stat_time.to_numpy()
+    if time_dimension is not None:
+        stat_time = pd.to_datetime(pd.Series(raw_times, dtype="object"), format="%Y-%m-%d %H:%M:%S", errors="coerce")
+        if stat_time.isna().any():
+            bad = raw_times[int(np.flatnonzero(stat_time.isna().to_numpy())[0])]
+            raise ReportParseError(f"{prefix}eport {time_dimension} {bad!r} is not a 'YYYY-MM-DD HH:MM:SS' time")
+        columns["stat_time"] = stat_time.to_numpy()
     try:
         metric_objects = [row["metrics"] for row in rows]
     except (KeyError, TypeError):
@@ -149,7 +152,7 @@ def parse_report_rows(
             bad = frame.loc[frame[name] < 0].iloc[0]
             raise ReportParseError(
                 f"{prefix}eport metric {name!r} is negative ({bad[name]}) for {id_dimension} {bad[id_dimension]} "
-                f"at {bad['stat_time']}: TikTok never serves negative {name}"
+                f"at {bad.get('stat_time', 'lifetime')}: TikTok never serves negative {name}"
             )
     return frame
 

@@ -789,6 +789,97 @@ def _drift_columns() -> list[sa.Column]:
 revision_drift = sa.Table("revision_drift", metadata, *_drift_columns())
 """Per advertiser × date, how far each day moved from its first pull to now (``spend.revisions``)."""
 
+# ---------------------------------------------------------------- TikTok's own level totals (tiktok_assets.warehouse.levels)
+# What TikTok reports for a campaign, an ad group or the whole account, pulled at that level: kept apart from our
+# ratio-of-sums rollups of ad rows (``*_metrics_daily``), because reach and frequency do not add up over ads and the
+# advertiser level also counts reservation buying that ad rows lack.
+
+LEVEL_TOTAL_LEVELS = ("campaign", "adgroup", "advertiser")
+LIFETIME_LEVELS = ("ad", "adgroup", "campaign")
+LEVEL_MONEY_METRICS = ("spend", "cash_spend", "voucher_spend")
+LEVEL_COUNT_METRICS = ("impressions", "clicks", "conversions")
+LEVEL_METRICS = (*LEVEL_MONEY_METRICS, *LEVEL_COUNT_METRICS, "reach", "frequency")
+"""What a level row holds, in TikTok's units: reach is people (deduplicated by TikTok), frequency impressions/reach."""
+LIFETIME_METRICS = ("spend", *LEVEL_COUNT_METRICS, "reach", "frequency")
+
+
+def _level_metric_columns(prefixes: tuple[str, ...] = ("",)) -> list[sa.Column]:
+    columns = []
+    for name in LEVEL_METRICS:
+        kind: sa.types.TypeEngine = Money if name in LEVEL_MONEY_METRICS else sa.Float if name == "frequency" else sa.BigInteger
+        # cash/voucher spend exist at advertiser level only; reach/frequency may be "-": NULL, never 0.
+        nullable = name in ("cash_spend", "voucher_spend", "reach", "frequency")
+        for prefix in prefixes:
+            columns.append(sa.Column(f"{prefix}{name}", kind, nullable=nullable or bool(prefix)))
+    return columns
+
+
+level_stats_daily = sa.Table(
+    "level_stats_daily",
+    metadata,
+    sa.Column("advertiser_id", sa.String, nullable=False),
+    sa.Column("stat_date", sa.Date, nullable=False, comment="The advertiser's local date."),
+    sa.Column("level", sa.String(16), nullable=False, comment="campaign | adgroup | advertiser"),
+    sa.Column("entity_id", sa.String, nullable=False, comment="campaign_id, adgroup_id or advertiser_id."),
+    sa.Column("currency", sa.String(8), nullable=False),
+    *_level_metric_columns(),
+    *_bookkeeping_columns(),
+    sa.PrimaryKeyConstraint("advertiser_id", "stat_date", "level", "entity_id"),
+    sa.CheckConstraint(f"level IN {LEVEL_TOTAL_LEVELS!r}", name="level"),
+)
+
+level_stats_revisions = sa.Table(
+    "level_stats_revisions",
+    metadata,
+    sa.Column("revision_id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("advertiser_id", sa.String, nullable=False),
+    sa.Column("stat_date", sa.Date, nullable=False),
+    sa.Column("level", sa.String(16), nullable=False),
+    sa.Column("entity_id", sa.String, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False, comment="The row's revision after this change."),
+    sa.Column("pulled_at", sa.DateTime, nullable=False),
+    sa.Column("change_kind", sa.String(16), nullable=False,
+              comment="update | delete (new values NULL) | insert_late (old values NULL)."),
+    *_level_metric_columns(("old_", "new_")),
+    sa.CheckConstraint(f"change_kind IN {CHANGE_KINDS!r}", name="change_kind"),
+    sa.Index(None, "advertiser_id", "stat_date", "level"),
+)
+
+level_stats_pulls = sa.Table(
+    "level_stats_pulls",
+    metadata,
+    sa.Column("pull_id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("table_name", sa.String(32), nullable=False,
+              comment="The asset: campaign_stats_daily, adgroup_stats_daily or advertiser_stats_daily."),
+    sa.Column("advertiser_id", sa.String, nullable=False),
+    sa.Column("stat_date", sa.Date, nullable=False),
+    sa.Column("pulled_at", sa.DateTime, nullable=False),
+    sa.Column("rows_served", sa.Integer, nullable=False),
+    sa.Column("rows_inserted", sa.Integer, nullable=False),
+    sa.Column("rows_updated", sa.Integer, nullable=False),
+    sa.Column("rows_deleted", sa.Integer, nullable=False),
+    sa.Column("rows_vanished_kept", sa.Integer, nullable=False),
+    sa.Column("spend_after", Money, nullable=False),
+    sa.Column("data_version", sa.String(64), nullable=False),
+    sa.Column("changed", sa.Boolean, nullable=False),
+    sa.Column("intraday", sa.Boolean, nullable=False),
+    sa.Index(None, "table_name", "advertiser_id", "stat_date"),
+)
+
+lifetime_snapshots = sa.Table(
+    "lifetime_snapshots",
+    metadata,
+    sa.Column("advertiser_id", sa.String, nullable=False),
+    sa.Column("level", sa.String(16), nullable=False, comment="ad | adgroup | campaign"),
+    sa.Column("entity_id", sa.String, nullable=False),
+    sa.Column("snapshot_at", sa.DateTime, nullable=False,
+              comment="When TikTok served these lifetime totals; a row is written only when they moved."),
+    sa.Column("currency", sa.String(8), nullable=False),
+    *[column for column in _level_metric_columns() if column.name in LIFETIME_METRICS],
+    sa.PrimaryKeyConstraint("advertiser_id", "level", "entity_id", "snapshot_at"),
+    sa.CheckConstraint(f"level IN {LIFETIME_LEVELS!r}", name="level"),
+)
+
 STATS_TABLES: dict[str, sa.Table] = {"ad_stats_daily": ad_stats_daily, "ad_stats_hourly": ad_stats_hourly}
 ENTITY_TABLES: dict[str, sa.Table] = {"campaign": campaign_history, "adgroup": adgroup_history, "ad": ad_history}
 

@@ -129,7 +129,8 @@ def test_daily_entities_snapshots_each_advertiser_once_a_day(location, loopback_
         (BERLIN, f"entities:{BERLIN}:2026-11-20", BERLIN),
         (TOKYO, f"entities:{TOKYO}:2026-11-20", TOKYO),
     }
-    assert _target(location, "daily_entities_schedule") == set(ENTITIES)
+    # Lifetime totals have no date: snapshotted per advertiser with the entities (defs.levels).
+    assert _target(location, "daily_entities_schedule") == {*ENTITIES, dg.AssetKey("lifetime_totals")}
 
 
 # -- the daily settle re-pull, end to end ---------------------------------------------------------------------
@@ -210,7 +211,9 @@ def test_daily_settle_repulls_the_window_and_unsettled_days_and_skips_settled_on
     assert request.tags[SKIP_SETTLED] == "true"
     # The instance holds back a second every-advertiser run while one is going (tag_concurrency_limits).
     assert request.tags["tiktok/advertiser"] == "all"
-    assert _target(location, "daily_settle_schedule") == set(STATS)
+    # TikTok's own level totals are re-pulled over the settle window with the ad rows (defs.levels).
+    assert _target(location, "daily_settle_schedule") == {
+        *STATS, *(dg.AssetKey(f"{level}_stats_daily") for level in ("campaign", "adgroup", "advertiser"))}
 
     result = location.execute_request(request, STATS)
 

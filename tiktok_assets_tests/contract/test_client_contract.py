@@ -140,6 +140,42 @@ def test_advertiser_level_report_parses_with_advertiser_id():
     assert frame["spend"].sum() == pytest.approx(case.expected["spend"])
 
 
+def test_lifetime_report_is_asked_without_dates_and_parses_without_a_time_dimension():
+    case = load_case("report_lifetime_campaigns")
+    client, transport = replay(case.name)
+    with client:
+        rows = client.lifetime_report(ADVERTISER, metrics=case.metrics, data_level="AUCTION_CAMPAIGN")
+    (request,) = transport.requests
+    assert request.query["query_lifetime"] == "true"
+    assert "start_date" not in request.query and "end_date" not in request.query
+    assert json.loads(request.query["dimensions"]) == ["campaign_id"]
+    assert json.loads(request.query["filtering"])[0]["field_name"] == "campaign_status"
+    frame = parse_report_rows(rows, id_dimension="campaign_id", time_dimension=None, metrics=case.metrics,
+                              advertiser_id=ADVERTISER)
+    assert "stat_time" not in frame and len(frame) == case.expected["rows"]
+    assert frame["spend"].sum() == pytest.approx(case.expected["spend"])
+    assert int(frame["impressions"].sum()) == case.expected["impressions"]
+    assert frame["frequency"].tolist() == [float(row["metrics"]["frequency"]) for row in case.rows()]
+
+
+def test_advertiser_totals_keep_cash_and_voucher_spend_and_reach():
+    from tiktok_assets.spend.levels import fetch_level_daily
+    from tiktok_assets.spend.pull import AdvertiserProfile
+
+    case = load_case("report_advertiser_reach_frequency")
+    profile = AdvertiserProfile.from_info(load_case("advertiser_info_zones").rows()[0])
+    client, transport = replay(case.name)
+    with client:
+        frames = fetch_level_daily(client, profile, "advertiser", list(DAYS))
+    assert "cash_spend" in json.loads(transport.requests[0].query["metrics"])
+    whole = pd.concat(frames.values())
+    assert len(whole) == case.expected["rows"]
+    assert whole["spend"].sum() == pytest.approx(case.expected["spend"])
+    assert whole["cash_spend"].sum() == pytest.approx(case.expected["cash_spend"])
+    assert whole["voucher_spend"].sum() == pytest.approx(case.expected["voucher_spend"])
+    assert whole["reach"].tolist() == [float(row["metrics"]["reach"]) for row in case.rows()]
+
+
 def test_reservation_campaigns_in_the_default_listing_are_kept(engine):
     from tiktok_assets.warehouse import entities_as_of, write_entity_snapshot
 

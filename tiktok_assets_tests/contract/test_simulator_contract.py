@@ -211,6 +211,77 @@ def test_advertiser_level_spend_covers_every_ad_and_the_reservation_ones(sim):
             assert max(gaps) < 0.01, (advertiser, max(gaps))
 
 
+# -- lifetime and level totals (issue 17) ---------------------------------------------------------------
+
+
+def lifetime_params(advertiser: str, metrics: list[str], level: str = "CAMPAIGN", **extra: Any) -> dict[str, Any]:
+    # As Airbyte's *_reports_lifetime streams ask: query_lifetime=true, the id dimension alone, no dates.
+    id_dimension = {"AD": "ad_id", "ADGROUP": "adgroup_id", "CAMPAIGN": "campaign_id"}[level]
+    return {"advertiser_id": advertiser, "service_type": "AUCTION", "report_type": "BASIC",
+            "data_level": f"AUCTION_{level}", "dimensions": [id_dimension], "metrics": metrics,
+            "query_lifetime": "true", "page": 1, "page_size": 1000, **extra}
+
+
+def test_lifetime_report_has_the_recorded_shape_and_the_worlds_totals(sim, advertiser):
+    case = load_case("report_lifetime_campaigns")
+    answer = get(sim, REPORT, lifetime_params(advertiser, case.metrics))
+    body = assert_same_shape(case.first, answer)
+    rows = _rows(body)
+    assert rows and all(set(row["dimensions"]) == {"campaign_id"} for row in rows)
+    # The world's daily rows summed over every day up to today, here: what "lifetime" means.
+    today = SIM_NOW.date()
+    days = [sim.world.report_frame(advertiser, "AUCTION_CAMPAIGN", "day", first,
+                                   min(today, first + timedelta(days=29)), SIM_NOW)
+            for first in (sim.world.epoch + timedelta(days=30 * n) for n in range(20)) if first <= today]
+    whole = __import__("pandas").concat(days)
+    spend = whole.groupby("campaign_id")["spend"].sum()
+    impressions = whole.groupby("campaign_id")["impressions"].sum()
+    for row in rows:
+        campaign = row["dimensions"]["campaign_id"]
+        assert float(row["metrics"]["spend"]) == pytest.approx(spend[campaign], abs=0.005)
+        assert int(row["metrics"]["impressions"]) == impressions[campaign]
+        assert float(row["metrics"]["frequency"]) == pytest.approx(
+            int(row["metrics"]["impressions"]) / float(row["metrics"]["reach"]), abs=0.006)
+    # TikTok ignores start_date/end_date with query_lifetime (tiktok-business-api-sdk ReportingApi.md).
+    dated = get(sim, REPORT, lifetime_params(advertiser, case.metrics, start_date="2026-11-17", end_date="2026-11-18"))
+    assert dated.json()["data"]["list"] == body["data"]["list"]
+    # And a time dimension with it is refused, as the id dimension alone is what Airbyte's streams send.
+    timed = get(sim, REPORT, lifetime_params(advertiser, case.metrics, dimensions=["campaign_id", "stat_time_day"]))
+    assert timed.json()["code"] == 40002
+
+
+def test_advertiser_totals_with_cash_voucher_reach_and_frequency(sim, advertiser):
+    case = load_case("report_advertiser_reach_frequency")
+    sim.realism = Realism(lowercase_ok=True, omit_request_id=True)
+    answer = get(sim, REPORT, report_params(advertiser, case.metrics, data_level="AUCTION_ADVERTISER",
+                                            dimensions=["advertiser_id", "stat_time_day"]))
+    body = assert_same_shape(case.first, answer)
+    for row in _rows(body):
+        metrics = row["metrics"]
+        assert float(metrics["cash_spend"]) + float(metrics["voucher_spend"]) == pytest.approx(
+            float(metrics["spend"]), abs=0.005)
+        assert float(metrics["frequency"]) == pytest.approx(
+            int(metrics["impressions"]) / float(metrics["reach"]), abs=0.006)
+    # Campaign reach is people, deduplicated over the campaign's ads: below their sum, never below the largest.
+    campaigns = sim.world.report_frame(advertiser, "AUCTION_CAMPAIGN", "day", *DAYS, SIM_NOW)
+    ads = sim.world.report_frame(advertiser, "AUCTION_AD", "day", *DAYS, SIM_NOW)
+    parents = {str(ad["ad_id"]): str(ad["campaign_id"]) for ad in sim.world.ads(advertiser, SIM_NOW)}
+    ads["campaign_id"] = ads["ad_id"].astype(str).map(parents)
+    summed = ads.groupby(["campaign_id", "stat_time"])["reach"].agg(["sum", "max"])
+    joined = campaigns.set_index(["campaign_id", "stat_time"]).join(summed)
+    assert (joined["reach"] <= joined["sum"]).all() and (joined["reach"] >= joined["max"]).all()
+    assert (joined["reach"] < joined["sum"]).any()
+    # cash_spend and voucher_spend exist at advertiser level only (airbyte issue 11375's 40002).
+    refused = get(sim, REPORT, report_params(advertiser, ["spend", "cash_spend", "voucher_spend"],
+                                             data_level="AUCTION_CAMPAIGN", dimensions=["campaign_id", "stat_time_day"]))
+    assert refused.json()["code"] == 40002
+    assert "'cash_spend'" in refused.json()["message"] and "'voucher_spend'" in refused.json()["message"]
+    hourly = get(sim, REPORT, report_params(advertiser, ["spend", "cash_spend", "voucher_spend"],
+                                            data_level="AUCTION_ADVERTISER", start_date="2026-11-18",
+                                            end_date="2026-11-18", dimensions=["advertiser_id", "stat_time_hour"]))
+    assert hourly.json()["code"] == 0, "Airbyte's hourly advertiser recording carries cash_spend and voucher_spend"
+
+
 # -- entity listings -----------------------------------------------------------------------------------
 
 
@@ -528,6 +599,7 @@ def test_every_case_has_a_simulator_test():
         "creative_assets_music", "creative_assets_portfolios",
         # tiktok_assets_tests/audience/test_audience_contract.py
         "report_audience_lifetime_age_gender", "report_audience_province_ad_level",
+        "report_lifetime_campaigns", "report_advertiser_reach_frequency",
     }
     assert set(case_names()) == covered
 

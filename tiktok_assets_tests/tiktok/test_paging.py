@@ -262,3 +262,23 @@ def test_a_report_narrowed_to_ads_asks_only_for_them_in_requests_of_the_chosen_s
     served = truth[truth["ad_id"].isin(wanted)]
     assert sorted((row["dimensions"]["ad_id"], row["dimensions"]["stat_time_hour"]) for row in rows) == sorted(
         zip(served["ad_id"], served["stat_time"].dt.strftime("%Y-%m-%d %H:%M:%S"), strict=True))
+
+
+def test_the_simulators_cut_lifetime_report_is_read_whole_by_id_filters() -> None:
+    from tiktok_assets.simulator import DEFAULT_ACCESS_TOKEN, Simulator, World
+    from tiktok_assets.simulator.clock import SimClock
+    from tiktok_assets.simulator.realism import Realism
+    from tiktok_assets_tests.conftest import SIM_NOW
+
+    # Lifetime answers are cut like dated ones (every ad that ever spent counts): read whole by id filters.
+    sim = Simulator(world=World.sized(n_ads=400, n_advertisers=1), clock=SimClock(fixed=SIM_NOW), qps=None)
+    advertiser_id = sim.world.advertiser_ids[0]
+    with TikTokClient(DEFAULT_ACCESS_TOKEN, "http://simulator.local", qps=None, transport=sim.transport()) as client:
+        whole = client.lifetime_report(advertiser_id, metrics=["spend"])
+    assert len(whole) > 150, "the lifetime report must be big enough to be cut"
+    sim.realism = Realism(ads_throttle_limit=150)
+    with TikTokClient(DEFAULT_ACCESS_TOKEN, "http://simulator.local", qps=None, transport=sim.transport()) as client:
+        rows = client.lifetime_report(advertiser_id, metrics=["spend"])
+        assert client.stats.splits == -(-len(sim.world.ads(advertiser_id, SIM_NOW)) // 100)
+    assert sorted(rows, key=lambda row: row["dimensions"]["ad_id"]) == sorted(
+        whole, key=lambda row: row["dimensions"]["ad_id"])

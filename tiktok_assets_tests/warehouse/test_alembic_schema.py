@@ -39,6 +39,7 @@ ALL_TABLES = {
     *(f"{level}_metrics_{grain}" for level in ("ad", "adgroup", "campaign", "advertiser") for grain in ("daily", "hourly")),
     "overview_report", "channels_report", "app_report",
     "run_failures", "revision_drift",
+    "level_stats_daily", "level_stats_revisions", "level_stats_pulls", "lifetime_snapshots",
 }
 
 

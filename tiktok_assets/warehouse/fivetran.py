@@ -17,10 +17,10 @@ Fivetran stores them), ratios in TikTok's units (``ctr`` and ``conversion_rate``
 impressions) from the sums, NULL on a zero denominator. What we do not hold is a NULL of Fivetran's type
 (``NULL_COLUMNS``): the package coalesces most such counts to 0 itself.
 
-The views hold no data, so ``create_schema`` drops them before and rebuilds them after every migration
-(``rebuild_views``): a SQLite batch migration renames tables, which fails while a view names the dropped one, and
-PostgreSQL refuses to alter a column a view reads. A change here therefore ships with a new Alembic revision, even
-an empty one, or warehouses already at head keep the old views (``MIGRATIONS.md``).
+The views hold no data and are not frozen in a revision: ``create_schema`` rebuilds them from this code after
+every migration (``create_views``; on SQLite it drops them before, see ``drop_views_before_migrating``). A change
+here therefore ships with a new Alembic revision, even an empty one, or warehouses already at head keep the old
+views (``MIGRATIONS.md``).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from tiktok_assets.warehouse.errors import WarehouseError
 from tiktok_assets.warehouse.tables import (
     Money,
     ad_history,
@@ -292,17 +293,41 @@ def view_sql(fivetran_table: str, dialect: sa.engine.Dialect) -> str:
 
 
 def drop_views(connection: Connection) -> None:
-    """Drop every Fivetran-shaped view (before a migration alters the tables they read)."""
+    """Drop every Fivetran-shaped view."""
     for table in FIVETRAN_TABLES:
         connection.exec_driver_sql(f"DROP VIEW IF EXISTS {view_name(table)}")
 
 
+def drop_views_before_migrating(connection: Connection) -> None:
+    """SQLite only: a batch migration renames tables, which SQLite refuses while a view names the dropped one.
+
+    PostgreSQL keeps them: dbt's ``stg_tiktok_ads__*_tmp`` views (in another schema) read them, and dropping ours
+    would need CASCADE, silently dropping a user's views. A revision that alters a column they read drops the
+    view itself (``MIGRATIONS.md``)."""
+    if connection.dialect.name == "sqlite":
+        drop_views(connection)
+
+
 def create_views(connection: Connection) -> None:
-    """Create every Fivetran-shaped view from this code's definitions (the tables must be at head)."""
+    """Create or replace every Fivetran-shaped view from this code's definitions (the tables must be at head)."""
     for table in FIVETRAN_TABLES:
-        connection.exec_driver_sql(f"CREATE VIEW {view_name(table)} AS {view_sql(table, connection.dialect)}")
-
-
-def rebuild_views(connection: Connection) -> None:
-    drop_views(connection)
-    create_views(connection)
+        name, sql = view_name(table), view_sql(table, connection.dialect)
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
+            connection.exec_driver_sql(f"CREATE VIEW {name} AS {sql}")
+            continue
+        try:
+            with connection.begin_nested():
+                connection.exec_driver_sql(f"CREATE OR REPLACE VIEW {name} AS {sql}")
+        except sa.exc.DBAPIError:
+            # PostgreSQL replaces a view only while its columns keep their names, types and order: drop it and
+            # create it, which it refuses while a view of someone else's reads it (CASCADE would drop those).
+            try:
+                with connection.begin_nested():
+                    connection.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
+                    connection.exec_driver_sql(f"CREATE VIEW {name} AS {sql}")
+            except sa.exc.DBAPIError as exc:
+                raise WarehouseError(
+                    f"Cannot rebuild the view {name} with its new columns: {exc.orig}. Other views read it (dbt's "
+                    f"stg_tiktok_ads__*_tmp models do): drop them with DROP VIEW {name} CASCADE and start again; "
+                    "dbt's next run recreates its own.") from None

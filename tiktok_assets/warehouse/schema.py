@@ -13,8 +13,8 @@ runs on every start and is idempotent:
 * at an older revision: upgraded to head;
 * at a revision this code does not know (written by newer code): refused.
 
-Whenever it migrates, the Fivetran-shaped views (``fivetran.py``) are dropped first and rebuilt last, from this
-code: they hold no data and read tables a revision may alter.
+Whenever it migrates, the Fivetran-shaped views (``fivetran.py``) are rebuilt last, from this code (on SQLite
+dropped first): they hold no data and read tables a revision may alter.
 
 All of it runs in one transaction under a lock (PostgreSQL's advisory lock,
 SQLite's ``BEGIN IMMEDIATE``), so processes starting at once migrate once.
@@ -94,8 +94,8 @@ def create_schema(engine: Engine) -> None:
         if current == head:
             return
         _refuse_unknown(engine, current)
-        # The views hold no data and read the tables a revision may alter: off before, rebuilt after.
-        fivetran.drop_views(connection)
+        # The views hold no data and read the tables a revision may alter: rebuilt after (on SQLite, off before).
+        fivetran.drop_views_before_migrating(connection)
         _migrate_tables(engine, connection, current)
         fivetran.create_views(connection)
 

@@ -227,19 +227,23 @@ def test_campaign_country_report_sums_to_its_source(imported) -> None:
     assert math.isclose(float(found["spend"]), float(expected[1]), abs_tol=1e-6)
 
 
-def test_a_warehouse_at_0004_gets_the_views_and_migrating_rebuilds_them(warehouse_url) -> None:
+def test_a_warehouse_at_0004_gets_the_views_and_a_users_view_on_them_survives_migrating(warehouse_url) -> None:
     from tiktok_assets.warehouse import make_engine
 
     engine = make_engine(warehouse_url)
     try:
         create_schema(engine)
         with engine.begin() as connection:
-            connection.exec_driver_sql("DROP VIEW fivetran_ad_report_hourly")
+            connection.exec_driver_sql("DROP VIEW fivetran_campaign_history")
+            # What dbt's stg_tiktok_ads__*_tmp models are: views reading ours. PostgreSQL refuses to drop ours
+            # under them (without CASCADE, which would drop the user's), so migrating must replace ours in place.
+            connection.exec_driver_sql("CREATE VIEW users_hourly AS SELECT ad_id, spend FROM fivetran_ad_report_hourly")
             command.stamp(alembic_config(connection), "0004", purge=True)
         create_schema(engine)
         with engine.connect() as connection:
             views = set(sa.inspect(connection).get_view_names())
-            assert {_view(table) for table in FIVETRAN_COLUMNS} <= views
-            assert connection.exec_driver_sql("SELECT count(*) FROM fivetran_ad_report_hourly").scalar() == 0
+            assert {_view(table) for table in FIVETRAN_COLUMNS} | {"users_hourly"} <= views
+            assert connection.exec_driver_sql("SELECT count(*) FROM users_hourly").scalar() == 0
+            assert connection.exec_driver_sql("SELECT count(*) FROM fivetran_campaign_history").scalar() == 0
     finally:
         engine.dispose()

@@ -1,10 +1,9 @@
 """Fivetran-shaped views (issue 17, deliverable 8): ``fivetran_advertiser``, ``fivetran_campaign_history``, ...
 
-No table changes. The views hold no data and are not frozen here: ``create_schema`` drops them before every
-migration and rebuilds them after it from ``tiktok_assets/warehouse/fivetran.py`` (a SQLite batch migration renames
-tables, which fails while a view names the dropped one; PostgreSQL refuses to alter a column a view reads). This
-revision is what makes a warehouse at 0004 migrate, so it gets them; a later change of the views ships with a
-revision of its own for the same reason.
+No table changes. The views hold no data and are not frozen here: ``create_schema`` rebuilds them after every
+migration from ``tiktok_assets/warehouse/fivetran.py`` (and on SQLite drops them before: a batch migration renames
+tables, which SQLite refuses while a view names the dropped one). This revision is what makes a warehouse at 0004
+migrate, so it gets them; a later change of the views ships with a revision of its own for the same reason.
 
 Revision ID: 0009
 Revises: 0004
@@ -24,4 +23,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Nothing on the tables: ``create_schema`` dropped the views before migrating."""
+    """Nothing on the tables; the views go with ``DROP VIEW fivetran_<table>`` (``fivetran.drop_views``)."""

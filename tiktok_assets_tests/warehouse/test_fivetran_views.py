@@ -247,3 +247,35 @@ def test_a_warehouse_at_0004_gets_the_views_and_a_users_view_on_them_survives_mi
             assert connection.exec_driver_sql("SELECT count(*) FROM fivetran_campaign_history").scalar() == 0
     finally:
         engine.dispose()
+
+
+def test_campaign_country_report_over_a_filled_source_has_the_day_at_midnight_and_the_sums(imported,
+                                                                                             monkeypatch) -> None:
+    # Until the audience breakdowns are merged the real source is empty: stand in one campaign x "country" x day
+    # relation built from ad_stats_daily, to check the view's conversions (date -> timestamp, ratios, float spend).
+    from tiktok_assets.warehouse import fivetran
+    from tiktok_assets.warehouse.tables import ad_stats_daily
+
+    d = ad_stats_daily.c
+    stand_in = (sa.select(d.advertiser_id, d.campaign_id, d.stat_date, sa.literal("US").label("country_code"),
+                          sa.func.sum(d.spend).label("spend"), sa.func.sum(d.impressions).label("impressions"),
+                          sa.func.sum(d.clicks).label("clicks"), sa.func.sum(d.conversions).label("conversions"),
+                          sa.func.max(d.last_pulled_at).label("last_pulled_at"))
+                .group_by(d.advertiser_id, d.campaign_id, d.stat_date).subquery("campaign_country_daily"))
+    monkeypatch.setattr(fivetran, "campaign_country_source", lambda: stand_in)
+    with imported.engine.begin() as connection:
+        fivetran.drop_views(connection)
+        fivetran.create_views(connection)
+    daily = imported.query("select campaign_id, stat_date, sum(spend) as spend, sum(clicks) as clicks, "
+                           "sum(impressions) as impressions from ad_stats_daily group by campaign_id, stat_date")
+    view = imported.query("select campaign_id, stat_time_day, spend, clicks, impressions, ctr, country_code "
+                          f"from {_view('campaign_country_report')}")
+    assert len(view) == len(daily) > 0
+    days = pd.to_datetime(view["stat_time_day"])
+    assert (days == days.dt.normalize()).all()
+    assert set(days.dt.date) == set(pd.to_datetime(daily["stat_date"]).dt.date)
+    assert math.isclose(float(view["spend"].sum()), float(daily["spend"].sum()), rel_tol=1e-12)
+    assert int(view["clicks"].sum()) == int(daily["clicks"].sum())
+    shown = view[view["impressions"] > 0]
+    assert ((shown["ctr"] - shown["clicks"] * 100 / shown["impressions"]).abs() < 1e-9).all()
+    assert set(view["country_code"]) == {"US"}

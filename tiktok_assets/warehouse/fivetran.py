@@ -88,7 +88,8 @@ def _hourly_metrics(values: Callable[[str], sa.ColumnElement]) -> list[ViewColum
     """The metric columns of Fivetran's ``*_report_hourly`` tables (get_ad_report_hourly_columns.sql, in its order)
     from our metric ``values(name)`` (a row's column, or a group's sum), and TikTok's names of the other metrics we
     hold (usable as the package's passthrough metrics)."""
-    spend, clicks, impressions, conversions = (values(name) for name in ("spend", "clicks", "impressions", "conversions"))
+    spend, clicks, impressions, conversions = (values(name)
+                                               for name in ("spend", "clicks", "impressions", "conversions"))
     held = {
         "clicks": clicks,
         "conversion": conversions,

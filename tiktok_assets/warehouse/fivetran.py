@@ -220,10 +220,17 @@ def campaign_country_source() -> sa.Subquery:
     """Daily BASIC metrics per campaign and country: what ``campaign_country_report`` reads.
 
     MERGE POINT (one place): the audience breakdown tables (issue 17, deliverable 2) are built in parallel and
-    are not in ``tables.py`` yet, so this is an empty relation of the columns the view needs. Re-point it at the
-    campaign x country daily table (its advertiser_id, campaign_id, stat_date, country_code, spend,
-    impressions, clicks, conversions, last_pulled_at, renamed to these labels); the view, its test and README
-    need no other change."""
+    are not in ``tables.py`` yet, so this is an empty relation of the columns the view needs. Once
+    ``audience_stats_daily`` is there, this body becomes (checked on a trial merge: dbt's country report then
+    sums to ``ad_stats_daily``)::
+
+        a = audience_stats_daily.c
+        return (sa.select(a.advertiser_id, a.entity_id.label("campaign_id"), a.stat_date,
+                          a.breakdown_value.label("country_code"), a.spend, a.impressions, a.clicks,
+                          a.conversions, a.last_pulled_at)
+                .where(a.breakdown == "country", a.level == "campaign").subquery("campaign_country_daily"))
+
+    The view, its tests and README need no other change."""
     typed = {"advertiser_id": sa.String(), "campaign_id": sa.String(), "stat_date": sa.Date(),
              "country_code": sa.String(), "spend": Money, "impressions": sa.BigInteger(), "clicks": sa.BigInteger(),
              "conversions": sa.BigInteger(), "last_pulled_at": sa.DateTime()}

@@ -13,6 +13,9 @@ runs on every start and is idempotent:
 * at an older revision: upgraded to head;
 * at a revision this code does not know (written by newer code): refused.
 
+Whenever it migrates, the Fivetran-shaped views (``fivetran.py``) are rebuilt last, from this code (on SQLite
+dropped first): they hold no data and read tables a revision may alter.
+
 All of it runs in one transaction under a lock (PostgreSQL's advisory lock,
 SQLite's ``BEGIN IMMEDIATE``), so processes starting at once migrate once.
 """
@@ -30,6 +33,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
+from tiktok_assets.warehouse import fivetran
 from tiktok_assets.warehouse.engine import safe_url, serialise_writers, write_transaction
 from tiktok_assets.warehouse.errors import WarehouseError, WarehouseUnavailableError
 from tiktok_assets.warehouse.migrations import legacy
@@ -90,20 +94,27 @@ def create_schema(engine: Engine) -> None:
         if current == head:
             return
         _refuse_unknown(engine, current)
-        config = alembic_config(connection)
-        if current is None:
-            version = legacy.stored_version(connection)
-            if version is None:
-                metadata.create_all(connection)
-                command.stamp(config, "head")
-                return
-            if version > LEGACY_SCHEMA_VERSION:
-                raise WarehouseError(
-                    f"The warehouse at {safe_url(engine)} is at schema version {version}, newer than this code "
-                    f"knows: upgrade tiktok_assets before writing to it.")
-            legacy.upgrade_to_version_4(connection, version)
-            command.stamp(config, BASELINE_REVISION)
-        command.upgrade(config, "head")
+        # The views hold no data and read the tables a revision may alter: rebuilt after (on SQLite, off before).
+        fivetran.drop_views_before_migrating(connection)
+        _migrate_tables(engine, connection, current)
+        fivetran.create_views(connection)
+
+
+def _migrate_tables(engine: Engine, connection: Connection, current: str | None) -> None:
+    config = alembic_config(connection)
+    if current is None:
+        version = legacy.stored_version(connection)
+        if version is None:
+            metadata.create_all(connection)
+            command.stamp(config, "head")
+            return
+        if version > LEGACY_SCHEMA_VERSION:
+            raise WarehouseError(
+                f"The warehouse at {safe_url(engine)} is at schema version {version}, newer than this code "
+                f"knows: upgrade tiktok_assets before writing to it.")
+        legacy.upgrade_to_version_4(connection, version)
+        command.stamp(config, BASELINE_REVISION)
+    command.upgrade(config, "head")
 
 
 def _refuse_unknown(engine: Engine, revision: str | None) -> None:

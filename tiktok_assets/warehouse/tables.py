@@ -299,6 +299,8 @@ stats_probe_ads = sa.Table(
                       "just before the table's last pull of the day."),
     sa.Column("probed_at", sa.DateTime, nullable=False),
     sa.CheckConstraint(f"table_name IN {STATS_TABLE_NAMES!r}", name="table_name"),
+)
+
 # ---------------------------------------------------------------- audience breakdowns (tiktok_assets.warehouse.audience)
 # One long table for every AUDIENCE breakdown at every level: a new breakdown (or a new value of one) is new rows,
 # never a new column. ``breakdown`` names the breakdown (``tiktok_assets.audience.breakdowns.BREAKDOWNS``), its

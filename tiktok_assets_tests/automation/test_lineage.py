@@ -31,6 +31,8 @@ _WRITE = re.compile(r'^\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM|
                     re.IGNORECASE)
 # The schema bookkeeping every engine reads when it starts (create_schema), no asset's data.
 NOT_DATA = {"tiktok_assets_alembic_version", "schema_meta"}
+# create_schema defining the Fivetran-shaped views names tables in their SELECTs: schema, not a read of data.
+_SCHEMA_DDL = re.compile(r"^\s*CREATE\s+VIEW\b", re.IGNORECASE)
 # Tables a run writes only when there is something to write: who writes them when there is.
 WRITTEN_SOMETIMES = {
     "stats_revisions": {"ad_stats_daily", "ad_stats_hourly"},  # a re-pull that changed a row
@@ -62,7 +64,7 @@ class Trace:
     current: str | None = None
 
     def statement(self, sql: str) -> None:
-        if self.current is None:
+        if self.current is None or _SCHEMA_DDL.match(sql):
             return
         written = _WRITE.match(sql)
         if written:

@@ -18,6 +18,7 @@ from tiktok_assets.warehouse import (
     write_transaction,
 )
 from tiktok_assets.warehouse.migrations.legacy import STEPS, SCHEMA_3_COLUMNS, column_exists
+from tiktok_assets.warehouse.fivetran import drop_views as drop_fivetran_views
 from tiktok_assets_tests.warehouse.legacy_schema import as_legacy_version, at_head
 from tiktok_assets.warehouse.tables import metadata
 from tiktok_assets_tests.warehouse.sample_frames import ADVERTISER, DAY, PULLED, daily_frame
@@ -32,6 +33,8 @@ ADDED = [(table, column) for table, column in SCHEMA_3_COLUMNS
 def _as_version_2(engine: Engine) -> None:
     """Take a fresh warehouse back to version 2's shape: without the columns version 3 adds."""
     with write_transaction(engine) as connection:
+        # A warehouse of version 2 had no Fivetran-shaped views (revision 0009); they read columns dropped here.
+        drop_fivetran_views(connection)
         for table, column in ADDED:
             connection.exec_driver_sql(f'ALTER TABLE {table} DROP COLUMN "{column}"')
         as_legacy_version(connection, 2, drop_drift=False)  # one where replace_drift had run: its rows stay

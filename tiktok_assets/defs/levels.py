@@ -137,8 +137,9 @@ def tiktok_level_totals(context: dg.AssetExecutionContext, tiktok_api: TikTokApi
                                   "intraday": is_intraday(day, today)})
                 mismatches[level].append(_mismatches(engine, profile, level, dates))
     for level in LEVEL_ASSETS:
-        yield _reconcile_result(level, pd.concat(mismatches[level], ignore_index=True)
-                                if mismatches[level] else pd.DataFrame(columns=MISMATCH_COLUMNS))
+        found = [frame for frame in mismatches[level] if not frame.empty]
+        yield _reconcile_result(level, pd.concat(found, ignore_index=True)
+                                if found else pd.DataFrame(columns=MISMATCH_COLUMNS))
     if errors:
         raise dg.Failure(f"level totals: advertiser(s) {', '.join(sorted(errors))} not imported (the others were): "
                          + " | ".join(str(errors[advertiser_id]) for advertiser_id in sorted(errors)))

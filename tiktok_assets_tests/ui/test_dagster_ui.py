@@ -205,9 +205,15 @@ def test_the_ui_shows_the_demo_assets_partitions_metadata_and_checks(demo_ui: De
         page.set_default_timeout(UI_TIMEOUT_MS)
         try:
             # (a) The spend group's asset graph lists both stats assets (the global graph
-            # collapses each group into one node once there are several groups).
+            # collapses each group into one node once there are several groups). The group is
+            # wider than a screen and the graph draws only the nodes in view, so it is filtered
+            # to the two stats assets, as a user searching for them would.
             page.goto(f"{demo_ui.base_url}/locations/tiktok_assets/asset-groups/tiktok_spend/lineage")
             _dismiss_community_prompt(page)
+            # The selection box is a code editor, not an <input>: click it and type.
+            page.locator(".CodeMirror").first.click()
+            page.keyboard.type("key:ad_stats_daily or key:ad_stats_hourly")
+            page.keyboard.press("Enter")
             for asset in ("ad_stats_daily", "ad_stats_hourly"):
                 expect(page.get_by_text(asset, exact=True).first).to_be_visible()
             # Nodes fill in their latest events and checks a moment later; the screenshot should show them.

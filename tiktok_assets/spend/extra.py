@@ -52,10 +52,10 @@ def read_metrics_file(path: str | Path) -> list[str]:
                                       "or unset it.") from None
     except yaml.YAMLError as error:
         raise ExtraMetricsConfigError(f"{where}: not valid YAML ({error}).") from None
-    if isinstance(loaded, dict):
-        loaded = loaded.get("metrics")
     if loaded is None:
-        return []
+        return []  # an empty file: nothing chosen
+    if isinstance(loaded, dict) and set(loaded) == {"metrics"}:
+        loaded = loaded["metrics"] or []
     if not isinstance(loaded, list) or not all(isinstance(name, str) for name in loaded):
         raise ExtraMetricsConfigError(f"{where}: expected a YAML list of metric names (e.g. '- video_watched_2s'), "
                                       f"got {type(loaded).__name__}.")

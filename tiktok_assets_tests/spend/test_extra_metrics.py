@@ -6,11 +6,13 @@ through the client under test."""
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from collections.abc import Iterator
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import dagster as dg
 import httpx
+import pandas as pd
 import pytest
 
 from tiktok_assets.defs import spend as spend_defs
@@ -277,3 +279,65 @@ def test_a_bad_metric_fails_the_run_naming_it(sim, warehouse_url, monkeypatch) -
     failure = next(event for event in result.all_events if event.is_step_failure)
     assert "'likez' is not a TikTok BASIC report metric" in str(failure.step_failure_data.error)
     assert harness.count("ad_metrics_extra_pulls") == 0
+
+
+# -- the settle schedule --------------------------------------------------------------------------------------
+
+LIMITED_TOKEN = "extra-metrics-token-0000000000000000000000"
+
+
+def _tick(harness: SpendHarness, at) -> dg.ScheduleExecutionData:  # noqa: ANN001
+    schedule = harness.defs.resolve_schedule_def("extra_metrics_settle_schedule")
+    # As the daemon: an instance with a ref (the schedule's resources are built for it).
+    with dg.build_schedule_context(instance=harness.instance, instance_ref=harness.instance.get_ref(),
+                                   scheduled_execution_time=at,
+                                   resources=harness.defs.resources,
+                                   repository_def=harness.defs.get_repository_def()) as context:
+        return schedule.evaluate_tick(context)
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    with dg.instance_for_test() as test_instance:
+        yield test_instance
+
+
+def test_the_settle_schedule_repulls_the_window_and_unsettled_days_of_the_extra_metrics(
+        sim, warehouse_url, monkeypatch, instance) -> None:
+    from tiktok_assets.warehouse.extra_metrics import write_extra_partitions
+
+    simulator, base_url = sim
+    advertiser_id = next(a["advertiser_id"] for a in simulator.world.advertisers
+                         if a["display_timezone"] == "America/Los_Angeles")
+    simulator.grant(LIMITED_TOKEN, [advertiser_id])
+    now = simulator.clock.now()
+    quiet = SpendHarness(base_url, warehouse_url, access_token=LIMITED_TOKEN)
+    quiet.instance = instance
+    quiet.discover()
+    assert "No extra metric configured" in (_tick(quiet, now).skip_message or "")
+
+    monkeypatch.setenv("TIKTOK_EXTRA_METRICS", "likes")
+    harness = SpendHarness(base_url, warehouse_url, access_token=LIMITED_TOKEN)
+    harness.instance = instance
+    assert harness.discover() == [advertiser_id]
+    today = date(2026, 11, 20)  # 04:30 in UTC-8 at the simulator's now
+    row = pd.DataFrame({"ad_id": ["1"], "metric": ["likes"], "value": [3.0], "currency": ["USD"]})
+    settled_day, unsettled_day = today - timedelta(days=14), today - timedelta(days=12)
+    # Pulled twice, the second time after it aged out of the 7-day window, unchanged: settled.
+    for pulled_on in (today - timedelta(days=10), today - timedelta(days=2)):
+        write_extra_partitions(harness.engine, {(advertiser_id, settled_day): row}, ["likes"],
+                               datetime.combine(pulled_on, time(20)))
+    # Pulled once, and that pull inserted a row (a change): not settled yet, however old.
+    write_extra_partitions(harness.engine, {(advertiser_id, unsettled_day): row}, ["likes"],
+                           datetime.combine(today - timedelta(days=2), time(20)))
+
+    (request,) = _tick(harness, now).run_requests
+    assert request.tags["dagster/asset_partition_range_start"] == f"{unsettled_day}|{advertiser_id}"
+    assert request.tags["dagster/asset_partition_range_end"] == f"{today - timedelta(days=1)}|{advertiser_id}"
+    assert request.tags["tiktok/skip_settled"] == "true"
+
+    result = harness.run([ASSET], tags=request.tags)
+    assert result.success
+    pulled = set(materializations(result, "ad_metrics_extra_daily"))
+    assert pulled == {advertiser_date_key(advertiser_id, unsettled_day),
+                      *(advertiser_date_key(advertiser_id, today - timedelta(days=offset)) for offset in range(1, 9))}

@@ -15,7 +15,8 @@ written in one transaction, with the rules of the ad-level stats (``stats.py``),
   pull, changed or not, with the partition's data version (a digest of all its rows: equal content, equal version).
 
 The first pull of a partition logs no revision (there is nothing to revise), nor does a pull of a day still
-running (``intraday``: its figures filling up are progress, not revisions), as for ``partition_pulls``.
+running (``intraday``: its figures filling up are progress, not revisions), nor the first pull after the day
+closed (the rest of the day arriving): revision history starts there, as for ``partition_pulls``.
 """
 
 from __future__ import annotations
@@ -183,11 +184,15 @@ def _write_partition(connection: Connection, key: tuple[str, date], served: pd.D
     in_scope = stored_all["metric"].isin(asked).to_numpy()
     stored, untouched = stored_all[in_scope], stored_all[~in_scope]
     pulls = ad_metrics_extra_pulls
-    pulled_before = connection.execute(
-        sa.select(sa.func.count()).select_from(pulls).where(
-            pulls.c.table_name == EXTRA_METRICS_TABLE, pulls.c.advertiser_id == advertiser_id,
-            pulls.c.stat_date == stat_date)
-    ).scalar_one() > 0
+    earlier = connection.execute(
+        sa.select(sa.func.count(), sa.func.sum(sa.case((pulls.c.intraday.is_(False), 1), else_=0)))
+        .select_from(pulls).where(pulls.c.table_name == EXTRA_METRICS_TABLE, pulls.c.advertiser_id == advertiser_id,
+                                  pulls.c.stat_date == stat_date)
+    ).one()
+    pulled_before = earlier[0] > 0
+    # Revision history starts at the first pull after the day closed: what it finds beyond the last intraday
+    # pull is the rest of the day, not TikTok revising it.
+    pulled_after_close_before = (earlier[1] or 0) > 0
     merged = served.merge(stored, on=list(ROW_KEY), how="outer", suffixes=("", "_stored"), indicator=True)
     both = (merged["_merge"] == "both").to_numpy()
     differs = money_micros(np.nan_to_num(merged["value"].to_numpy(dtype="float64"))) != money_micros(
@@ -219,7 +224,7 @@ def _write_partition(connection: Connection, key: tuple[str, date], served: pd.D
         connection.execute(sa.delete(table).where(same_row),
                            [{"key_ad_id": row["ad_id"], "key_metric": row["metric"]}
                             for row in deletes.to_dict("records")])
-    if pulled_before and not intraday:
+    if pulled_after_close_before and not intraday:
         _log_revisions(connection, key, pulled_at, updates, inserts, deletes)
 
     kept_rows = kept[list(ROW_KEY)].assign(value=kept["value_stored"], currency=kept["currency_stored"])

@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 import httpx
@@ -341,3 +342,26 @@ def test_the_settle_schedule_repulls_the_window_and_unsettled_days_of_the_extra_
     pulled = set(materializations(result, "ad_metrics_extra_daily"))
     assert pulled == {advertiser_date_key(advertiser_id, unsettled_day),
                       *(advertiser_date_key(advertiser_id, today - timedelta(days=offset)) for offset in range(1, 9))}
+
+
+def test_today_filling_up_is_progress_and_revisions_start_after_the_day_closed(sim, warehouse_url,
+                                                                                monkeypatch) -> None:
+    simulator, base_url = sim
+    monkeypatch.setenv("TIKTOK_EXTRA_METRICS", "video_play_actions,likes")
+    harness, advertiser_id = _harness(base_url, warehouse_url)
+    advertiser = next(a for a in simulator.world.advertisers if a["advertiser_id"] == advertiser_id)
+    today = simulator.clock.now().astimezone(ZoneInfo(advertiser["display_timezone"])).date()
+    assert _run(harness, advertiser_id, today, today).success  # the day so far
+    simulator.clock.advance(timedelta(hours=6))
+    assert _run(harness, advertiser_id, today, today).success  # more of it
+    simulator.clock.advance(timedelta(days=1))
+    assert _run(harness, advertiser_id, today, today).success  # the first pull after it closed
+    pulls = harness.query("select intraday, changed from ad_metrics_extra_pulls order by pull_id")
+    assert [bool(value) for value in pulls["intraday"]] == [True, True, False]
+    assert bool(pulls["changed"].iloc[1]) and bool(pulls["changed"].iloc[2])
+    assert harness.count("ad_metrics_extra_revisions") == 0
+    # Two days on, TikTok's invalid-traffic corrections of the young day move video plays: now those are revisions.
+    simulator.clock.advance(timedelta(days=2))
+    assert _run(harness, advertiser_id, today, today).success
+    revisions = harness.query("select metric, change_kind from ad_metrics_extra_revisions")
+    assert len(revisions) and set(revisions["change_kind"]) <= {"update", "insert_late", "delete"}

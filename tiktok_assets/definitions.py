@@ -4,11 +4,13 @@ import os
 
 import dagster as dg
 
-from tiktok_assets.defs import audience, automation, levels, metrics, ops, postbacks, spend
+from tiktok_assets.defs import audience, automation, extra_metrics, levels, metrics, ops, postbacks, spend
 from tiktok_assets.defs.resources import (
+    ExtraMetricsResource,
     PostbacksResource,
     TikTokApiResource,
     WarehouseResource,
+    extra_metrics_from_env,
     postbacks_from_env,
     tiktok_api_from_env,
     warehouse_from_env,
@@ -39,9 +41,11 @@ def executor_from_env() -> dg.ExecutorDefinition | None:
 
 
 def build_definitions(tiktok_api: TikTokApiResource, warehouse: WarehouseResource,
-                      postbacks_settings: PostbacksResource | None = None) -> dg.Definitions:
+                      postbacks_settings: PostbacksResource | None = None,
+                      extra_metrics_settings: ExtraMetricsResource | None = None) -> dg.Definitions:
     """Everything in the code location, bound to the given resources (tests bind their own);
-    ``postbacks_settings`` defaults to the TIKTOK_EVENTS_* / TIKTOK_POSTBACK_* variables."""
+    ``postbacks_settings`` defaults to the TIKTOK_EVENTS_* / TIKTOK_POSTBACK_* variables,
+    ``extra_metrics_settings`` to TIKTOK_EXTRA_METRICS / TIKTOK_EXTRA_METRICS_FILE."""
     return dg.Definitions(
         assets=[
             spend.tiktok_advertisers,
@@ -49,6 +53,7 @@ def build_definitions(tiktok_api: TikTokApiResource, warehouse: WarehouseResourc
             spend.ad_stats_daily,
             spend.ad_stats_hourly,
             spend.revision_drift,
+            extra_metrics.ad_metrics_extra_daily,
             *audience.AUDIENCE_ASSETS,
             *levels.LEVEL_TOTALS_ASSETS,
             *metrics.METRICS_ASSETS,
@@ -62,6 +67,7 @@ def build_definitions(tiktok_api: TikTokApiResource, warehouse: WarehouseResourc
             automation.daily_entities_schedule,
             automation.daily_settle_schedule,
             audience.daily_audience_schedule,
+            extra_metrics.extra_metrics_settle_schedule,
             postbacks.first_party_events_schedule,
         ],
         sensors=[
@@ -71,7 +77,9 @@ def build_definitions(tiktok_api: TikTokApiResource, warehouse: WarehouseResourc
             postbacks.new_first_party_events_sensor,
         ],
         resources={"tiktok_api": tiktok_api, "warehouse": warehouse,
-                   "postbacks": postbacks_settings if postbacks_settings is not None else postbacks_from_env()},
+                   "postbacks": postbacks_settings if postbacks_settings is not None else postbacks_from_env(),
+                   "extra_metrics": (extra_metrics_settings if extra_metrics_settings is not None
+                                     else extra_metrics_from_env())},
         executor=executor_from_env(),
     )
 

@@ -17,6 +17,7 @@ from tiktok_assets.postbacks.settings import (
     parse_non_negative,
     parse_workers,
 )
+from tiktok_assets.spend.extra import EXTRA_METRICS_FILE_VARIABLE, EXTRA_METRICS_VARIABLE, chosen_metrics
 from tiktok_assets.spend.probe import DEFAULT_VERIFY_EVERY_DAYS, ProbeSettings, parse_probe_settings
 from tiktok_assets.spend.revisions import DEFAULT_REVISION_ALERT_SHARE, parse_revision_alert_share
 from tiktok_assets.spend.settle import DEFAULT_SETTLE_DAYS, MAX_SETTLE_DAYS, parse_settle_days
@@ -204,6 +205,34 @@ class PostbacksResource(dg.ConfigurableResource):
             map_workers=parse_workers(_setting_value(self.map_workers, None), "TIKTOK_POSTBACK_MAP_WORKERS",
                                       default_map_workers()),
         )
+
+
+class ExtraMetricsResource(dg.ConfigurableResource):
+    """BASIC metrics to pull beyond the core set, by TikTok's names (``ad_metrics_extra_daily``).
+
+    Both fields may be set: the listed names come first, then the file's. Every name is checked against TikTok's
+    metric catalogue (``tiktok_assets.tiktok.catalogue``) before any request; a wrong one fails the run naming it.
+    """
+
+    metrics: str | None = Field(default=None, description=(
+        "Comma-separated TikTok metric names, e.g. 'video_watched_2s,likes,profile_visits' "
+        f"({EXTRA_METRICS_VARIABLE})."))
+    metrics_file: str | None = Field(default=None, description=(
+        f"Path of a YAML list of TikTok metric names ({EXTRA_METRICS_FILE_VARIABLE})."))
+
+    def chosen(self) -> list[str]:
+        """The configured metrics, checked (``spend.extra.chosen_metrics``); [] when none are configured."""
+        listed = _setting_value(self.metrics, None)
+        path = _setting_value(self.metrics_file, None)
+        return chosen_metrics(str(listed) if listed else None, str(path) if path else None)
+
+
+def extra_metrics_from_env() -> ExtraMetricsResource:
+    """The extra-metrics resource, each field bound to its variable when set (the resource page names it)."""
+    return ExtraMetricsResource(
+        metrics=dg.EnvVar(EXTRA_METRICS_VARIABLE) if os.environ.get(EXTRA_METRICS_VARIABLE) else None,
+        metrics_file=dg.EnvVar(EXTRA_METRICS_FILE_VARIABLE) if os.environ.get(EXTRA_METRICS_FILE_VARIABLE) else None,
+    )
 
 
 def _setting_value(setting: object, default: object) -> object:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tiktok_assets.simulator import assets, breakdowns, filters
+from tiktok_assets.simulator import assets, breakdowns, engagement, filters
 from tiktok_assets.simulator.entities import zone_info
 from tiktok_assets.simulator.catalogue import LOOSE_NUMBERS, NULL_WHEN_EMPTY, invalid_metrics, invalid_metrics_message
 from tiktok_assets.simulator.events import EventStore, EventValidationError
@@ -397,9 +397,12 @@ def report_integrated_get(request: Request) -> dict[str, Any]:
     if report.lifetime:
         frame = _lifetime_frame(request, report, visible, decimals)
     else:
+        # The engagement counts cost a pass over every ad-hour: computed only for reports that ask for one.
+        # Lifetime and breakdown reports serve them as "-" (not modelled there).
+        extras = not report.breakdown and bool(_EXTRA_INPUTS.intersection(report.metrics))
         frame = world.cached_report_frame(report.advertiser_id, report.data_level, report.granularity,  # type: ignore[arg-type]
                                           report.start, report.end, request.now, service_type=report.service_type,
-                                          visible=visible)
+                                          visible=visible, extras=extras)
     if report.breakdown:
         frame = breakdowns.split(frame, report.id_dimension, report.breakdown, decimals)
     limit = request.realism.ads_throttle_limit
@@ -451,7 +454,19 @@ DERIVED: dict[str, tuple[str, str, float, str]] = {
     "value_per_complete_payment": ("total_complete_payment_rate", "complete_payment", 1.0, "money"),
     "frequency": ("impressions", "reach", 1.0, "ratio"),
     "cost_per_1000_reached": ("spend", "reach", 1000.0, "money"),
+    # Rates of the engagement counts (engagement.py), from the row's own sums; the percent scale of the
+    # *_rate ones is our assumption (UNCONFIRMED: the recording's values do not follow from its counts).
+    "profile_visits_rate": ("profile_visits", "impressions", 100.0, "ratio"),
+    "registration_rate": ("registration", "clicks", 100.0, "ratio"),
+    "sales_lead_rate": ("sales_lead", "clicks", 100.0, "ratio"),
+    "cost_per_registration": ("spend", "registration", 1.0, "money"),
+    "cost_per_sales_lead": ("spend", "sales_lead", 1.0, "money"),
+    "cost_per_total_app_event_add_to_cart": ("spend", "total_app_event_add_to_cart", 1.0, "money"),
 }
+# Metrics that need the engagement columns: the counts and the rates built on them.
+_EXTRA_INPUTS = frozenset(engagement.EXTRA_COUNTS) | {
+    metric for metric, (top, bottom, _scale, _kind) in DERIVED.items()
+    if top in engagement.EXTRA_COUNTS or bottom in engagement.EXTRA_COUNTS}
 # Account-level copies: all spend here is cash.
 ALIASES = {"cash_spend": "spend"}
 # Attribute metrics served from the entities: per metric, the levels it exists at and the entity row key.
@@ -558,7 +573,12 @@ def _column(frame: pd.DataFrame, metric: str, decimals: int, realism: Realism,
         text = _format_column(frame[source].to_numpy(), source, decimals)
     elif metric == "voucher_spend":
         text = _fixed_point(np.zeros(len(frame)), decimals)
-    elif metric in DERIVED:
+    elif metric in engagement.EXTRA_COUNTS and metric in frame.columns:
+        counts = frame[metric].to_numpy().astype(np.int64).astype(str)
+        if loose is not None:
+            return counts.tolist(), False
+        text = counts
+    elif metric in DERIVED and set(DERIVED[metric][:2]) <= set(frame.columns):
         text = _derived(frame, metric, decimals)
     elif loose is not None:
         return _plausible(frame, metric, loose).tolist(), False

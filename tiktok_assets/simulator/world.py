@@ -63,7 +63,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from tiktok_assets.simulator import stats
+from tiktok_assets.simulator import engagement, stats
 from tiktok_assets.simulator.entities import (
     AdgroupSpec,
     AdSpec,
@@ -250,6 +250,8 @@ class World:
         self._frames_lock = threading.Lock()
         # (advertiser_id, service type, day ordinal) -> [(ad position, metric index, minor units)]: revise().
         self._revisions: dict[tuple[str, str, int], list[tuple[int, int, int]]] = {}
+        # The same for the engagement counts: [(ad position, metric name, count)].
+        self._extra_revisions: dict[tuple[str, str, int], list[tuple[int, str, int]]] = {}
 
     @classmethod
     def sized(cls, n_ads: int = 1000, n_advertisers: int = 2, seed: int = 7, settle_days: int = 7,
@@ -359,21 +361,26 @@ class World:
         top of the seeded revisions), at any age, settled days included. Money
         in the currency's units (``delta`` 1.5 is 1.50 USD), counts as counts;
         the change lands in the ad's busiest hour of the day, so hourly rows
-        still add up to the daily one. ``metric`` is a name of ``stats.METRICS``;
+        still add up to the daily one. ``metric`` is a name of ``stats.METRICS`` or of ``engagement.EXTRA_COUNTS``;
         a value never goes below 0. Revisions add up.
         """
-        if metric not in stats.METRICS:
-            raise ValueError(f"revise(metric={metric!r}): one of {', '.join(stats.METRICS)}")
+        if metric not in stats.METRICS and metric not in engagement.EXTRA_COUNTS:
+            raise ValueError(f"revise(metric={metric!r}): one of {', '.join(stats.METRICS)} or "
+                             f"{', '.join(engagement.EXTRA_COUNTS)}")
         ad_id = str(ad_id)
         for advertiser_id, world in self._advertisers.items():
             for book in world.books.values():
                 found = np.flatnonzero(book.entity_ids["AD"] == ad_id)
                 if len(found):
-                    index = stats.METRICS.index(metric)
-                    money = index in (stats.SPEND, stats.PURCHASE_VALUE, stats.APP_PURCHASE_VALUE)
-                    minor = round(delta * 10 ** world.spec.currency_decimals) if money else round(delta)
-                    self._revisions.setdefault((advertiser_id, book.service_type, day.toordinal()), []).append(
-                        (int(found[0]), index, int(minor)))
+                    key = (advertiser_id, book.service_type, day.toordinal())
+                    if metric in engagement.EXTRA_COUNTS:
+                        # An engagement count alone moves (its funnel parents do not): a test's correction.
+                        self._extra_revisions.setdefault(key, []).append((int(found[0]), metric, int(round(delta))))
+                    else:
+                        index = stats.METRICS.index(metric)
+                        money = index in (stats.SPEND, stats.PURCHASE_VALUE, stats.APP_PURCHASE_VALUE)
+                        minor = round(delta * 10 ** world.spec.currency_decimals) if money else round(delta)
+                        self._revisions.setdefault(key, []).append((int(found[0]), index, int(minor)))
                     # Cached values may hold the day: start afresh (a test-only path, not a hot one).
                     self._final_cache = _ByteBudgetCache(self._final_cache.max_bytes)
                     self._served_cache = _ByteBudgetCache(self._served_cache.max_bytes)
@@ -431,10 +438,12 @@ class World:
 
     def cached_report_frame(self, advertiser_id: str, data_level: str, granularity: Granularity, start: date,
                             end: date, now: datetime, *, service_type: str = AUCTION,
-                            visible: np.ndarray | None = None) -> pd.DataFrame:
+                            visible: np.ndarray | None = None, extras: bool = False) -> pd.DataFrame:
         """:meth:`report_frame` without the defensive copy: callers must not modify the result.
 
         ``visible``: per entity of the level (in :meth:`deleted_masks` order), whether its rows are served.
+        ``extras``: add the video, engagement and page-event counts of ``engagement.EXTRA_COUNTS`` as columns
+        (same rows; computed only when a report asks for one of them).
         """
         level = normalise_data_level(data_level)
         if granularity not in TIME_DIMENSION:
@@ -447,8 +456,8 @@ class World:
             return _empty_frame(ID_DIMENSION[level])
         plans = self._plans(world, start, end, now)
         key: tuple[Hashable, ...] = (world.spec.advertiser_id, book.service_type, level, granularity,
-                                     tuple(plan.key() for plan in plans))
-        whole = self._cached(key, lambda: self._build_frame(world, book, level, granularity, plans))
+                                     tuple(plan.key() for plan in plans), extras)
+        whole = self._cached(key, lambda: self._build_frame(world, book, level, granularity, plans, extras))
         frame, positions = whole
         if visible is None or visible.all():
             return frame
@@ -545,8 +554,14 @@ class World:
 
         return self._served_cache.get_or_compute((advertiser_id, book.service_type, *plan.key()), served)
 
+    def _extras(self, world: _AdvertiserWorld, book: _Book, plan: _DayPlan, dense: np.ndarray) -> np.ndarray:
+        revisions = self._extra_revisions.get((world.spec.advertiser_id, book.service_type, plan.day.toordinal()), [])
+        return engagement.served_extras(dense, book.arrays, self.seed, plan.day.toordinal(), age=plan.age,
+                                        settle_days=self.settle_days, revisions=revisions)
+
     def _build_frame(self, world: _AdvertiserWorld, book: _Book, level: str, granularity: Granularity,
-                     plans: Sequence[_DayPlan]) -> tuple[pd.DataFrame, np.ndarray]:
+                     plans: Sequence[_DayPlan], extras: bool = False) -> tuple[pd.DataFrame, np.ndarray]:
+        extra_values: list[np.ndarray] = []
         entity_index: list[np.ndarray] = []
         stat_times: list[np.ndarray] = []
         values: list[np.ndarray] = []
@@ -565,15 +580,25 @@ class World:
             parts = [self._served(world, each, plan) for each in books]
             dense = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=2)
             grouped = dense if starts is None else np.add.reduceat(dense, starts, axis=2)
+            extra_grouped = None
+            if extras:
+                # Per ad and hour first, then summed as the core metrics are: the roll-ups stay exact sums.
+                extra_parts = [self._extras(world, each, plan, part) for each, part in zip(books, parts, strict=True)]
+                extra_dense = extra_parts[0] if len(extra_parts) == 1 else np.concatenate(extra_parts, axis=2)
+                extra_grouped = extra_dense if starts is None else np.add.reduceat(extra_dense, starts, axis=2)
             midnight = np.datetime64(plan.day, "h")
             if granularity == "hour":
                 slot, entity = np.nonzero(grouped[stats.IMPRESSIONS] > 0)
                 values.append(grouped[:, slot, entity])
+                if extra_grouped is not None:
+                    extra_values.append(extra_grouped[:, slot, entity])
                 stat_times.append(midnight + slot.astype("timedelta64[h]"))
             else:
                 daily = grouped.sum(axis=1)
                 (entity,) = np.nonzero(daily[stats.IMPRESSIONS] > 0)
                 values.append(daily[:, entity])
+                if extra_grouped is not None:
+                    extra_values.append(extra_grouped.sum(axis=1)[:, entity])
                 stat_times.append(np.full(len(entity), midnight))
                 per_ad = np.concatenate([
                     stats.ad_reach(each.arrays, self._keys, plan.day.toordinal(), part[stats.IMPRESSIONS].sum(axis=0))
@@ -611,6 +636,10 @@ class World:
             "cpc": cpc,
             "cpm": cpm,
         })
+        if extras:
+            merged_extras = np.concatenate(extra_values, axis=1)
+            for index, name in enumerate(engagement.EXTRA_COUNTS):
+                frame[name] = merged_extras[index]
         positions.setflags(write=False)
         return frame, positions
 

@@ -46,13 +46,15 @@ def hourly_sync_range(zones: Mapping[str, str], now: datetime) -> tuple[date, da
     return min(todays) - timedelta(days=1), max(todays)
 
 
-def settle_range(engine: sa.Engine, zones: Mapping[str, str], now: datetime, settle_days: int) -> tuple[date, date]:
+def settle_range(engine: sa.Engine, zones: Mapping[str, str], now: datetime, settle_days: int, *,
+                 table_name: str = "ad_stats_daily", pulls_table: sa.Table | None = None) -> tuple[date, date]:
     """The union of every advertiser's re-pull plan today (its local today): the settle window plus older days
-    pulled before but not settled yet. Inside the run the stats assets skip each partition already settled."""
+    pulled before but not settled yet. Inside the run the stats assets skip each partition already settled.
+    ``table_name`` / ``pulls_table``: whose pulls decide (``ad_stats_daily`` in ``partition_pulls`` by default)."""
     wanted: set[date] = set()
     for advertiser_id, zone in zones.items():
         today = local_today(zone, now)
-        history = latest_pulls(engine, "ad_stats_daily", advertiser_id, zone,
-                               since=today - timedelta(days=SETTLE_HISTORY_DAYS))
+        history = latest_pulls(engine, table_name, advertiser_id, zone,
+                               since=today - timedelta(days=SETTLE_HISTORY_DAYS), pulls_table=pulls_table)
         wanted.update(repull_dates(today, settle_days, history))
     return min(wanted), max(wanted)

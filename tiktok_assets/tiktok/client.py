@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 import httpx
 
+from tiktok_assets.tiktok.catalogue import check_metrics
 from tiktok_assets.tiktok.codes import HTTP_TOO_MANY_REQUESTS
 from tiktok_assets.tiktok.scrub import install_log_filter, register_secret
 from tiktok_assets.tiktok.errors import (
@@ -505,6 +506,8 @@ class TikTokClient:
             raise ValueError(f"AUDIENCE reports are daily only; got granularity {granularity!r}")
         if data_level not in ID_DIMENSION:
             raise ValueError(f"data_level must be one of {sorted(ID_DIMENSION)}, got {data_level!r}")
+        # A name TikTok does not document fails here, naming it, not as a 40002 after the first pages.
+        metrics = check_metrics(metrics, level=data_level.partition("_")[2])
         if service_type not in ("AUCTION", "RESERVATION"):
             raise ValueError(f"service_type must be 'AUCTION' or 'RESERVATION', got {service_type!r}")
         if not data_level.startswith(f"{service_type}_"):

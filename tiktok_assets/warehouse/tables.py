@@ -388,6 +388,75 @@ audience_pulls = sa.Table(
     sa.Index(None, "table_name", "advertiser_id", "stat_date"),
 )
 
+# ---------------------------------------------------------------- user-chosen metrics (tiktok_assets.warehouse.extra_metrics)
+# The BASIC metrics a user picks beyond the core set (TIKTOK_EXTRA_METRICS), one row per ad, day and metric under
+# TikTok's own name: a new metric is new rows, never a new column. Its own pulls table (same columns as
+# partition_pulls where spend.revisions.latest_pulls reads them), so partition_pulls' table_name CHECK stays.
+
+EXTRA_METRICS_TABLE = "ad_metrics_extra_daily"
+EXTRA_KEY_COLUMNS = ("advertiser_id", "stat_date", "ad_id", "metric")
+
+
+def _extra_key_columns() -> list[sa.Column]:
+    return [
+        sa.Column("advertiser_id", sa.String, nullable=False),
+        sa.Column("stat_date", sa.Date, nullable=False, comment="The advertiser's local date: the partition."),
+        sa.Column("ad_id", sa.String, nullable=False),
+        sa.Column("metric", sa.String(64), nullable=False,
+                  comment="TikTok's metric name, e.g. video_watched_2s (tiktok_assets.tiktok.catalogue)."),
+    ]
+
+
+ad_metrics_extra_daily = sa.Table(
+    "ad_metrics_extra_daily",
+    metadata,
+    *_extra_key_columns(),
+    sa.Column("value", Money, nullable=False,
+              comment="As TikTok serves it (counts whole, money in the currency, rates as served); '-' is no row."),
+    sa.Column("currency", sa.String(8)),
+    *_bookkeeping_columns(),
+    sa.PrimaryKeyConstraint(*EXTRA_KEY_COLUMNS),
+    sqlite_with_rowid=False,
+)
+
+ad_metrics_extra_revisions = sa.Table(
+    "ad_metrics_extra_revisions",
+    metadata,
+    sa.Column("revision_id", BigId, primary_key=True, autoincrement=True),
+    *_extra_key_columns(),
+    sa.Column("revision", sa.Integer, nullable=False, comment="The row's revision after this change."),
+    sa.Column("pulled_at", sa.DateTime, nullable=False, comment="When the pull that saw the change ran."),
+    sa.Column("change_kind", sa.String(16), nullable=False,
+              comment="update | delete (new_value 0) | insert_late (old_value 0)."),
+    sa.Column("old_value", Money),
+    sa.Column("new_value", Money),
+    sa.CheckConstraint(f"change_kind IN {CHANGE_KINDS!r}", name="change_kind"),
+    sa.Index(None, "advertiser_id", "stat_date"),
+)
+
+ad_metrics_extra_pulls = sa.Table(
+    "ad_metrics_extra_pulls",
+    metadata,
+    sa.Column("pull_id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("table_name", sa.String(48), nullable=False, comment="Always ad_metrics_extra_daily (latest_pulls)."),
+    sa.Column("advertiser_id", sa.String, nullable=False),
+    sa.Column("stat_date", sa.Date, nullable=False),
+    sa.Column("pulled_at", sa.DateTime, nullable=False),
+    sa.Column("metrics", sa.Text, nullable=False, comment="JSON list of the metrics this pull asked for."),
+    sa.Column("rows_served", sa.Integer, nullable=False),
+    sa.Column("rows_inserted", sa.Integer, nullable=False),
+    sa.Column("rows_updated", sa.Integer, nullable=False),
+    sa.Column("rows_deleted", sa.Integer, nullable=False),
+    sa.Column("rows_unchanged", sa.Integer, nullable=False),
+    sa.Column("rows_vanished_kept", sa.Integer, nullable=False,
+              comment="Stored rows of a settled partition this pull no longer served, kept as they were."),
+    sa.Column("data_version", sa.String(64), nullable=False),
+    sa.Column("changed", sa.Boolean, nullable=False),
+    sa.Column("intraday", sa.Boolean, nullable=False,
+              comment="A pull of a day not over yet in the advertiser's report zone: no revision was logged."),
+    sa.Index(None, "table_name", "advertiser_id", "stat_date"),
+)
+
 # ---------------------------------------------------------------- postbacks (tiktok_assets.postbacks.store)
 # The first-party events table, the outbox and its companions: see ``postbacks/store.py`` for what each holds.
 

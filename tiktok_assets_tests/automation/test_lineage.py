@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from tiktok_assets.audience.breakdowns import BREAKDOWNS as AUDIENCE_BREAKDOWNS
 from tiktok_assets.definitions import build_definitions
-from tiktok_assets.defs.resources import TikTokApiResource, WarehouseResource
+from tiktok_assets.defs.resources import ExtraMetricsResource, TikTokApiResource, WarehouseResource
 from tiktok_assets.partitions import ADVERTISER_PARTITIONS_NAME, all_advertisers_range_tags
 
 _READ = re.compile(r'\b(?:FROM|JOIN)\s+"?([A-Za-z_][A-Za-z0-9_]*)"?', re.IGNORECASE)
@@ -41,6 +41,7 @@ WRITTEN_SOMETIMES = {
     "audience_revisions": {f"audience_{name}_daily" for name in AUDIENCE_BREAKDOWNS},  # a re-pull that moved a row
     # a re-pull of TikTok's level totals that changed a row
     "level_stats_revisions": {"campaign_stats_daily", "adgroup_stats_daily", "advertiser_stats_daily"},
+    "ad_metrics_extra_revisions": {"ad_metrics_extra_daily"},  # a re-pull that moved a chosen metric
 }
 # Declared dependencies that are not a table read, and why they are true anyway.
 NON_TABLE_DEPS = {
@@ -51,6 +52,7 @@ NON_TABLE_DEPS = {
     *((f"audience_{name}_daily", "tiktok_advertisers") for name in AUDIENCE_BREAKDOWNS),
     ("campaign_stats_daily", "tiktok_advertisers"), ("adgroup_stats_daily", "tiktok_advertisers"),
     ("advertiser_stats_daily", "tiktok_advertisers"), ("lifetime_totals", "tiktok_advertisers"),
+    ("ad_metrics_extra_daily", "tiktok_advertisers"),
 }
 # What the probe still finds, by owner, until each is fixed (a fixed one must leave this list: the test fails).
 KNOWN_GAPS: dict[str, dict[str, list[str]]] = {
@@ -77,7 +79,9 @@ class Trace:
 @pytest.fixture(scope="module")
 def traced(tmp_path_factory) -> Iterator[tuple[dg.Definitions, Trace, set[str]]]:
     url = f"sqlite:///{tmp_path_factory.mktemp('lineage') / 'w.sqlite'}"
-    defs = build_definitions(TikTokApiResource(), WarehouseResource(url=url))
+    # Extra metrics configured, so ad_metrics_extra_daily really pulls and writes (with none it writes nothing).
+    defs = build_definitions(TikTokApiResource(), WarehouseResource(url=url),
+                             extra_metrics_settings=ExtraMetricsResource(metrics="video_watched_2s,likes"))
     trace = Trace()
 
     def connected(dbapi_connection, _record) -> None:  # noqa: ANN001
@@ -111,7 +115,7 @@ def _materialize_everything(defs: dg.Definitions, trace: Trace, url: str) -> set
         run("ad_history", partition_key=advertiser_id)
     end = datetime.now(UTC).date() - timedelta(days=1)
     days = all_advertisers_range_tags(advertisers, end - timedelta(days=1), end)
-    for name in ("ad_stats_daily", "ad_stats_hourly", "campaign_stats_daily",
+    for name in ("ad_stats_daily", "ad_stats_hourly", "campaign_stats_daily", "ad_metrics_extra_daily",
                  *(f"audience_{name}_daily" for name in AUDIENCE_BREAKDOWNS)):
         run(name, tags=days)
     for advertiser_id in advertisers:
@@ -185,6 +189,7 @@ def test_the_probe_sees_reads_and_writes(traced) -> None:
     assert {"ad_stats_daily", "partition_pulls"} <= trace.writes["ad_stats_daily"]
     assert "advertisers" in trace.writes["tiktok_advertisers"], "raw bulk loads and ORM writes are traced"
     assert {"partition_pulls", "stats_revisions"} <= trace.reads["revision_drift"] & tables
+    assert {"ad_metrics_extra_daily", "ad_metrics_extra_pulls"} <= trace.writes["ad_metrics_extra_daily"]
 
 
 def test_every_asset_declares_what_it_reads_and_reads_what_it_declares(traced) -> None:

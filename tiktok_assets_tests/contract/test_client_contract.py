@@ -488,3 +488,19 @@ def test_a_settled_day_keeps_the_spend_of_an_ad_whose_rows_vanished(engine):
     (write,) = [write for key, write in written.items() if write.stat_date == settled_day]
     assert write.vanished_kept == 1
 
+
+
+# -- user-chosen metrics -------------------------------------------------------------------------------------
+
+
+def test_video_and_engagement_metrics_parse_to_long_rows_with_the_recorded_values():
+    from tiktok_assets.spend.extra import parse_extra_rows
+
+    case = load_case("report_video_engagement_metrics")
+    rows, _ = report_rows(case)
+    long = parse_extra_rows(rows, case.metrics, "USD", ADVERTISER)
+    assert len(long) == case.expected["long_rows"]
+    sums = long.groupby("metric")["value"].sum()
+    for name, total in case.expected["sums"].items():
+        assert sums[name] == pytest.approx(total), name
+    assert set(long["stat_date"].astype(str)) == {"2026-11-17", "2026-11-18"}

@@ -435,6 +435,22 @@ def test_connector_metric_names_are_accepted(sim, advertiser):
     assert rows and set(rows[0]["metrics"]) == set(names)
 
 
+def test_video_and_engagement_metrics_have_the_recorded_types_and_funnel(sim, advertiser):
+    case = load_case("report_video_engagement_metrics")
+    sim.realism = Realism(integer_counts=True, null_metrics=True, lowercase_ok=True, omit_request_id=True,
+                          omit_page_info=frozenset({"/report/integrated/get/"}))
+    answer = get(sim, REPORT, report_params(advertiser, case.metrics))
+    body = assert_same_shape(case.first, answer)
+    funnel = ("video_play_actions", "video_watched_2s", "video_views_p25", "video_views_p50", "video_views_p75",
+              "video_views_p100")
+    rows = _rows(body)
+    assert rows
+    for row in [*rows, *case.rows()]:
+        values = [int(row["metrics"]["impressions"]), *(row["metrics"][name] for name in funnel)]
+        assert values == sorted(values, reverse=True), row
+        assert row["metrics"]["video_watched_6s"] <= row["metrics"]["video_watched_2s"]
+
+
 def test_40067_when_the_query_is_too_large(advertiser):
     case = load_case("error_40067_query_too_large")
     sim = Simulator(world=World(seed=7), clock=SimClock(fixed=SIM_NOW), qps=None, max_report_rows=1)
@@ -600,6 +616,7 @@ def test_every_case_has_a_simulator_test():
         # tiktok_assets_tests/audience/test_audience_contract.py
         "report_audience_lifetime_age_gender", "report_audience_province_ad_level",
         "report_lifetime_campaigns", "report_advertiser_reach_frequency",
+        "report_video_engagement_metrics",
     }
     assert set(case_names()) == covered
 

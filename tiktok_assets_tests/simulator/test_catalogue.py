@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from tiktok_assets.simulator.catalogue import CATALOGUE
+from tiktok_assets.tiktok.catalogue import CATALOGUE
 from tiktok_assets_tests.conftest import SIM_NOW
 from tiktok_assets_tests.simulator.conftest import api_get, report_params
 
@@ -48,7 +48,8 @@ def test_every_metric_airbyte_requests_is_accepted_and_served(client, us_adverti
     assert body["code"] == 0, body["message"]
     for row in body["data"]["list"]:
         assert set(row["metrics"]) == set(metrics)
-        assert row["metrics"]["likes"] == "-"  # catalogued, not modelled: TikTok's empty
+        assert row["metrics"]["likes"].isdigit()  # modelled (simulator/engagement.py), a string like the others
+        assert row["metrics"]["vta_purchase"] == "-"  # catalogued, not modelled: TikTok's empty
         assert row["metrics"]["impressions"].isdigit()
 
 

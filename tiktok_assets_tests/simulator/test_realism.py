@@ -78,10 +78,12 @@ def test_integer_counts_follow_the_recorded_row(client, simulator, us_advertiser
 
 def test_null_metrics_replace_dashes(client, simulator, us_advertiser) -> None:
     params = report_params(us_advertiser, "2026-11-19", "2026-11-19", time_dimension="stat_time_hour",
-                           metrics=["clicks", "reach", "cpc", "likes"])
+                           metrics=["clicks", "reach", "cpc", "vta_purchase", "likes"])
     simulator.realism = Realism(null_metrics=True)
     rows = _answer(client, REPORT, **params, page_size=1000)["data"]["list"]
-    assert rows and all(row["metrics"]["reach"] is None and row["metrics"]["likes"] is None for row in rows)
+    # vta_purchase is catalogued but not modelled (empty); likes is modelled (simulator/engagement.py): a string.
+    assert rows and all(row["metrics"]["reach"] is None and row["metrics"]["vta_purchase"] is None for row in rows)
+    assert all(isinstance(row["metrics"]["likes"], str) for row in rows)
     zero_clicks = [row for row in rows if row["metrics"]["clicks"] == "0"]
     assert zero_clicks and all(row["metrics"]["cpc"] is None for row in zero_clicks)
     assert any(isinstance(row["metrics"]["cpc"], str) for row in rows)

@@ -40,6 +40,7 @@ ALL_TABLES = {
     "overview_report", "channels_report", "app_report",
     "run_failures", "revision_drift",
     "level_stats_daily", "level_stats_revisions", "level_stats_pulls", "lifetime_snapshots",
+    "ad_metrics_extra_daily", "ad_metrics_extra_revisions", "ad_metrics_extra_pulls",
 }
 
 

@@ -51,8 +51,7 @@ _LEVELS = {"ads": "ad", "ad_groups": "adgroup", "ad_group": "adgroup", "campaign
            "advertisers": "advertiser"}
 # The by-country hourly streams are a day's hours × countries per ad: minutes of the peer's time for a
 # figure the hourly and country streams already pin. Ask for them with --streams.
-SLOW_STREAMS = ("ads_reports_by_country_hourly", "ad_groups_reports_by_country_hourly",
-                "campaigns_reports_by_country_hourly", "advertisers_reports_by_country_hourly")
+SLOW_STREAMS = ("ads_reports_by_country_hourly", "ad_groups_reports_by_country_hourly")
 
 
 @dataclass(frozen=True)

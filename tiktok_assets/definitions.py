@@ -4,7 +4,7 @@ import os
 
 import dagster as dg
 
-from tiktok_assets.defs import audience, automation, levels, metrics, ops, postbacks, spend
+from tiktok_assets.defs import audience, automation, gmv_max, levels, metrics, ops, postbacks, spend
 from tiktok_assets.defs.resources import (
     PostbacksResource,
     TikTokApiResource,
@@ -51,6 +51,7 @@ def build_definitions(tiktok_api: TikTokApiResource, warehouse: WarehouseResourc
             spend.revision_drift,
             *audience.AUDIENCE_ASSETS,
             *levels.LEVEL_TOTALS_ASSETS,
+            *gmv_max.GMV_MAX_ASSETS,
             *metrics.METRICS_ASSETS,
             *metrics.REPORT_ASSETS,
             postbacks.first_party_events,

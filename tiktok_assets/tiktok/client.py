@@ -470,20 +470,23 @@ class TikTokClient:
             params["filtering"] = filtering
         return self.all_pages(path, params, advertiser_id=advertiser_id)
 
-    def campaigns_every_buying_type(self, advertiser_id: str) -> list[dict[str, Any]]:
-        """Every campaign, TopView ones too, each with ``buying_type`` (the listing that returned it).
+    def every_buying_type(self, kind: Literal["campaign", "adgroup", "ad"], advertiser_id: str
+                          ) -> list[dict[str, Any]]:
+        """Every campaign (ad group, ad), TopView ones too, each campaign row with its ``buying_type``.
 
         TikTok's default ``buying_types`` is AUCTION and RESERVATION_RF, and RESERVATION_TOP_VIEW can only
-        be asked alone (TikTok docs 1739315828649986): a default listing never shows TopView campaigns,
-        so they are listed in a second call. A reservation row of the first call is R&F (or Pulse).
+        be asked alone (TikTok docs 1739315828649986): a default listing never shows TopView entities, so
+        they are listed in a second call. A reservation campaign of the first call is R&F (or Pulse).
         """
-        rows = [{**row, "buying_type": "RESERVATION_RF" if row.get("objective_type") == "RF_REACH" else "AUCTION"}
-                for row in self.campaigns(advertiser_id)]
-        seen = {str(row["campaign_id"]) for row in rows}
-        rows += [{**row, "buying_type": "RESERVATION_TOP_VIEW"}
-                 for row in self.campaigns(advertiser_id, buying_types=["RESERVATION_TOP_VIEW"])
-                 if str(row["campaign_id"]) not in seen]
-        return rows
+        listing = {"campaign": self.campaigns, "adgroup": self.adgroups, "ad": self.ads}[kind]
+        rows = listing(advertiser_id)
+        seen = {str(row[f"{kind}_id"]) for row in rows}
+        topview = [row for row in listing(advertiser_id, buying_types=["RESERVATION_TOP_VIEW"])
+                   if str(row[f"{kind}_id"]) not in seen]
+        if kind != "campaign":
+            return rows + topview
+        return ([{**row, "buying_type": "RESERVATION_RF" if row.get("objective_type") == "RF_REACH" else "AUCTION"}
+                 for row in rows] + [{**row, "buying_type": "RESERVATION_TOP_VIEW"} for row in topview])
 
     def gmv_max_stores(self, advertiser_id: str) -> list[dict[str, Any]]:
         """The advertiser's TikTok Shops (``/gmv_max/store/list/``, rows under ``store_list``, no paging), with

@@ -4,7 +4,7 @@ import os
 
 import dagster as dg
 
-from tiktok_assets.defs import audience, automation, gmv_max, levels, metrics, ops, postbacks, spend
+from tiktok_assets.defs import audience, automation, commerce, gmv_max, levels, metrics, ops, postbacks, spend
 from tiktok_assets.defs.resources import (
     PostbacksResource,
     TikTokApiResource,
@@ -54,6 +54,7 @@ def build_definitions(tiktok_api: TikTokApiResource, warehouse: WarehouseResourc
             *gmv_max.GMV_MAX_ASSETS,
             *metrics.METRICS_ASSETS,
             *metrics.REPORT_ASSETS,
+            *commerce.COMMERCE_ASSETS,
             postbacks.first_party_events,
             postbacks.tiktok_event_deliveries,
         ],

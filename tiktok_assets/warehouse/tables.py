@@ -934,6 +934,25 @@ gmv_max_revisions = sa.Table(
     sa.Index(None, "advertiser_id", "stat_date"),
 )
 
+# An advertiser's day across buying kinds, GMV Max included (tiktok_assets/metrics/commerce.py says how).
+COMMERCE_MONEY = ("spend", "delivery_spend", "undelivered_spend", "gmv_max_cost", "tiktok_revenue",
+                  "gmv_max_gross_revenue", "first_party_revenue")
+COMMERCE_COUNTS = ("impressions", "clicks", "gmv_max_orders")
+COMMERCE_RATIOS = ("ctr", "cpc", "cpm", "tiktok_roas", "first_party_roas", "gmv_max_roi")
+
+advertiser_commerce_daily = sa.Table(
+    "advertiser_commerce_daily",
+    metadata,
+    sa.Column("advertiser_id", sa.String, nullable=False),
+    sa.Column("stat_date", sa.Date, nullable=False, comment="The advertiser's local date."),
+    sa.Column("currency", sa.String(8), nullable=False),
+    *(sa.Column(name, Money, nullable=False) for name in COMMERCE_MONEY),
+    *(sa.Column(name, sa.BigInteger, nullable=False) for name in COMMERCE_COUNTS),
+    *(sa.Column(name, sa.Float, comment="NULL on a zero denominator.") for name in COMMERCE_RATIOS),
+    sa.Column("computed_at", sa.DateTime, nullable=False),
+    sa.PrimaryKeyConstraint("advertiser_id", "stat_date", "currency"),
+)
+
 STATS_TABLES: dict[str, sa.Table] = {"ad_stats_daily": ad_stats_daily, "ad_stats_hourly": ad_stats_hourly}
 ENTITY_TABLES: dict[str, sa.Table] = {"campaign": campaign_history, "adgroup": adgroup_history, "ad": ad_history}
 

@@ -40,7 +40,7 @@ ALL_TABLES = {
     "overview_report", "channels_report", "app_report",
     "run_failures", "revision_drift",
     "level_stats_daily", "level_stats_revisions", "level_stats_pulls", "lifetime_snapshots",
-    "gmv_max_stats_daily", "gmv_max_revisions",
+    "gmv_max_stats_daily", "gmv_max_revisions", "advertiser_commerce_daily",
 }
 
 

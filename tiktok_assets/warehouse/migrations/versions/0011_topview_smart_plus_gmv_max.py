@@ -1,5 +1,6 @@
 """TopView, Upgraded Smart+ and GMV Max (issue 17 items 5-6): ``gmv_max_stats_daily``, ``gmv_max_revisions``,
-and ``campaign_history.buying_type`` / ``rf_campaign_type`` / ``campaign_automation_type``.
+``advertiser_commerce_daily``, and ``campaign_history.buying_type`` / ``rf_campaign_type`` /
+``campaign_automation_type``.
 
 The new campaign_history columns are NULL on rows written before; the next entity snapshot sees them differ from
 what TikTok lists and opens one new version per campaign (they are tracked attributes). GMV Max pulls are rows of
@@ -21,7 +22,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-NEW_TABLES = ("gmv_max_revisions", "gmv_max_stats_daily")
+NEW_TABLES = ("gmv_max_revisions", "gmv_max_stats_daily", "advertiser_commerce_daily")
 NEW_CAMPAIGN_COLUMNS = ("buying_type", "rf_campaign_type", "campaign_automation_type")
 
 
@@ -45,6 +46,19 @@ def upgrade() -> None:
 
 
 def _create_tables() -> None:
+    op.create_table('advertiser_commerce_daily',
+    sa.Column('advertiser_id', sa.String(), nullable=False),
+    sa.Column('stat_date', sa.Date(), nullable=False, comment="The advertiser's local date."),
+    sa.Column('currency', sa.String(length=8), nullable=False),
+    *(sa.Column(name, sa.Numeric(precision=20, scale=6, asdecimal=False), nullable=False)
+      for name in ('spend', 'delivery_spend', 'undelivered_spend', 'gmv_max_cost', 'tiktok_revenue',
+                   'gmv_max_gross_revenue', 'first_party_revenue')),
+    *(sa.Column(name, sa.BigInteger(), nullable=False) for name in ('impressions', 'clicks', 'gmv_max_orders')),
+    *(sa.Column(name, sa.Float(), nullable=True, comment='NULL on a zero denominator.')
+      for name in ('ctr', 'cpc', 'cpm', 'tiktok_roas', 'first_party_roas', 'gmv_max_roi')),
+    sa.Column('computed_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('advertiser_id', 'stat_date', 'currency', name=op.f('pk_advertiser_commerce_daily'))
+    )
     op.create_table('gmv_max_revisions',
     sa.Column('revision_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('advertiser_id', sa.String(), nullable=False),
@@ -100,3 +114,4 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_gmv_max_revisions_advertiser_id_stat_date'))
 
     op.drop_table('gmv_max_revisions')
+    op.drop_table('advertiser_commerce_daily')

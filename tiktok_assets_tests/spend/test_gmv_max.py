@@ -128,3 +128,35 @@ def test_the_settle_run_skips_settled_gmv_max_days(shop) -> None:
     _pull(harness, [with_shop], START, END)  # and a pull that changes nothing settles the days
     settled = _pull(harness, [with_shop], START, END, settle=True)
     assert materializations(settled, "gmv_max_stats_daily") == {}
+
+
+def test_the_commerce_day_adds_gmv_max_spend_and_revenue_but_keeps_it_out_of_cpc(shop, monkeypatch) -> None:
+    from tiktok_assets.defs import spend as spend_defs
+    from tiktok_assets.metrics.rollup import LEVELS
+
+    simulator, harness, with_shop, _ = shop
+    day = date(2026, 11, 17)
+    monkeypatch.setattr(spend_defs, "_utc_now", simulator.clock.now)
+    assert harness.import_range(day, day).success
+    tags = all_advertisers_range_tags(sorted(harness.instance.get_dynamic_partitions("tiktok_advertisers")), day,
+                                      day)
+    assert harness.run([dg.AssetKey(f"{level}_metrics_daily") for level in LEVELS], tags=tags).success
+    _pull(harness, [with_shop], day, day)
+    assert harness.run([dg.AssetKey("advertiser_commerce_daily")],
+                       tags=all_advertisers_range_tags([with_shop], day, day)).success
+
+    world = simulator.world
+    ads = world.report_frame(with_shop, "AUCTION_AD", "day", day, day, simulator.clock.now())
+    gmv = _truth(simulator, with_shop, day, day)
+    (row,) = harness.query("select * from advertiser_commerce_daily").itertuples()
+    ad_spend, clicks, impressions = float(ads["spend"].sum()), int(ads["clicks"].sum()), int(ads["impressions"].sum())
+    gmv_cost, gmv_revenue = sum(value[0] for value in gmv.values()), sum(value[1] for value in gmv.values())
+    assert gmv_cost > 0
+    assert float(row.spend) == pytest.approx(ad_spend + gmv_cost)
+    assert float(row.gmv_max_cost) == pytest.approx(gmv_cost)
+    assert float(row.cpc) == pytest.approx(ad_spend / clicks)
+    assert float(row.cpm) == pytest.approx(ad_spend / impressions * 1000)
+    assert float(row.gmv_max_roi) == pytest.approx(gmv_revenue / gmv_cost)
+    # TikTok-attributed revenue: the ads' web or in-app value by campaign type, plus GMV Max gross revenue.
+    web_or_app = float(ads["total_complete_payment_rate"].sum() + ads["total_purchase_value"].sum())
+    assert float(row.tiktok_revenue) == pytest.approx(web_or_app + gmv_revenue)

@@ -8,6 +8,7 @@ tests use as ground truth.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import zlib
@@ -394,16 +395,27 @@ def report_integrated_get(request: Request) -> dict[str, Any]:
             raise ApiError(Code.QUERY_TOO_LARGE,
                            "The amount of data queried is too large. Please narrow the time range or the scope "
                            "of the query and try again.")
-    masks = world.deleted_masks(report.advertiser_id, report.level, request.now, service_type=report.service_type)
-    ancestors = (world.entity_ids(report.advertiser_id, report.level, service_type=report.service_type)
-                 if report.filtering.ids else None)
+    # TopView rows come with the buying_type filter (TikTok docs 1740302848100353): here they are the
+    # reservation book's rows of the TopView campaigns; without it, AUCTION_* rows hold no reservation ad.
+    topview = report.filtering.buying == frozenset({"RESERVATION_TOP_VIEW"})
+    service_type = "RESERVATION" if topview else report.service_type
+    if topview:
+        report = dataclasses.replace(report, service_type=service_type)
+    masks = world.deleted_masks(report.advertiser_id, report.level, request.now, service_type=service_type)
+    ancestors = (world.entity_ids(report.advertiser_id, report.level, service_type=service_type)
+                 if report.filtering.ids or topview else None)
     visible = filters.report_visible(masks, report.filtering, report.level, request.realism.hide_deleted, ancestors)
+    if topview:
+        topview_ids = [campaign for campaign, kind in world.buying_types(report.advertiser_id).items()
+                       if kind == "RESERVATION_TOP_VIEW"]
+        keep = np.isin(ancestors["CAMPAIGN"].astype(str), topview_ids)  # type: ignore[index]
+        visible = keep if visible is None else visible & keep
     decimals = world.advertiser(report.advertiser_id).currency_decimals
     if report.lifetime:
         frame = _lifetime_frame(request, report, visible, decimals)
     else:
         frame = world.cached_report_frame(report.advertiser_id, report.data_level, report.granularity,  # type: ignore[arg-type]
-                                          report.start, report.end, request.now, service_type=report.service_type,
+                                          report.start, report.end, request.now, service_type=service_type,
                                           visible=visible)
     if report.breakdown:
         frame = breakdowns.split(frame, report.id_dimension, report.breakdown, decimals)

@@ -187,3 +187,27 @@ def test_simulator_serves_the_recorded_gmv_max_shapes(sim) -> None:
                                          "filtering": [{"field_name": "campaign_ids"}],
                                          "start_date": "2026-11-17", "end_date": "2026-11-18"}).json()
     assert refused["code"] == 40002
+
+
+def test_simulator_serves_topview_report_rows_with_the_buying_type_filter(sim) -> None:
+    # TikTok: "To retrieve the reporting data of TopView ads, use the basic reports ... and specify the value
+    # RESERVATION_TOP_VIEW for the buying_type filter" (docs 1740302848100353).
+    advertiser = next(a for a in sim.world.advertiser_ids if "RESERVATION_TOP_VIEW" in sim.world.buying_types(a).values())
+    (topview,) = [c for c, kind in sim.world.buying_types(advertiser).items() if kind == "RESERVATION_TOP_VIEW"]
+    params = {"advertiser_id": advertiser, "report_type": "BASIC", "data_level": "AUCTION_CAMPAIGN",
+              "dimensions": ["campaign_id", "stat_time_day"], "metrics": ["spend", "impressions"],
+              "start_date": CASE_DAY.isoformat(), "end_date": CASE_DAY.isoformat(), "page_size": 1000}
+    plain = get(sim, REPORT, params).json()
+    assert topview not in {row["dimensions"]["campaign_id"] for row in _rows(plain)}
+    filtered = get(sim, REPORT, {**params, "filtering": [{"field_name": "buying_type", "filter_type": "IN",
+                                                          "filter_value": '["RESERVATION_TOP_VIEW"]'}]}).json()
+    assert filtered["code"] == 0
+    (row,) = _rows(filtered)
+    truth = sim.world.report_frame(advertiser, "RESERVATION_CAMPAIGN", "day", CASE_DAY, CASE_DAY, sim.clock.now(),
+                                   service_type="RESERVATION")
+    expected = truth[truth["campaign_id"] == topview]
+    assert row["dimensions"]["campaign_id"] == topview
+    assert float(row["metrics"]["spend"]) == pytest.approx(float(expected["spend"].iloc[0]))
+    mixed = get(sim, REPORT, {**params, "filtering": [{"field_name": "buying_type", "filter_type": "IN",
+                                                       "filter_value": '["RESERVATION_TOP_VIEW", "AUCTION"]'}]})
+    assert mixed.json()["code"] == 40002

@@ -358,8 +358,8 @@ def build_entities(
 
     ``reservation_campaigns`` R&F campaigns go to advertisers 0, 2, 4..., one each (never more than there are
     such advertisers), after every auction entity, so adding them changes no auction entity's ids or draws;
-    ``topview_campaigns`` TopView campaigns follow them, on the same advertisers (which already have
-    reservation spend beyond their ad rows). ``smart_plus_campaigns``: the second campaign of advertisers
+    ``topview_campaigns`` TopView campaigns follow them, on advertisers 2, 4... (the next with R&F, which already
+    have reservation spend beyond their ad rows; advertiser 0 when there is no such one). ``smart_plus_campaigns``: the second campaign of advertisers
     1, 3, 5... is an Upgraded Smart+ one; only its flag changes, no draw, id, count or total.
     """
     advertisers: list[AdvertiserSpec] = []
@@ -423,7 +423,9 @@ def build_entities(
     reservation = [(r, BUYING_RF) for r in range(min(reservation_campaigns, math.ceil(len(advertisers) / 2)))]
     reservation += [(r, BUYING_TOP_VIEW) for r in range(min(topview_campaigns, math.ceil(len(advertisers) / 2)))]
     for r, buying_type in reservation:
-        advertiser = advertisers[2 * r]
+        # TopView buys go to the next advertiser with R&F (the third), so the first keeps its figures.
+        shift = 2 if buying_type == BUYING_TOP_VIEW and 2 * r + 2 < len(advertisers) else 0
+        advertiser = advertisers[2 * r + shift]
         serial = len(campaigns)
         crng = _rng(seed, "campaign", serial)
         market = advertiser.market

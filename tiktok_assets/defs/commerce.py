@@ -5,7 +5,6 @@ and CPM but counts in spend and ROAS); the writes are ``warehouse.commerce``. Pa
 reads; recomputed on a changed data version of the campaign metrics or of the GMV Max rows.
 """
 
-from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
@@ -18,7 +17,7 @@ from tiktok_assets.defs.resources import WarehouseResource
 from tiktok_assets.defs.spend import DATA_VERSION_TAG
 from tiktok_assets.metrics.commerce import commerce_daily
 from tiktok_assets.metrics.store import read_metrics
-from tiktok_assets.partitions import advertiser_date_key, advertiser_date_partitions, split_advertiser_date_key
+from tiktok_assets.partitions import advertiser_date_key, advertiser_date_partitions, dates_by_advertiser
 from tiktok_assets.warehouse.commerce import replace_commerce_partitions
 from tiktok_assets.warehouse.levels import read_gmv_max_stats
 
@@ -48,10 +47,7 @@ def advertiser_commerce(context: dg.AssetExecutionContext, warehouse: WarehouseR
     """Blend ``campaign_metrics_daily`` and ``gmv_max_stats_daily`` per advertiser and day (table
     ``advertiser_commerce_daily``)."""
     engine = warehouse.get_engine()
-    dates: dict[str, list[date]] = defaultdict(list)
-    for key in context.partition_keys:
-        advertiser_id, stat_date = split_advertiser_date_key(key)
-        dates[advertiser_id].append(stat_date)
+    dates = dates_by_advertiser(context.partition_keys)
     written_frames = []
     for advertiser_id, days in sorted(dates.items()):
         first, last = min(days), max(days)

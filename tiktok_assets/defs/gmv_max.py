@@ -7,7 +7,6 @@ each partition gets its own materialization and data version. The logic is in ``
 endpoint) and ``warehouse.levels`` (the revision-aware writes).
 """
 
-from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
@@ -16,7 +15,7 @@ import pandas as pd
 
 from tiktok_assets.defs.resources import TikTokApiResource, WarehouseResource
 from tiktok_assets.defs.spend import DATA_VERSION_TAG, TIKTOK_API_POOL, tiktok_advertisers
-from tiktok_assets.partitions import advertiser_date_key, advertiser_date_partitions, split_advertiser_date_key
+from tiktok_assets.partitions import advertiser_date_key, advertiser_date_partitions, dates_by_advertiser
 from tiktok_assets.spend.gmv_max import fetch_gmv_max_daily, gmv_max_schema_failures
 from tiktok_assets.spend.pull import profiles_from_infos
 from tiktok_assets.spend.revisions import latest_pulls
@@ -69,16 +68,13 @@ def gmv_max_stats_daily(context: dg.AssetExecutionContext, tiktok_api: TikTokApi
     """Pull the GMV Max rows of every available TikTok Shop for the run's partitions (table ``gmv_max_stats_daily``;
     revisions in ``gmv_max_revisions``, pulls in ``level_stats_pulls``)."""
     engine = warehouse.get_engine()
-    dates_by_advertiser: dict[str, list[date]] = defaultdict(list)
-    for key in context.partition_keys:
-        advertiser_id, stat_date = split_advertiser_date_key(key)
-        dates_by_advertiser[advertiser_id].append(stat_date)
+    by_advertiser = dates_by_advertiser(context.partition_keys)
     skip_settled = context.run.tags.get(SKIP_SETTLED_TAG) == "true"
     settle_days = warehouse.settle_window_days()
     pulled: list[pd.DataFrame] = []
     with tiktok_api.get_client() as client:
-        profiles, errors = profiles_from_infos(client.advertiser_info(sorted(dates_by_advertiser)))
-        for advertiser_id, requested in sorted(dates_by_advertiser.items()):
+        profiles, errors = profiles_from_infos(client.advertiser_info(sorted(by_advertiser)))
+        for advertiser_id, requested in sorted(by_advertiser.items()):
             if advertiser_id not in profiles:
                 context.log.error(f"GMV Max: advertiser {advertiser_id} not imported: "
                                   f"{errors.get(advertiser_id, 'not returned by /advertiser/info/')}")

@@ -23,6 +23,8 @@ from tiktok_assets.warehouse.levels import read_gmv_max_stats
 
 COMMERCE_ASSET = "advertiser_commerce_daily"
 COMMERCE_CHECK = "commerce_spend_adds_up"
+# Bump when metrics.commerce's formulas change, so the UI marks the table stale.
+COMMERCE_CODE_VERSION = "1"
 CAMPAIGN_METRICS = dg.AssetKey("campaign_metrics_daily")
 GMV_MAX = dg.AssetKey("gmv_max_stats_daily")
 
@@ -30,7 +32,7 @@ GMV_MAX = dg.AssetKey("gmv_max_stats_daily")
 @dg.multi_asset(
     specs=[dg.AssetSpec(
         COMMERCE_ASSET, group_name=METRICS_GROUP, kinds=METRICS_KINDS, partitions_def=advertiser_date_partitions,
-        deps=[CAMPAIGN_METRICS, GMV_MAX], skippable=True,
+        deps=[CAMPAIGN_METRICS, GMV_MAX], skippable=True, code_version=COMMERCE_CODE_VERSION,
         automation_condition=change_only_eager(SETTLE_LOOKBACK, may_be_missing=[GMV_MAX]),
         description="Per advertiser and local day: spend of every buying kind (ad campaigns plus GMV Max cost), "
                     "CTR / CPC / CPM over the spend that had impressions or clicks only (GMV Max spend has none), "

@@ -4,7 +4,18 @@ import os
 
 import dagster as dg
 
-from tiktok_assets.defs import audience, automation, extra_metrics, levels, metrics, ops, postbacks, spend
+from tiktok_assets.defs import (
+    audience,
+    automation,
+    commerce,
+    extra_metrics,
+    gmv_max,
+    levels,
+    metrics,
+    ops,
+    postbacks,
+    spend,
+)
 from tiktok_assets.defs.resources import (
     ExtraMetricsResource,
     PostbacksResource,
@@ -56,8 +67,10 @@ def build_definitions(tiktok_api: TikTokApiResource, warehouse: WarehouseResourc
             extra_metrics.ad_metrics_extra_daily,
             *audience.AUDIENCE_ASSETS,
             *levels.LEVEL_TOTALS_ASSETS,
+            *gmv_max.GMV_MAX_ASSETS,
             *metrics.METRICS_ASSETS,
             *metrics.REPORT_ASSETS,
+            *commerce.COMMERCE_ASSETS,
             postbacks.first_party_events,
             postbacks.tiktok_event_deliveries,
         ],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from datetime import date
 
 import dagster as dg
@@ -65,6 +66,15 @@ def split_advertiser_date_key(partition_key: str | dg.MultiPartitionKey) -> tupl
         return keys[ADVERTISER_DIMENSION], date.fromisoformat(keys[DATE_DIMENSION])
     except ValueError as exc:
         raise ValueError(f"Partition key {str(partition_key)!r} has an impossible date: {exc}") from None
+
+
+def dates_by_advertiser(partition_keys: Iterable[str | dg.MultiPartitionKey]) -> dict[str, list[date]]:
+    """A run's ``date|advertiser`` partition keys as each advertiser's dates (in key order)."""
+    found: dict[str, list[date]] = {}
+    for key in partition_keys:
+        advertiser_id, stat_date = split_advertiser_date_key(key)
+        found.setdefault(advertiser_id, []).append(stat_date)
+    return found
 
 
 # First-party events by the UTC hour they happened in (postback delivery).

@@ -24,6 +24,8 @@ STATS_ASSETS = [dg.AssetKey("ad_stats_daily"), dg.AssetKey("ad_stats_hourly")]
 ENTITY_ASSETS = [dg.AssetKey(f"{kind}_history") for kind in ("campaign", "adgroup", "ad")]
 # TikTok's own level totals (defs.levels): re-pulled by the daily settle run like the stats, not every hour.
 LEVEL_ASSETS = [dg.AssetKey(f"{level}_stats_daily") for level in ("campaign", "adgroup", "advertiser")]
+# GMV Max campaigns (defs.gmv_max): their own report, re-pulled by the daily settle run with the level totals.
+GMV_MAX_ASSETS = [dg.AssetKey("gmv_max_stats_daily")]
 # Lifetime totals have no date: snapshotted per advertiser with the daily entity snapshot.
 LIFETIME_ASSETS = [dg.AssetKey("lifetime_totals")]
 
@@ -113,11 +115,12 @@ def daily_entities_schedule(context: dg.ScheduleEvaluationContext) -> Iterator[d
                             tags={"tiktok/reason": "daily entity snapshot", ADVERTISER_TAG: advertiser_id})
 
 
-@dg.schedule(cron_schedule="30 6 * * *", target=dg.AssetSelection.assets(*STATS_ASSETS, *LEVEL_ASSETS),
+@dg.schedule(cron_schedule="30 6 * * *", target=dg.AssetSelection.assets(*STATS_ASSETS, *LEVEL_ASSETS,
+                                                                            *GMV_MAX_ASSETS),
              default_status=dg.DefaultScheduleStatus.RUNNING, description=(
                  "Every day: import yesterday and re-pull the settle window (TIKTOK_SETTLE_DAYS, default 7) "
-                 "plus any older day not yet settled, ad rows and TikTok's own level totals; settled days are "
-                 "skipped."))
+                 "plus any older day not yet settled, ad rows, TikTok's own level totals and GMV Max campaigns; "
+                 "settled days are skipped."))
 def daily_settle_schedule(context: dg.ScheduleEvaluationContext, warehouse: WarehouseResource
                           ) -> Iterator[dg.RunRequest | dg.SkipReason]:
     advertiser_ids = context.instance.get_dynamic_partitions(ADVERTISER_PARTITIONS_NAME)

@@ -20,7 +20,7 @@ from tiktok_assets.partitions import (
     advertiser_date_key,
     advertiser_date_partitions,
     advertiser_partitions,
-    split_advertiser_date_key,
+    dates_by_advertiser,
 )
 from tiktok_assets.spend.levels import (
     LEVEL_DATA_LEVELS,
@@ -91,16 +91,13 @@ def tiktok_level_totals(context: dg.AssetExecutionContext, tiktok_api: TikTokApi
     """Pull TikTok's campaign, ad group and advertiser daily totals for the run's partitions (table
     ``level_stats_daily``; revisions in ``level_stats_revisions``, pulls in ``level_stats_pulls``)."""
     engine = warehouse.get_engine()
-    dates_by_advertiser: dict[str, list[date]] = defaultdict(list)
-    for key in context.partition_keys:
-        advertiser_id, stat_date = split_advertiser_date_key(key)
-        dates_by_advertiser[advertiser_id].append(stat_date)
+    by_advertiser = dates_by_advertiser(context.partition_keys)
     skip_settled = context.run.tags.get(SKIP_SETTLED_TAG) == "true"
     settle_days = warehouse.settle_window_days()
     mismatches: dict[str, list[pd.DataFrame]] = defaultdict(list)
     with tiktok_api.get_client() as client:
-        profiles, errors = profiles_from_infos(client.advertiser_info(sorted(dates_by_advertiser)))
-        for advertiser_id, requested in sorted(dates_by_advertiser.items()):
+        profiles, errors = profiles_from_infos(client.advertiser_info(sorted(by_advertiser)))
+        for advertiser_id, requested in sorted(by_advertiser.items()):
             if advertiser_id not in profiles:
                 context.log.error(f"level totals: advertiser {advertiser_id} not imported: "
                                   f"{errors.get(advertiser_id, 'not returned by /advertiser/info/')}")

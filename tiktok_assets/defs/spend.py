@@ -214,11 +214,8 @@ def tiktok_entities(
     engine = warehouse.get_engine()
     snapshot_at = _now()
     with tiktok_api.get_client() as client:
-        rows_by_kind = {
-            "campaign": client.campaigns(advertiser_id),
-            "adgroup": client.adgroups(advertiser_id),
-            "ad": client.ads(advertiser_id),
-        }
+        # TopView entities are only listed when asked for alone (client.every_buying_type).
+        rows_by_kind = {kind: client.every_buying_type(kind, advertiser_id) for kind in ENTITY_KINDS}
         requests = client.stats.as_dict()
     for kind in ENTITY_KINDS:
         written = write_entity_snapshot(engine, kind, advertiser_id, rows_by_kind[kind], snapshot_at)

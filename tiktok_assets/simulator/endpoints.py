@@ -8,6 +8,7 @@ tests use as ground truth.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import zlib
@@ -20,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from tiktok_assets.simulator import assets, breakdowns, engagement, filters
-from tiktok_assets.simulator.entities import zone_info
+from tiktok_assets.simulator.entities import UPGRADED_SMART_PLUS, UPGRADED_SMART_PLUS_CREATIVE, zone_info
 from tiktok_assets.simulator.catalogue import LOOSE_NUMBERS, NULL_WHEN_EMPTY, invalid_metrics, invalid_metrics_message
 from tiktok_assets.simulator.events import EventStore, EventValidationError
 from tiktok_assets.simulator.realism import ID_FIELDS, Realism
@@ -243,10 +244,9 @@ def _entity_endpoint(kind: str) -> Callable[[Request], dict[str, Any]]:
         except filters.FilterError as error:
             raise bad_parameter(str(error)) from None
         rows = [row for row in getattr(world, f"{kind}s")(advertiser_id, request.now) if keep(row)]
-        # Our reservation campaigns are Reach & Frequency buys; there is no TopView in this world.
-        reservation = set(world.reservation_campaign_ids(advertiser_id))
-        rows = [row for row in rows
-                if ("RESERVATION_RF" if row["campaign_id"] in reservation else "AUCTION") in buying]
+        # TopView campaigns are only listed when asked alone (filters.buying_types enforces that).
+        buying_of = world.buying_types(advertiser_id)
+        rows = [row for row in rows if buying_of.get(str(row["campaign_id"]), "AUCTION") in buying]
         for name in id_filters:
             wanted = filtering.get(name)
             if wanted is not None:
@@ -315,6 +315,7 @@ class ReportQuery:
 
 
 REPORT_TYPES = ("BASIC", "AUDIENCE")
+AD_ID_V2 = "ad_id_v2"
 
 
 def parse_report_query(request: Request) -> ReportQuery:
@@ -340,6 +341,10 @@ def parse_report_query(request: Request) -> ReportQuery:
     level = data_level.split("_", 1)[1]
     id_dimension = ID_DIMENSION[level]
     dimensions = json_parameter(query, "dimensions", list, required=True)
+    # At ad level, ad_id_v2 keys rows by ad where ad_id keys an Upgraded Smart+ campaign's rows by creative
+    # (TikTok docs 1740302848100353, tiktok_assets_tests/contract/FACTS.md section 14).
+    if level == "AD" and AD_ID_V2 in dimensions and id_dimension not in dimensions:
+        id_dimension = AD_ID_V2
     time_dimensions = [name for name in dimensions if name in TIME_DIMENSION.values()]
     extra = [name for name in dimensions if name != id_dimension and name not in TIME_DIMENSION.values()]
     allowed = breakdowns.AUDIENCE_DIMENSIONS if report_type == "AUDIENCE" else breakdowns.BASIC_EXTRA_DIMENSIONS
@@ -347,7 +352,8 @@ def parse_report_query(request: Request) -> ReportQuery:
     if (id_dimension not in dimensions or len(time_dimensions) != wanted_times or len(set(dimensions)) != len(dimensions)
             or any(name not in allowed for name in extra) or len(extra) > 2
             or (report_type == "AUDIENCE" and not extra)
-            or (report_type == "AUDIENCE" and time_dimensions[:1] == ["stat_time_hour"])):
+            or (report_type == "AUDIENCE" and time_dimensions[:1] == ["stat_time_hour"])
+            or (id_dimension == AD_ID_V2 and (extra or lifetime))):
         time_hint = "no time dimension with query_lifetime=true" if lifetime else "stat_time_day or stat_time_hour"
         raise bad_parameter(
             f"dimensions: Invalid dimensions {dimensions} for {report_type} at {data_level}: use \"{id_dimension}\", "
@@ -389,10 +395,21 @@ def report_integrated_get(request: Request) -> dict[str, Any]:
             raise ApiError(Code.QUERY_TOO_LARGE,
                            "The amount of data queried is too large. Please narrow the time range or the scope "
                            "of the query and try again.")
-    masks = world.deleted_masks(report.advertiser_id, report.level, request.now, service_type=report.service_type)
-    ancestors = (world.entity_ids(report.advertiser_id, report.level, service_type=report.service_type)
-                 if report.filtering.ids else None)
+    # TopView rows come with the buying_type filter (TikTok docs 1740302848100353): here they are the
+    # reservation book's rows of the TopView campaigns; without it, AUCTION_* rows hold no reservation ad.
+    topview = report.filtering.buying == frozenset({"RESERVATION_TOP_VIEW"})
+    service_type = "RESERVATION" if topview else report.service_type
+    if topview:
+        report = dataclasses.replace(report, service_type=service_type)
+    masks = world.deleted_masks(report.advertiser_id, report.level, request.now, service_type=service_type)
+    ancestors = (world.entity_ids(report.advertiser_id, report.level, service_type=service_type)
+                 if report.filtering.ids or topview else None)
     visible = filters.report_visible(masks, report.filtering, report.level, request.realism.hide_deleted, ancestors)
+    if topview:
+        topview_ids = [campaign for campaign, kind in world.buying_types(report.advertiser_id).items()
+                       if kind == "RESERVATION_TOP_VIEW"]
+        keep = np.isin(ancestors["CAMPAIGN"].astype(str), topview_ids)  # type: ignore[index]
+        visible = keep if visible is None else visible & keep
     decimals = world.advertiser(report.advertiser_id).currency_decimals
     if report.lifetime:
         frame = _lifetime_frame(request, report, visible, decimals)
@@ -401,12 +418,14 @@ def report_integrated_get(request: Request) -> dict[str, Any]:
         # Lifetime and breakdown reports serve them as "-" (not modelled there).
         extras = not report.breakdown and bool(_EXTRA_INPUTS.intersection(report.metrics))
         frame = world.cached_report_frame(report.advertiser_id, report.data_level, report.granularity,  # type: ignore[arg-type]
-                                          report.start, report.end, request.now, service_type=report.service_type,
+                                          report.start, report.end, request.now, service_type=service_type,
                                           visible=visible, extras=extras)
     if report.breakdown:
         frame = breakdowns.split(frame, report.id_dimension, report.breakdown, decimals)
+    if report.id_dimension == AD_ID_V2:
+        frame = _by_ad_v2(frame, world.ad_ids_v2(report.advertiser_id), decimals)
     limit = request.realism.ads_throttle_limit
-    if limit is not None and report.level == "AD":
+    if limit is not None and report.level == "AD" and report.id_dimension == "ad_id":
         frame = _newest_ads(request, report, frame, limit)
     first = (report.page - 1) * report.page_size
     page_rows = frame.iloc[first : first + report.page_size]
@@ -429,6 +448,33 @@ def _lifetime_frame(request: Request, report: ReportQuery, visible: np.ndarray |
                                                 request.now, service_type=report.service_type, visible=visible))
         first = last + timedelta(days=1)
     return breakdowns.lifetime(frames, report.id_dimension, decimals)
+
+
+# Additive columns of the report frame; the ratios are recomputed from them.
+_ADDITIVE = ("spend", "impressions", "clicks", "conversion", "app_install", "complete_payment",
+             "total_complete_payment_rate", "purchase", "total_purchase_value")
+
+
+def _by_ad_v2(frame: pd.DataFrame, v2_of: Mapping[str, str], decimals: int) -> pd.DataFrame:
+    """Ad-level rows keyed by ``ad_id_v2``: an Upgraded Smart+ ad's creatives summed, a manual ad as it is.
+
+    Reach is people and cannot be summed over creatives: a summed row serves "-" (how TikTok dedupes an
+    Upgraded Smart+ ad's reach is UNCONFIRMED).
+    """
+    if frame.empty:
+        return frame.rename(columns={"ad_id": AD_ID_V2})
+    keyed = frame.assign(**{AD_ID_V2: frame["ad_id"].astype(str).map(v2_of)})
+    grouped = keyed.groupby([AD_ID_V2, "stat_time"], sort=False)
+    summed = grouped[list(_ADDITIVE)].sum().reset_index()
+    creatives = grouped.size().to_numpy()
+    summed["reach"] = np.where(creatives == 1, grouped["reach"].first().to_numpy(), np.nan)
+    impressions, clicks, spend = summed["impressions"], summed["clicks"], summed["spend"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        summed["ctr"] = np.where(impressions > 0, np.round(clicks / impressions * 100.0, 2), np.nan)
+        summed["cpc"] = np.where(clicks > 0, np.round(spend / clicks, decimals), np.nan)
+        summed["cpm"] = np.where(impressions > 0, np.round(spend / impressions * 1000.0, decimals), np.nan)
+    summed["spend"] = np.round(summed["spend"], decimals)
+    return summed[[AD_ID_V2, "stat_time", *(name for name in frame.columns if name not in ("ad_id", "stat_time"))]]
 
 
 def _newest_ads(request: Request, report: ReportQuery, frame: pd.DataFrame, limit: int) -> pd.DataFrame:
@@ -485,9 +531,10 @@ _KIND_OF_LEVEL = {"AD": "ad", "ADGROUP": "adgroup", "CAMPAIGN": "campaign", "ADV
 
 def _attributes(request: Request, report: ReportQuery, page_rows: pd.DataFrame) -> dict[str, np.ndarray]:
     """JSON tokens of the attribute metrics asked for, per page row (only the few the world knows)."""
+    out = _automation_attributes(request, report, page_rows)
     wanted = [metric for metric in report.metrics if metric in ATTRIBUTES and report.level in ATTRIBUTES[metric][0]]
     if not wanted or page_rows.empty:
-        return {}
+        return out
     world, now, advertiser_id = request.world, request.now, report.advertiser_id
     info = world.advertiser(advertiser_id).info()
     own = _KIND_OF_LEVEL[report.level]
@@ -495,10 +542,10 @@ def _attributes(request: Request, report: ReportQuery, page_rows: pd.DataFrame) 
     kinds = ("ad", "adgroup", "campaign")
     listings = {kind: getattr(world, f"{kind}s")(advertiser_id, now)
                 for kind in kinds[kinds.index(own):]} if own in kinds else {}
-    own_rows = {str(row[f"{own}_id"]): row for row in listings.get(own, ())}
+    own_key = AD_ID_V2 if report.id_dimension == AD_ID_V2 else f"{own}_id"
+    own_rows = {str(row[own_key]): row for row in listings.get(own, ())}
     ids = page_rows[report.id_dimension].astype(str)
     empty = "null" if request.realism.null_metrics else '"-"'
-    out: dict[str, np.ndarray] = {}
     for metric in wanted:
         _, source, key = ATTRIBUTES[metric]
         if source == "advertiser":
@@ -510,6 +557,45 @@ def _attributes(request: Request, report: ReportQuery, page_rows: pd.DataFrame) 
                   for entity_id, row in own_rows.items()
                   if (parent := str(row[f"{source}_id"])) in by_id}
         out[metric] = ids.map(lookup).fillna(empty).to_numpy(dtype=object)
+    return out
+
+
+def _automation_attributes(request: Request, report: ReportQuery, page_rows: pd.DataFrame) -> dict[str, np.ndarray]:
+    """``campaign_automation_type`` per row, and the row's own id echoed as a metric (``ad_id``, ``ad_id_v2``).
+
+    TikTok's example answers (docs 1740302848100353): an Upgraded Smart+ campaign's rows read
+    UPGRADED_SMART_PLUS by ``ad_id_v2`` (and at campaign / ad group level, our assumption) and
+    UPGRADED_SMART_PLUS_CREATIVE by ``ad_id`` (its creatives); a manual campaign's read MANUAL.
+    """
+    out: dict[str, np.ndarray] = {}
+    if page_rows.empty:
+        return out
+    ids = page_rows[report.id_dimension].astype(str)
+    for echoed in ("ad_id", AD_ID_V2):
+        if echoed in report.metrics and echoed == report.id_dimension:
+            out[echoed] = np.array([json.dumps(value) for value in ids], dtype=object)
+    if "campaign_automation_type" not in report.metrics:
+        return out
+    world, advertiser_id = request.world, report.advertiser_id
+    types = world.automation_types(advertiser_id)
+    if report.level == "ADVERTISER":
+        out["campaign_automation_type"] = np.full(len(ids), '"-"', dtype=object)
+        return out
+    if report.level == "CAMPAIGN":
+        campaign_of = {campaign_id: campaign_id for campaign_id in types}
+    else:
+        kind = "ad" if report.level == "AD" else "adgroup"
+        key = report.id_dimension if report.level == "AD" else "adgroup_id"
+        campaign_of = {str(row[key]): str(row["campaign_id"])
+                       for row in getattr(world, f"{kind}s")(advertiser_id, request.now)}
+    creative = report.id_dimension == "ad_id"
+    tokens = {}
+    for entity_id, campaign_id in campaign_of.items():
+        value = types.get(campaign_id, "MANUAL")
+        if creative and value == UPGRADED_SMART_PLUS:
+            value = UPGRADED_SMART_PLUS_CREATIVE
+        tokens[entity_id] = json.dumps(value)
+    out["campaign_automation_type"] = ids.map(tokens).fillna('"-"').to_numpy(dtype=object)
     return out
 
 
@@ -645,6 +731,113 @@ def report_rows_json(frame: pd.DataFrame, id_dimension: str, time_dimension: str
                                       *(values for values, _ in columns))) + "]")
 
 
+# -- GMV Max (TikTok Shop) ------------------------------------------------------------------
+
+
+def gmv_max_store_list(request: Request) -> dict[str, Any]:
+    # As Airbyte's recorded answer (contract case gmv_max_store_list): rows under store_list, no page_info.
+    advertiser_id = request.advertiser_id()
+    return {"store_list": [{"store_id": store.store_id, "is_gmv_max_available": store.available}
+                           for store in request.world.gmv_max.stores(advertiser_id)]}
+
+
+# TikTok docs 1824721673497601: metrics of Product and LIVE GMV Max campaigns (the sorting-field tables).
+GMV_MAX_MONEY = ("cost", "net_cost", "gross_revenue", "cost_per_order")
+GMV_MAX_METRICS = frozenset({*GMV_MAX_MONEY, "orders", "roi", "currency", "product_impressions", "product_clicks",
+                             "product_click_rate", "ad_click_rate", "ad_conversion_rate", "live_views",
+                             "cost_per_live_view", "10_second_live_views", "cost_per_10_second_live_view",
+                             "live_follows", "ad_video_view_rate_2s", "ad_video_view_rate_6s",
+                             "ad_video_view_rate_p25", "ad_video_view_rate_p50", "ad_video_view_rate_p75",
+                             "ad_video_view_rate_p100"})
+GMV_MAX_ID_DIMENSIONS = ("campaign_id", "advertiser_id")
+
+
+def gmv_max_report_get(request: Request) -> dict[str, Any]:
+    query = request.query
+    store_ids = json_parameter(query, "store_ids", list, required=True)
+    if len(store_ids) != 1:
+        raise bad_parameter("store_ids: Length must be 1.")
+    store_id = str(store_ids[0])
+    dimensions = json_parameter(query, "dimensions", list, required=True)
+    ids = [name for name in dimensions if name in GMV_MAX_ID_DIMENSIONS]
+    times = [name for name in dimensions if name in TIME_DIMENSION.values()]
+    if len(ids) != 1 or len(set(dimensions)) != len(dimensions) or set(dimensions) - {*ids, "stat_time_day"}:
+        # The documented dimensions also include stat_time_hour, item_group_id, item_id, room_id, duration:
+        # not modelled here (a difference from the real API, README).
+        raise bad_parameter(f"dimensions: Invalid dimensions {dimensions}: this simulator serves campaign_id or "
+                            "advertiser_id, optionally with stat_time_day.")
+    metrics = json_parameter(query, "metrics", list, required=True)
+    invalid = [name for name in metrics if name not in GMV_MAX_METRICS]
+    if not metrics or invalid:
+        raise bad_parameter(invalid_metrics_message(invalid or ["(none)"]))
+    start, end = date_parameter(query, "start_date"), date_parameter(query, "end_date")
+    if end < start:
+        raise bad_parameter("end_date: end_date must be later than or equal to start_date.")
+    if (end - start).days + 1 > (MAX_DAYS["day"] if times else 365):
+        raise bad_parameter(SPAN_MESSAGES["day"] if times else "max time span is 365 days")
+    raw = query.get("filtering")
+    filtering = json_parameter(query, "filtering", dict) if raw and not raw.lstrip().startswith("[") else None
+    if raw and filtering is None:
+        # A list of {field_name...} (the integrated report's shape) is refused: this endpoint takes an object.
+        raise bad_parameter("filtering: Field must be set to object.")
+    filtering = filtering or {}
+    promotion_types = filtering.get("gmv_max_promotion_types") or ["PRODUCT", "LIVE"]
+    statuses = filtering.get("campaign_statuses") or ["STATUS_DELIVERY_OK", "STATUS_DISABLE", "STATUS_NOT_DELIVERY"]
+    campaign_ids = filtering.get("campaign_ids")
+    page, page_size = paging(query)
+    advertiser_id = request.advertiser_id()
+    book = request.world.gmv_max
+    if store_id not in {store.store_id for store in book.stores(advertiser_id) if store.available}:
+        raise bad_parameter(f"store_ids: store {store_id} is not available for GMV Max under advertiser "
+                            f"{advertiser_id}; list stores with /gmv_max/store/list/.")
+    frame = book.served(advertiser_id, store_id, start, end, request.now,
+                        include_deleted="STATUS_ALL" in statuses or "STATUS_DELETE" in statuses,
+                        promotion_types=promotion_types,
+                        campaign_ids=None if campaign_ids is None else [str(item) for item in campaign_ids])
+    id_dimension = ids[0]
+    keys = [id_dimension, *(["stat_date"] if times else [])]
+    if id_dimension == "advertiser_id":
+        frame = frame.assign(advertiser_id=advertiser_id)
+    summed = (frame.groupby(keys, sort=True)[["cost", "net_cost", "gross_revenue", "orders", "product_impressions",
+                                              "product_clicks"]].sum().reset_index()
+              if not frame.empty else frame.assign(**{id_dimension: []})[keys])
+    advertiser = request.world.advertiser(advertiser_id)
+    decimals = advertiser.currency_decimals
+    rows = []
+    for record in summed.to_dict("records"):
+        dims = {id_dimension: str(record[id_dimension])}
+        if times:
+            dims["stat_time_day"] = f"{record['stat_date'].isoformat()} 00:00:00"
+        rows.append({"dimensions": dims,
+                     "metrics": {name: _gmv_max_value(name, record, decimals, advertiser.currency)
+                                 for name in metrics}})
+    first = (page - 1) * page_size
+    return paged(request, rows[first : first + page_size], page, page_size, len(rows))
+
+
+def _gmv_max_value(name: str, record: Mapping[str, Any], decimals: int, currency: str) -> str:
+    if name == "currency":
+        return currency
+    cost, revenue = float(record["cost"]), float(record["gross_revenue"])
+    orders, impressions, clicks = int(record["orders"]), int(record["product_impressions"]), int(record["product_clicks"])
+    if name in ("cost", "net_cost", "gross_revenue"):
+        return f"{float(record[name]):.{decimals}f}"
+    if name == "orders":
+        return str(orders)
+    # Ratios TikTok serves as "0.00" when the denominator is 0 (its documented example row).
+    ratio = {"cost_per_order": (cost, orders, 1.0, decimals), "roi": (revenue, cost, 1.0, 2),
+             "product_click_rate": (clicks, impressions, 100.0, 2),
+             "ad_conversion_rate": (orders, clicks, 100.0, 2)}.get(name)
+    if ratio is not None:
+        top, bottom, scale, places = ratio
+        return f"{(top / bottom * scale if bottom else 0.0):.{places}f}"
+    if name == "product_impressions":
+        return str(impressions)
+    if name == "product_clicks":
+        return str(clicks)
+    return "-"
+
+
 # -- events ----------------------------------------------------------------------------------
 
 
@@ -672,4 +865,6 @@ ROUTES: dict[str, Route] = {
     "/event/track/": Route("POST", event_track),
     "/file/music/get/": Route("GET", music_get),
     "/creative/portfolio/list/": Route("GET", portfolio_list),
+    "/gmv_max/store/list/": Route("GET", gmv_max_store_list),
+    "/gmv_max/report/get/": Route("GET", gmv_max_report_get),
 }

@@ -24,7 +24,14 @@ ads.tiktok.com/help/article/time-zone); ``display_timezone`` is only shown:
   or ``AD_STATUS_ADGROUP_DELETE``/``AD_STATUS_CAMPAIGN_DELETE`` when a parent
   went), the way TikTok's enumeration names them;
 * a few campaigns are bought by **reservation** (Reach & Frequency,
-  ``service_type`` RESERVATION): their stats are only in RESERVATION reports.
+  ``service_type`` RESERVATION): their stats are only in RESERVATION reports;
+  one is a **TopView** buy (``buying_type`` RESERVATION_TOP_VIEW, listed only
+  when ``/campaign/get/`` asks that buying type alone, as TikTok documents);
+* one web campaign is an **Upgraded Smart+** campaign
+  (``campaign_automation_type`` UPGRADED_SMART_PLUS): its "ads" are the
+  creatives TikTok reports under ``ad_id``, and each ad group holds one Smart+
+  ad (TikTok's ``ad_id_v2``) grouping them (TikTok docs 1740302848100353,
+  tiktok_assets_tests/contract/FACTS.md section 14).
 """
 
 from __future__ import annotations
@@ -44,6 +51,17 @@ APP_OBJECTIVE = "APP_PROMOTION"
 RESERVATION_OBJECTIVE = "RF_REACH"
 AUCTION = "AUCTION"
 RESERVATION = "RESERVATION"
+# /campaign/get/ filtering.buying_types values (TikTok docs 1739315828649986).
+BUYING_AUCTION = "AUCTION"
+BUYING_RF = "RESERVATION_RF"
+BUYING_TOP_VIEW = "RESERVATION_TOP_VIEW"
+# campaign_automation_type values (same page); report rows of an upgraded campaign's creatives say
+# UPGRADED_SMART_PLUS_CREATIVE (TikTok docs 1740302848100353).
+MANUAL = "MANUAL"
+UPGRADED_SMART_PLUS = "UPGRADED_SMART_PLUS"
+UPGRADED_SMART_PLUS_CREATIVE = "UPGRADED_SMART_PLUS_CREATIVE"
+# rf_campaign_type of the reservation campaigns (TikTok's "Get campaigns": STANDARD, PULSE, TOPVIEW).
+RF_CAMPAIGN_TYPES = {BUYING_RF: "STANDARD", BUYING_TOP_VIEW: "TOPVIEW"}
 # ISO 4217 minor units of the currencies the world uses.
 CURRENCY_DECIMALS = {"USD": 2, "EUR": 2, "JPY": 0, "GBP": 2, "AUD": 2, "BRL": 2, "CAD": 2, "KRW": 0}
 
@@ -211,10 +229,16 @@ class CampaignSpec:
     pause: Cycle | None
     delete_time: datetime | None = None
     service_type: str = AUCTION
+    buying_type: str = BUYING_AUCTION
+    automation_type: str = MANUAL
 
     @property
     def is_app(self) -> bool:
         return self.objective_type == APP_OBJECTIVE
+
+    @property
+    def is_upgraded_smart_plus(self) -> bool:
+        return self.automation_type == UPGRADED_SMART_PLUS
 
 
 @dataclass(frozen=True)
@@ -327,11 +351,16 @@ def build_entities(
     ads_per_adgroup: int,
     epoch: datetime,
     reservation_campaigns: int = 0,
+    topview_campaigns: int = 0,
+    smart_plus_campaigns: int = 0,
 ) -> EntityTree:
     """Build the entity tree; ``ads_per_advertiser[i]`` caps advertiser i's ads (the last campaigns get fewer).
 
     ``reservation_campaigns`` R&F campaigns go to advertisers 0, 2, 4..., one each (never more than there are
-    such advertisers), after every auction entity, so adding them changes no auction entity's ids or draws.
+    such advertisers), after every auction entity, so adding them changes no auction entity's ids or draws;
+    ``topview_campaigns`` TopView campaigns follow them, on advertisers 2, 4... (the next with R&F, which already
+    have reservation spend beyond their ad rows; advertiser 0 when there is no such one). ``smart_plus_campaigns``: the second campaign of advertisers
+    1, 3, 5... is an Upgraded Smart+ one; only its flag changes, no draw, id, count or total.
     """
     advertisers: list[AdvertiserSpec] = []
     campaigns: list[CampaignSpec] = []
@@ -375,6 +404,8 @@ def build_entities(
                 rename=_cycle(crng, (30, 90)) if crng.random() < 0.35 else None,
                 pause=_cycle(crng, (20, 60), (1, 4)) if crng.random() < 0.2 else None,
                 delete_time=_deletion(seed, "campaign", serial, created, epoch, late_ads_until, first=c == 0),
+                automation_type=(UPGRADED_SMART_PLUS if c == 1 and adv_index % 2 == 1
+                                 and adv_index // 2 < smart_plus_campaigns and not is_app else MANUAL),
             )
             campaigns.append(campaign)
             for g in range(adgroups_per_campaign):
@@ -389,26 +420,34 @@ def build_entities(
                     ad_budget -= 1
                     ads.append(_build_ad(seed, len(ads), advertiser, campaign, adgroup, n, epoch, late_ads_until,
                                          first=c == 0 and g == 0 and n == 0))
-    for r in range(min(reservation_campaigns, math.ceil(len(advertisers) / 2))):
-        advertiser = advertisers[2 * r]
+    reservation = [(r, BUYING_RF) for r in range(min(reservation_campaigns, math.ceil(len(advertisers) / 2)))]
+    reservation += [(r, BUYING_TOP_VIEW) for r in range(min(topview_campaigns, math.ceil(len(advertisers) / 2)))]
+    for r, buying_type in reservation:
+        # TopView buys go to the next advertiser with R&F (the third), so the first keeps its figures.
+        shift = 2 if buying_type == BUYING_TOP_VIEW and 2 * r + 2 < len(advertisers) else 0
+        advertiser = advertisers[2 * r + shift]
         serial = len(campaigns)
         crng = _rng(seed, "campaign", serial)
         market = advertiser.market
+        label = "TopView" if buying_type == BUYING_TOP_VIEW else "Reach & Frequency"
         campaign = CampaignSpec(
             campaign_id=_entity_id(seed, "campaign", serial),
             advertiser_id=advertiser.advertiser_id,
-            base_name=f"{market.country} | Reach & Frequency | {crng.choice(_WEB_THEMES)} R{r + 1}",
+            base_name=f"{market.country} | {label} | {crng.choice(_WEB_THEMES)} "
+                      f"{'T' if buying_type == BUYING_TOP_VIEW else 'R'}{r + 1}",
             objective_type=RESERVATION_OBJECTIVE,
             budget=round(crng.uniform(2000, 9000) * market.cpm / 7.5, 0),
             create_time=_between(crng, advertiser.create_time + timedelta(days=30), epoch - timedelta(days=60)),
             rename=None,
             pause=None,
             service_type=RESERVATION,
+            buying_type=buying_type,
         )
         campaigns.append(campaign)
         adgroup = _build_adgroup(seed, len(adgroups), campaign, 0, 1, epoch, late_ads_until)
         adgroups.append(adgroup)
-        for n in range(RESERVATION_ADS):
+        # A TopView buy is one takeover creative; an R&F buy has a few ads.
+        for n in range(1 if buying_type == BUYING_TOP_VIEW else RESERVATION_ADS):
             ads.append(_build_ad(seed, len(ads), advertiser, campaign, adgroup, n, epoch, late_ads_until))
     return EntityTree(tuple(advertisers), tuple(campaigns), tuple(adgroups), tuple(ads))
 
@@ -559,7 +598,9 @@ def campaign_row(campaign: CampaignSpec, now: datetime, zone: ZoneInfo) -> dict[
         "objective_type": campaign.objective_type,
         "objective": "LANDING_PAGE",
         "is_new_structure": True,
+        # False for Manual and Upgraded Smart+ alike; campaign_automation_type tells them apart (TikTok docs).
         "is_smart_performance_campaign": False,
+        "campaign_automation_type": campaign.automation_type,
         "operation_status": status,
         "secondary_status": secondary,
         "budget_mode": "BUDGET_MODE_DAY" if campaign.service_type == AUCTION else "BUDGET_MODE_TOTAL",
@@ -570,7 +611,7 @@ def campaign_row(campaign: CampaignSpec, now: datetime, zone: ZoneInfo) -> dict[
                                            campaign.delete_time if deleted else None)),
     }
     if campaign.service_type == RESERVATION:
-        row["rf_campaign_type"] = "STANDARD"
+        row["rf_campaign_type"] = RF_CAMPAIGN_TYPES[campaign.buying_type]
     return row
 
 
@@ -640,11 +681,20 @@ def ad_row(ad: AdSpec, campaign: CampaignSpec, adgroup: AdgroupSpec, now: dateti
         "call_to_action": "DOWNLOAD" if ad.is_app else "SHOP_NOW",
         "landing_page_url": ad.landing_page_url,
         "create_time": format_time(ad.create_time),
+        "campaign_automation_type": campaign.automation_type,
+        # An Upgraded Smart+ campaign's rows are creatives; ad_id_v2 is the Smart+ ad grouping them (UNCONFIRMED
+        # that /ad/get/ lists creatives so; FACTS.md section 14). A manual ad is its own ad_id_v2 (UNCONFIRMED).
+        "ad_id_v2": smart_plus_ad_id(adgroup) if campaign.is_upgraded_smart_plus else ad.ad_id,
     }
     if ad.has_modify_time:
         gone = _gone(deleted, now)
         row["modify_time"] = format_time(_latest(ad.create_time, renamed, toggled, deleted if gone else None))
     return row
+
+
+def smart_plus_ad_id(adgroup: AdgroupSpec) -> str:
+    """The id of the one Upgraded Smart+ ad (asset group) of an ad group: a 19-digit id derived from the ad group's."""
+    return str(int(adgroup.adgroup_id) % 10**17 + 18 * 10**17)
 
 
 def is_deleted(row: dict[str, object]) -> bool:

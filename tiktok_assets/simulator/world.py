@@ -64,6 +64,7 @@ import numpy as np
 import pandas as pd
 
 from tiktok_assets.simulator import engagement, stats
+from tiktok_assets.simulator.gmv_max import GmvMaxBook
 from tiktok_assets.simulator.entities import (
     AdgroupSpec,
     AdSpec,
@@ -78,6 +79,7 @@ from tiktok_assets.simulator.entities import (
     campaign_row,
     effective_delete_time,
     local_date,
+    smart_plus_ad_id,
 )
 
 Granularity = Literal["day", "hour"]
@@ -213,6 +215,9 @@ class World:
         epoch: date = DEFAULT_EPOCH,
         cache_megabytes: int = 256,
         reservation_campaigns: int | None = None,
+        topview_campaigns: int | None = None,
+        smart_plus_campaigns: int | None = None,
+        gmv_max_advertisers: int | None = None,
     ) -> None:
         for name, value in (("n_advertisers", n_advertisers), ("campaigns_per_advertiser", campaigns_per_advertiser),
                             ("adgroups_per_campaign", adgroups_per_campaign), ("ads_per_adgroup", ads_per_adgroup)):
@@ -238,10 +243,20 @@ class World:
         if reservation_campaigns is None:
             # Only worlds with a few campaigns per advertiser get R&F ones: small test worlds stay auction-only.
             reservation_campaigns = 2 if campaigns_per_advertiser >= 3 else 0
-        if reservation_campaigns < 0:
-            raise ValueError(f"World(reservation_campaigns={reservation_campaigns}): must be 0 or more")
+        # Issue 17's buying kinds, few and only in the same worlds: one TopView buy, one Upgraded Smart+ campaign
+        # (a flag on an existing web campaign), one advertiser with a TikTok Shop and GMV Max campaigns.
+        kinds = 1 if campaigns_per_advertiser >= 3 else 0
+        topview_campaigns = kinds if topview_campaigns is None else topview_campaigns
+        smart_plus_campaigns = kinds if smart_plus_campaigns is None else smart_plus_campaigns
+        gmv_max_advertisers = kinds if gmv_max_advertisers is None else gmv_max_advertisers
+        for name, value in (("reservation_campaigns", reservation_campaigns), ("topview_campaigns", topview_campaigns),
+                            ("smart_plus_campaigns", smart_plus_campaigns),
+                            ("gmv_max_advertisers", gmv_max_advertisers)):
+            if value < 0:
+                raise ValueError(f"World({name}={value}): must be 0 or more")
         tree = build_entities(seed, per_advertiser, campaigns_per_advertiser, adgroups_per_campaign, ads_per_adgroup,
-                              datetime.combine(epoch, time(0), tzinfo=UTC), reservation_campaigns)
+                              datetime.combine(epoch, time(0), tzinfo=UTC), reservation_campaigns,
+                              topview_campaigns, smart_plus_campaigns)
         self._tree = tree
         self._advertisers = _index_tree(tree)
         self._final_cache = _ByteBudgetCache(cache_megabytes * 1024 * 1024 // 2)
@@ -252,15 +267,19 @@ class World:
         self._revisions: dict[tuple[str, str, int], list[tuple[int, int, int]]] = {}
         # The same for the engagement counts: [(ad position, metric name, count)].
         self._extra_revisions: dict[tuple[str, str, int], list[tuple[int, str, int]]] = {}
+        self.gmv_max = GmvMaxBook(seed, tree.advertisers, gmv_max_advertisers,
+                                  datetime.combine(epoch, time(0), tzinfo=UTC), settle_days)
+        """TikTok Shop stores and GMV Max campaigns (``simulator.gmv_max``), served by /gmv_max/... only."""
 
     @classmethod
     def sized(cls, n_ads: int = 1000, n_advertisers: int = 2, seed: int = 7, settle_days: int = 7,
               **kwargs: object) -> World:
         """A world with exactly ``n_ads`` ads over ``n_advertisers`` (20 ads per campaign), for benchmarks.
 
-        No reservation campaigns unless ``reservation_campaigns=`` says so (they would add ads).
+        No reservation, TopView, Smart+ or GMV Max campaigns unless asked for (they would add ads or requests).
         """
-        kwargs.setdefault("reservation_campaigns", 0)
+        for name in ("reservation_campaigns", "topview_campaigns", "smart_plus_campaigns", "gmv_max_advertisers"):
+            kwargs.setdefault(name, 0)
         adgroups_per_campaign, ads_per_adgroup = 4, 5
         per_advertiser = math.ceil(n_ads / n_advertisers)
         campaigns = max(1, math.ceil(per_advertiser / (adgroups_per_campaign * ads_per_adgroup)))
@@ -311,6 +330,27 @@ class World:
         adgroups = {adgroup.adgroup_id: adgroup for adgroup in world.adgroups}
         return [ad_row(ad, campaigns[ad.campaign_id], adgroups[ad.adgroup_id], now, world.spec.zone)
                 for ad in world.ads if ad.create_time <= now]
+
+    def buying_types(self, advertiser_id: str) -> dict[str, str]:
+        """campaign_id -> its /campaign/get/ buying type (AUCTION, RESERVATION_RF, RESERVATION_TOP_VIEW)."""
+        return {campaign.campaign_id: campaign.buying_type for campaign in self._world_of(advertiser_id).campaigns}
+
+    def smart_plus_campaign_ids(self, advertiser_id: str) -> list[str]:
+        """Ids of the advertiser's Upgraded Smart+ campaigns."""
+        return [campaign.campaign_id for campaign in self._world_of(advertiser_id).campaigns
+                if campaign.is_upgraded_smart_plus]
+
+    def ad_ids_v2(self, advertiser_id: str) -> dict[str, str]:
+        """ad_id -> ad_id_v2: an Upgraded Smart+ creative's Smart+ ad, a manual ad's own id."""
+        world = self._world_of(advertiser_id)
+        smart = {campaign.campaign_id for campaign in world.campaigns if campaign.is_upgraded_smart_plus}
+        adgroups = {adgroup.adgroup_id: adgroup for adgroup in world.adgroups}
+        return {ad.ad_id: (smart_plus_ad_id(adgroups[ad.adgroup_id]) if ad.campaign_id in smart else ad.ad_id)
+                for ad in world.ads}
+
+    def automation_types(self, advertiser_id: str) -> dict[str, str]:
+        """campaign_id -> campaign_automation_type."""
+        return {campaign.campaign_id: campaign.automation_type for campaign in self._world_of(advertiser_id).campaigns}
 
     def reservation_campaign_ids(self, advertiser_id: str) -> list[str]:
         """Ids of the advertiser's campaigns bought by reservation (served only by RESERVATION reports)."""

@@ -81,6 +81,8 @@ CATALOGUE: dict[str, MetricInfo] = {
                               "objective_type placement_type placement promotion_type tt_app_id tt_app_name "
                               "mobile_app_id dpa_target_audience_type currency app_promotion_type billing_event "
                               "campaign_budget campaign_dedicate_type split_test"),
+    # Upgraded Smart+ (TikTok docs 1740302848100353, FACTS.md section 14): the automation type and the row's ids.
+    **_metrics("text", False, "campaign_automation_type ad_id ad_id_v2"),
 }
 # Advertiser-level only: at another level TikTok rejects them as invalid metric fields (airbytehq/airbyte issue 11375).
 ADVERTISER_ONLY = frozenset({"cash_spend", "voucher_spend"})

@@ -471,6 +471,52 @@ class TikTokClient:
             params["filtering"] = filtering
         return self.all_pages(path, params, advertiser_id=advertiser_id)
 
+    def every_buying_type(self, kind: Literal["campaign", "adgroup", "ad"], advertiser_id: str
+                          ) -> list[dict[str, Any]]:
+        """Every campaign (ad group, ad), TopView ones too, each campaign row with its ``buying_type``.
+
+        TikTok's default ``buying_types`` is AUCTION and RESERVATION_RF, and RESERVATION_TOP_VIEW can only
+        be asked alone (TikTok docs 1739315828649986): a default listing never shows TopView entities, so
+        they are listed in a second call. A reservation campaign of the first call is R&F (or Pulse).
+        """
+        listing = {"campaign": self.campaigns, "adgroup": self.adgroups, "ad": self.ads}[kind]
+        rows = listing(advertiser_id)
+        seen = {str(row[f"{kind}_id"]) for row in rows}
+        topview = [row for row in listing(advertiser_id, buying_types=["RESERVATION_TOP_VIEW"])
+                   if str(row[f"{kind}_id"]) not in seen]
+        if kind != "campaign":
+            return rows + topview
+        return ([{**row, "buying_type": "RESERVATION_RF" if row.get("objective_type") == "RF_REACH" else "AUCTION"}
+                 for row in rows] + [{**row, "buying_type": "RESERVATION_TOP_VIEW"} for row in topview])
+
+    def gmv_max_stores(self, advertiser_id: str) -> list[dict[str, Any]]:
+        """The advertiser's TikTok Shops (``/gmv_max/store/list/``, rows under ``store_list``, no paging), with
+        ``is_gmv_max_available`` (only those can be reported on: TikTok docs 1824721673497601)."""
+        payload = self.request("GET", "/gmv_max/store/list/", params={"advertiser_id": advertiser_id},
+                               advertiser_id=advertiser_id)
+        return list((payload.get("data") or {}).get("store_list") or [])
+
+    def gmv_max_report(self, advertiser_id: str, store_id: str, *, start: date, end: date, metrics: Sequence[str],
+                       dimensions: Sequence[str] = ("campaign_id", "stat_time_day"),
+                       promotion_types: Sequence[str] = ("PRODUCT",), include_deleted: bool = True
+                       ) -> list[dict[str, Any]]:
+        """Rows of ``/gmv_max/report/get/`` for one shop (``store_ids`` takes one), every page, in 30-day slices.
+
+        ``filtering`` is a JSON object there, not the integrated report's list; deleted campaigns are left
+        out unless ``campaign_statuses`` asks STATUS_ALL (TikTok docs 1824721673497601), so it does by default.
+        """
+        filtering: dict[str, Any] = {"gmv_max_promotion_types": list(promotion_types)}
+        if include_deleted:
+            filtering["campaign_statuses"] = ["STATUS_ALL"]
+        rows: list[dict[str, Any]] = []
+        max_days = MAX_DAYS_PER_REQUEST["day"] if "stat_time_day" in dimensions else 365
+        for chunk_start, chunk_end in date_chunks(start, end, max_days):
+            params = {"advertiser_id": advertiser_id, "store_ids": [store_id], "dimensions": list(dimensions),
+                      "metrics": list(metrics), "start_date": chunk_start.isoformat(),
+                      "end_date": chunk_end.isoformat(), "filtering": filtering}
+            rows.extend(self.all_pages("/gmv_max/report/get/", params, advertiser_id=advertiser_id))
+        return rows
+
     def report_pages(
         self,
         advertiser_id: str,

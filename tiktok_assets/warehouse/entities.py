@@ -55,7 +55,9 @@ EntityKind = Literal["campaign", "adgroup", "ad"]
 
 _STATUS = ("operation_status", "secondary_status", "is_deleted")
 TRACKED_ATTRIBUTES: dict[str, tuple[str, ...]] = {
-    "campaign": ("campaign_name", "objective_type", *_STATUS),
+    # Buying and automation type never change for a campaign: tracked so a first import of them opens a version.
+    "campaign": ("campaign_name", "objective_type", "buying_type", "rf_campaign_type", "campaign_automation_type",
+                 *_STATUS),
     "adgroup": ("campaign_id", "adgroup_name", *_STATUS),
     # The utm_*/cvg_* columns derive from landing_page_url, so they change with it.
     "ad": ("adgroup_id", "campaign_id", "ad_name", *_STATUS, "landing_page_url"),

@@ -37,6 +37,8 @@ from sqlalchemy.engine import Connection, Engine
 from tiktok_assets.warehouse.engine import serialise_writers, write_transaction
 from tiktok_assets.warehouse.errors import WarehouseInputError
 from tiktok_assets.warehouse.tables import (
+    GMV_MAX_METRICS,
+    GMV_MAX_MONEY_METRICS,
     LEVEL_METRICS,
     LEVEL_MONEY_METRICS,
     LEVEL_TOTAL_LEVELS,
@@ -49,6 +51,7 @@ from tiktok_assets.warehouse.tables import (
     lifetime_snapshots,
     naive_utc,
 )
+from tiktok_assets.warehouse.tables import gmv_max_revisions, gmv_max_stats_daily
 
 LEVEL_FRAME_COLUMNS = ["advertiser_id", "stat_date", "level", "entity_id", "currency", *LEVEL_METRICS]
 LIFETIME_FRAME_COLUMNS = ["advertiser_id", "level", "entity_id", "currency", *LIFETIME_METRICS]
@@ -56,6 +59,25 @@ LIFETIME_FRAME_COLUMNS = ["advertiser_id", "level", "entity_id", "currency", *LI
 _VERSION_PREFIX = "tiktok_assets.level_stats.v1\n"
 
 Values = tuple[object, ...]
+# Compared at 6 decimals; every other metric is a whole number (or NULL).
+_FLOAT_METRICS = frozenset({*LEVEL_MONEY_METRICS, "frequency", *GMV_MAX_MONEY_METRICS, "roi"})
+
+
+@dataclass(frozen=True)
+class _Book:
+    """Where one kind of TikTok-total row lives: its table, revision log, metrics and the column naming the row."""
+
+    table: sa.Table
+    revisions: sa.Table
+    metrics: tuple[str, ...]
+    entity_column: str
+    spend_metric: str
+
+
+_LEVEL_BOOK = _Book(level_stats_daily, level_stats_revisions, LEVEL_METRICS, "entity_id", "spend")
+_GMV_MAX_BOOK = _Book(gmv_max_stats_daily, gmv_max_revisions, GMV_MAX_METRICS, "campaign_id", "cost")
+GMV_MAX_FRAME_COLUMNS = ["advertiser_id", "stat_date", "campaign_id", "store_id", "promotion_type", "currency",
+                         *GMV_MAX_METRICS]
 
 
 @dataclass(frozen=True)
@@ -82,13 +104,13 @@ class LevelWrite:
 
 
 def _canonical(row: Mapping[str, object], metrics: tuple[str, ...] = LEVEL_METRICS) -> Values:
-    """A row's metrics as compared and fingerprinted: money and frequency at 6 decimals, NULL kept NULL."""
+    """A row's metrics as compared and fingerprinted: money, frequency and roi at 6 decimals, NULL kept NULL."""
     values: list[object] = []
     for name in metrics:
         value = row.get(name)
         if value is None or (isinstance(value, float) and math.isnan(value)):
             values.append(None)
-        elif name in LEVEL_MONEY_METRICS or name == "frequency":
+        elif name in _FLOAT_METRICS:
             values.append(round(float(value), MONEY_DECIMALS))
         else:
             values.append(int(value))
@@ -165,22 +187,82 @@ def write_level_partitions(
         return {}
     with write_transaction(engine) as connection:
         serialise_writers(connection, (f"{table_name}|{a}|{d}" for a, d in served))
-        return {key: _write_partition(connection, table_name, level, key, rows, pulled_at, currency,
+        return {key: _write_partition(connection, _LEVEL_BOOK, table_name, {"level": level}, key, rows,
+                                      dict.fromkeys(rows, {"currency": currency}), pulled_at,
                                       settled=key in settled_keys, intraday=key in intraday_keys)
                 for key, rows in served.items()}
 
 
-def _write_partition(connection: Connection, table_name: str, level: str, key: tuple[str, date],
-                     served: dict[str, Values], pulled_at: datetime, currency: str, *, settled: bool,
-                     intraday: bool) -> LevelWrite:
+def write_gmv_max_partitions(
+    engine: Engine,
+    frames_by_partition: Mapping[tuple[str, date], pd.DataFrame],
+    pulled_at: datetime,
+    *,
+    settled: Collection[tuple[str, date]] = (),
+    intraday: Collection[tuple[str, date]] = (),
+) -> dict[tuple[str, date], LevelWrite]:
+    """Write the complete GMV Max rows (:data:`GMV_MAX_FRAME_COLUMNS`) of each (advertiser_id, stat_date), every
+    store of the advertiser, in one transaction, by the level totals' rules (module docstring): revisions in
+    ``gmv_max_revisions``, one ``level_stats_pulls`` row per partition (table_name ``gmv_max_stats_daily``)."""
+    table_name = gmv_max_stats_daily.name
+    pulled_at = naive_utc(pulled_at)
+    settled_keys, intraday_keys = set(settled), set(intraday)
+    checked = {key: _check_gmv_max_frame(key, frame) for key, frame in frames_by_partition.items()}
+    if not checked:
+        return {}
+    with write_transaction(engine) as connection:
+        serialise_writers(connection, (f"{table_name}|{a}|{d}" for a, d in checked))
+        return {key: _write_partition(connection, _GMV_MAX_BOOK, table_name, {}, key, rows, extras, pulled_at,
+                                      settled=key in settled_keys, intraday=key in intraday_keys)
+                for key, (rows, extras) in checked.items()}
+
+
+def _check_gmv_max_frame(key: tuple[str, date], frame: pd.DataFrame
+                         ) -> tuple[dict[str, Values], dict[str, dict[str, object]]]:
+    """One GMV Max partition's rows by campaign, checked, and each campaign's store, promotion type and currency."""
     advertiser_id, stat_date = key
-    table = level_stats_daily
+    where = f"gmv_max_stats_daily partition (advertiser {advertiser_id}, {stat_date})"
+    if not isinstance(frame, pd.DataFrame):
+        raise WarehouseInputError(f"{where}: expected a pandas DataFrame, got {type(frame).__name__}.")
+    missing = [name for name in GMV_MAX_FRAME_COLUMNS if name not in frame.columns] if not frame.empty else []
+    if missing:
+        raise WarehouseInputError(f"{where}: frame is missing column(s) {', '.join(missing)}.")
+    rows: dict[str, Values] = {}
+    extras: dict[str, dict[str, object]] = {}
+    for row in frame[GMV_MAX_FRAME_COLUMNS].to_dict("records") if not frame.empty else []:
+        campaign = row["campaign_id"]
+        if not isinstance(campaign, str) or not campaign:
+            raise WarehouseInputError(f"{where}: a row has campaign_id {campaign!r}; TikTok ids are non-empty strings.")
+        if row["advertiser_id"] != advertiser_id or pd.Timestamp(row["stat_date"]).date() != stat_date:
+            raise WarehouseInputError(f"{where}, campaign {campaign}: the row belongs to advertiser "
+                                      f"{row['advertiser_id']} on {row['stat_date']}, not to this partition.")
+        if campaign in rows:
+            raise WarehouseInputError(f"{where}: campaign {campaign} appears twice; TikTok serves one row per "
+                                      "campaign and day.")
+        values = _canonical(row, GMV_MAX_METRICS)
+        negative = [name for name, value in zip(GMV_MAX_METRICS, values, strict=True)
+                    if value is not None and value < 0]  # type: ignore[operator]
+        if negative or values[GMV_MAX_METRICS.index("cost")] is None:
+            raise WarehouseInputError(f"{where}, campaign {campaign}: negative {', '.join(negative)} or empty cost; "
+                                      "TikTok serves neither.")
+        rows[campaign] = values
+        extras[campaign] = {name: str(row[name]) for name in ("store_id", "promotion_type", "currency")}
+    return rows, extras
+
+
+def _write_partition(connection: Connection, book: _Book, table_name: str, scope: Mapping[str, object],
+                     key: tuple[str, date], served: dict[str, Values], extras: Mapping[str, Mapping[str, object]],
+                     pulled_at: datetime, *, settled: bool, intraday: bool) -> LevelWrite:
+    """One partition's write: ``scope`` narrows the partition's rows (a level), ``extras`` are each entity's
+    columns other than its metrics (currency, store)."""
+    advertiser_id, stat_date = key
+    table, metrics, entity_column = book.table, book.metrics, book.entity_column
     in_partition = sa.and_(table.c.advertiser_id == advertiser_id, table.c.stat_date == stat_date,
-                           table.c.level == level)
+                           *(table.c[name] == value for name, value in scope.items()))
     stored_rows = connection.execute(
-        sa.select(table.c.entity_id, table.c.revision, *(table.c[name] for name in LEVEL_METRICS)).where(in_partition)
+        sa.select(table.c[entity_column], table.c.revision, *(table.c[name] for name in metrics)).where(in_partition)
     ).mappings().all()
-    stored = {row["entity_id"]: (_canonical(row), int(row["revision"])) for row in stored_rows}
+    stored = {row[entity_column]: (_canonical(row, metrics), int(row["revision"])) for row in stored_rows}
     pulls = connection.execute(
         sa.select(level_stats_pulls.c.intraday).where(level_stats_pulls.c.table_name == table_name,
                                                       level_stats_pulls.c.advertiser_id == advertiser_id,
@@ -196,28 +278,29 @@ def _write_partition(connection: Connection, table_name: str, level: str, key: t
     kept = vanished if settled else []
     revisions: list[dict[str, object]] = []
     if tracked:
-        revisions += [_revision(key, level, entity, "update", stored[entity][0], served[entity],
+        revisions += [_revision(book, key, scope, entity, "update", stored[entity][0], served[entity],
                                 stored[entity][1] + 1, pulled_at) for entity in updates]
-        revisions += [_revision(key, level, entity, "delete", stored[entity][0], None, stored[entity][1] + 1,
+        revisions += [_revision(book, key, scope, entity, "delete", stored[entity][0], None, stored[entity][1] + 1,
                                 pulled_at) for entity in deletes]
         # Rows new to a partition that was already written arrived late.
-        revisions += [_revision(key, level, entity, "insert_late", None, served[entity], 1, pulled_at)
+        revisions += [_revision(book, key, scope, entity, "insert_late", None, served[entity], 1, pulled_at)
                       for entity in inserts]
+    identity = {"advertiser_id": advertiser_id, "stat_date": stat_date, **scope}
     if inserts:
         connection.execute(sa.insert(table), [
-            {**_identity(key, level, entity, currency), **dict(zip(LEVEL_METRICS, served[entity], strict=True)),
+            {**identity, entity_column: entity, **extras[entity], **dict(zip(metrics, served[entity], strict=True)),
              "first_pulled_at": pulled_at, "last_pulled_at": pulled_at, "last_changed_at": pulled_at, "revision": 1}
             for entity in inserts])
     for entity in updates:
-        connection.execute(sa.update(table).where(in_partition, table.c.entity_id == entity).values(
-            **dict(zip(LEVEL_METRICS, served[entity], strict=True)), currency=currency,
+        connection.execute(sa.update(table).where(in_partition, table.c[entity_column] == entity).values(
+            **dict(zip(metrics, served[entity], strict=True)), **extras[entity],
             revision=table.c.revision + 1, last_pulled_at=pulled_at, last_changed_at=pulled_at))
     if deletes:
-        connection.execute(sa.delete(table).where(in_partition, table.c.entity_id.in_(deletes)))
+        connection.execute(sa.delete(table).where(in_partition, table.c[entity_column].in_(deletes)))
     if revisions:
-        connection.execute(sa.insert(level_stats_revisions), revisions)
+        connection.execute(sa.insert(book.revisions), revisions)
     content = {**{entity: stored[entity][0] for entity in kept}, **served}
-    spend_at = LEVEL_METRICS.index("spend")
+    spend_at = metrics.index(book.spend_metric)
     write = LevelWrite(
         table_name=table_name, advertiser_id=advertiser_id, stat_date=stat_date, rows_served=len(served),
         inserted=len(inserts), updated=len(updates), deleted=len(deletes), vanished_kept=len(kept),
@@ -234,15 +317,11 @@ def _write_partition(connection: Connection, table_name: str, level: str, key: t
     return write
 
 
-def _identity(key: tuple[str, date], level: str, entity: str, currency: str) -> dict[str, object]:
-    return {"advertiser_id": key[0], "stat_date": key[1], "level": level, "entity_id": entity, "currency": currency}
-
-
-def _revision(key: tuple[str, date], level: str, entity: str, kind: str, old: Values | None, new: Values | None,
-              revision: int, pulled_at: datetime) -> dict[str, object]:
-    row: dict[str, object] = {"advertiser_id": key[0], "stat_date": key[1], "level": level, "entity_id": entity,
+def _revision(book: _Book, key: tuple[str, date], scope: Mapping[str, object], entity: str, kind: str,
+              old: Values | None, new: Values | None, revision: int, pulled_at: datetime) -> dict[str, object]:
+    row: dict[str, object] = {"advertiser_id": key[0], "stat_date": key[1], **scope, book.entity_column: entity,
                               "revision": revision, "pulled_at": pulled_at, "change_kind": kind}
-    for index, name in enumerate(LEVEL_METRICS):
+    for index, name in enumerate(book.metrics):
         row[f"old_{name}"] = None if old is None else old[index]
         row[f"new_{name}"] = None if new is None else new[index]
     return row
@@ -352,3 +431,15 @@ def latest_lifetime(engine: Engine, advertiser_id: str) -> pd.DataFrame:
     with engine.connect() as connection:
         return pd.DataFrame(connection.execute(query).mappings().all(),
                             columns=[column.name for column in table.columns])
+
+
+def read_gmv_max_stats(engine: Engine, since: date, until: date, advertiser_id: str | None = None) -> pd.DataFrame:
+    """Stored GMV Max rows for [since, until] (:data:`GMV_MAX_FRAME_COLUMNS`), of one advertiser or all."""
+    table = gmv_max_stats_daily
+    query = sa.select(*(table.c[name] for name in GMV_MAX_FRAME_COLUMNS)).where(table.c.stat_date.between(since, until))
+    if advertiser_id is not None:
+        query = query.where(table.c.advertiser_id == advertiser_id)
+    with engine.connect() as connection:
+        frame = pd.DataFrame(connection.execute(query).mappings().all(), columns=GMV_MAX_FRAME_COLUMNS)
+    frame["stat_date"] = pd.to_datetime(frame["stat_date"]).dt.date
+    return frame

@@ -120,6 +120,11 @@ campaign_history = sa.Table(
     sa.Column("advertiser_id", sa.String, nullable=False),
     sa.Column("campaign_name", sa.Text),
     sa.Column("objective_type", sa.String(64)),
+    sa.Column("buying_type", sa.String(32),
+              comment="AUCTION | RESERVATION_RF (Reach & Frequency, Pulse) | RESERVATION_TOP_VIEW (TopView)."),
+    sa.Column("rf_campaign_type", sa.String(32), comment="Reservation campaigns: STANDARD | PULSE | TOPVIEW."),
+    sa.Column("campaign_automation_type", sa.String(32),
+              comment="MANUAL | SMART_PLUS | UPGRADED_SMART_PLUS (TikTok's; NULL before it was imported)."),
     sa.Column("operation_status", sa.String(64)),
     *_status_columns("CAMPAIGN_STATUS_DELETE"),
     sa.Column("create_time", sa.DateTime),
@@ -949,6 +954,72 @@ lifetime_snapshots = sa.Table(
     *[column for column in _level_metric_columns() if column.name in LIFETIME_METRICS],
     sa.PrimaryKeyConstraint("advertiser_id", "level", "entity_id", "snapshot_at"),
     sa.CheckConstraint(f"level IN {LIFETIME_LEVELS!r}", name="level"),
+)
+
+# GMV Max (TikTok Shop) campaigns: their own report, /gmv_max/report/get/ (TikTok docs 1824721673497601).
+# cost is their spend; they have no impressions or clicks in the integrated report's sense.
+GMV_MAX_MONEY_METRICS = ("cost", "net_cost", "gross_revenue")
+GMV_MAX_METRICS = (*GMV_MAX_MONEY_METRICS, "orders", "roi")
+"""What a GMV Max row holds, TikTok's figures: ``roi`` as TikTok serves it (gross_revenue / cost of the row)."""
+
+
+def _gmv_max_metric_columns(prefixes: tuple[str, ...] = ("",)) -> list[sa.Column]:
+    columns = []
+    for name in GMV_MAX_METRICS:
+        kind: sa.types.TypeEngine = Money if name in GMV_MAX_MONEY_METRICS else sa.Float if name == "roi" else sa.BigInteger
+        for prefix in prefixes:
+            # TikTok serves "-" for orders it has none for (Airbyte's recorded GMV Max row): NULL, never 0.
+            columns.append(sa.Column(f"{prefix}{name}", kind, nullable=bool(prefix) or name in ("orders", "roi")))
+    return columns
+
+
+gmv_max_stats_daily = sa.Table(
+    "gmv_max_stats_daily",
+    metadata,
+    sa.Column("advertiser_id", sa.String, nullable=False),
+    sa.Column("stat_date", sa.Date, nullable=False, comment="The advertiser's local date."),
+    sa.Column("campaign_id", sa.String, nullable=False, comment="The GMV Max campaign."),
+    sa.Column("store_id", sa.String, nullable=False, comment="The TikTok Shop the campaign sells for."),
+    sa.Column("promotion_type", sa.String(16), nullable=False, comment="PRODUCT | LIVE"),
+    sa.Column("currency", sa.String(8), nullable=False),
+    *_gmv_max_metric_columns(),
+    *_bookkeeping_columns(),
+    sa.PrimaryKeyConstraint("advertiser_id", "stat_date", "campaign_id"),
+)
+
+gmv_max_revisions = sa.Table(
+    "gmv_max_revisions",
+    metadata,
+    sa.Column("revision_id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("advertiser_id", sa.String, nullable=False),
+    sa.Column("stat_date", sa.Date, nullable=False),
+    sa.Column("campaign_id", sa.String, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False, comment="The row's revision after this change."),
+    sa.Column("pulled_at", sa.DateTime, nullable=False),
+    sa.Column("change_kind", sa.String(16), nullable=False,
+              comment="update | delete (new values NULL) | insert_late (old values NULL)."),
+    *_gmv_max_metric_columns(("old_", "new_")),
+    sa.CheckConstraint(f"change_kind IN {CHANGE_KINDS!r}", name="change_kind"),
+    sa.Index(None, "advertiser_id", "stat_date"),
+)
+
+# An advertiser's day across buying kinds, GMV Max included (tiktok_assets/metrics/commerce.py says how).
+COMMERCE_MONEY = ("spend", "delivery_spend", "undelivered_spend", "gmv_max_cost", "tiktok_revenue",
+                  "gmv_max_gross_revenue", "first_party_revenue")
+COMMERCE_COUNTS = ("impressions", "clicks", "gmv_max_orders")
+COMMERCE_RATIOS = ("ctr", "cpc", "cpm", "tiktok_roas", "first_party_roas", "gmv_max_roi")
+
+advertiser_commerce_daily = sa.Table(
+    "advertiser_commerce_daily",
+    metadata,
+    sa.Column("advertiser_id", sa.String, nullable=False),
+    sa.Column("stat_date", sa.Date, nullable=False, comment="The advertiser's local date."),
+    sa.Column("currency", sa.String(8), nullable=False),
+    *(sa.Column(name, Money, nullable=False) for name in COMMERCE_MONEY),
+    *(sa.Column(name, sa.BigInteger, nullable=False) for name in COMMERCE_COUNTS),
+    *(sa.Column(name, sa.Float, comment="NULL on a zero denominator.") for name in COMMERCE_RATIOS),
+    sa.Column("computed_at", sa.DateTime, nullable=False),
+    sa.PrimaryKeyConstraint("advertiser_id", "stat_date", "currency"),
 )
 
 STATS_TABLES: dict[str, sa.Table] = {"ad_stats_daily": ad_stats_daily, "ad_stats_hourly": ad_stats_hourly}

@@ -211,9 +211,11 @@ def test_daily_settle_repulls_the_window_and_unsettled_days_and_skips_settled_on
     assert request.tags[SKIP_SETTLED] == "true"
     # The instance holds back a second every-advertiser run while one is going (tag_concurrency_limits).
     assert request.tags["tiktok/advertiser"] == "all"
-    # TikTok's own level totals are re-pulled over the settle window with the ad rows (defs.levels).
+    # TikTok's own level totals (defs.levels) and GMV Max campaigns (defs.gmv_max) are re-pulled over the settle
+    # window with the ad rows.
     assert _target(location, "daily_settle_schedule") == {
-        *STATS, *(dg.AssetKey(f"{level}_stats_daily") for level in ("campaign", "adgroup", "advertiser"))}
+        *STATS, *(dg.AssetKey(f"{level}_stats_daily") for level in ("campaign", "adgroup", "advertiser")),
+        dg.AssetKey("gmv_max_stats_daily")}
 
     result = location.execute_request(request, STATS)
 

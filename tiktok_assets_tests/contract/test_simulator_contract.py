@@ -617,6 +617,9 @@ def test_every_case_has_a_simulator_test():
         "report_audience_lifetime_age_gender", "report_audience_province_ad_level",
         "report_lifetime_campaigns", "report_advertiser_reach_frequency",
         "report_video_engagement_metrics",
+        # tiktok_assets_tests/contract/test_buying_kinds_contract.py
+        "campaigns_topview", "report_smart_plus_ad_level", "report_smart_plus_creative_level",
+        "gmv_max_store_list", "gmv_max_report_campaign_daily",
     }
     assert set(case_names()) == covered
 

@@ -99,6 +99,7 @@ def test_reservation_campaigns_are_listed_and_told_apart_by_buying_types(client,
     assert reserved <= everything  # TikTok's default buying_types are AUCTION and RESERVATION_RF
     assert listed(buying_types=["RESERVATION_RF"]) == reserved
     assert listed(buying_types=["AUCTION"]) == everything - reserved
+    # This advertiser has no TopView buy (the world's one is on the JPY advertiser, contract case campaigns_topview).
     assert listed(buying_types=["RESERVATION_TOP_VIEW"]) == set()
     body = api_get(client, "/campaign/get/", advertiser_id=us_advertiser,
                    filtering={"buying_types": ["RESERVATION_TOP_VIEW", "AUCTION"]}).json()

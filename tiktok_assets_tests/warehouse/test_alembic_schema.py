@@ -41,6 +41,7 @@ ALL_TABLES = {
     "run_failures", "revision_drift",
     "level_stats_daily", "level_stats_revisions", "level_stats_pulls", "lifetime_snapshots",
     "ad_metrics_extra_daily", "ad_metrics_extra_revisions", "ad_metrics_extra_pulls",
+    "gmv_max_stats_daily", "gmv_max_revisions", "advertiser_commerce_daily",
 }
 
 

@@ -54,8 +54,8 @@ from tiktok_assets.postbacks.store import (
     unmapped_loads,
     utc_naive,
 )
-from tiktok_assets.warehouse.bulk import bulk_insert
 from tiktok_assets.warehouse.engine import make_engine, threads_share_the_database, write_transaction
+from tiktok_assets.warehouse.pgbinary import id_text_stream
 
 OUTBOX_KEY = ("event_source_id", "event", "event_id", "event_source")
 ORDER_KEY = ("event_source_id", "event", "order_id", "event_source")
@@ -265,7 +265,8 @@ def _enqueue_staged(connection: sa.Connection, staging: sa.Table, columns: list[
             raise ValueError("on PostgreSQL the payloads come beside the staged rows")
         queued_ids = _enqueue_returning(connection, staging, columns, keep)
         just_queued = payloads["outbox_id"].isin(queued_ids).to_numpy()
-        bulk_insert(connection, postback_payloads, payloads.loc[just_queued, ["outbox_id", "payload"]])
+        _copy_payloads(connection, payloads["outbox_id"].to_numpy()[just_queued],
+                       payloads["payload"].to_numpy()[just_queued].tolist())
         queued = len(queued_ids)
     else:
         # One writer at a time on SQLite, and ids only grow: the rows above this are the ones queued now.
@@ -363,6 +364,16 @@ def _record_duplicate_orders(connection: sa.Connection, staging: sa.Table, now: 
     if count:
         insert_ignoring(connection, postback_order_duplicates, copies, OUTBOX_KEY)
     return count
+
+
+def _copy_payloads(connection: sa.Connection, outbox_ids: np.ndarray, payloads: Sequence[str]) -> None:
+    """COPY the payloads of rows just queued into ``postback_payloads`` (PostgreSQL), in this transaction."""
+    if not len(outbox_ids):
+        return
+    target = connection.dialect.identifier_preparer.format_table(postback_payloads)
+    statement = f"COPY {target} (outbox_id, payload) FROM STDIN WITH (FORMAT binary)"
+    with connection.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+        copy.write(id_text_stream(outbox_ids, payloads))
 
 
 def _enqueue_returning(connection: sa.Connection, staging: sa.Table, columns: list[str],

@@ -489,11 +489,14 @@ def events_by_hour(engine: Engine, load_ids: Sequence[int]) -> dict[str, int]:
     """Events of ``load_ids`` per UTC event hour."""
     table = first_party_events
     if engine.dialect.name == "postgresql":
-        hour = sa.func.to_char(sa.func.date_trunc("hour", table.c.event_time), "YYYY-MM-DD HH24:00")
+        # Grouped by the truncated time, labelled per group: to_char on every row was most of the query's
+        # time (a million-event load, serial while no worker maps).
+        hour = sa.func.date_trunc("hour", table.c.event_time)
+        label = sa.func.to_char(hour, "YYYY-MM-DD HH24:00")
     else:
-        hour = sa.func.strftime("%Y-%m-%d %H:00", table.c.event_time)
+        hour = label = sa.func.strftime("%Y-%m-%d %H:00", table.c.event_time)
     with engine.connect() as connection:
-        rows = connection.execute(sa.select(hour, sa.func.count()).where(in_loads(load_ids, connection.dialect.name))
+        rows = connection.execute(sa.select(label, sa.func.count()).where(in_loads(load_ids, connection.dialect.name))
                                   .group_by(hour).order_by(hour)).all()
     return {str(label): int(count) for label, count in rows}
 

@@ -9,10 +9,12 @@ hour therefore queues nothing new, and an accepted event is never queued again.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -478,9 +480,18 @@ def map_new_loads(
             sa.select(sa.func.count()).select_from(first_party_events)
             .where(in_loads(load_ids, connection.dialect.name), first_party_events.c.event_time < utc_naive(oldest))
         ).scalar_one()
-    mapped = _map_window(engine, oldest, LATEST_EVENT_TIME, mapping, now=now, workers=workers,
-                         events_per_slice=events_per_slice, load_ids=load_ids)
-    by_hour = events_by_hour(engine, load_ids)
+    if engine.dialect.name == "postgresql":
+        # Counted while the slices are mapped, on its own connection: the caller is idle then, and at 1M events
+        # this read is a second of serial time otherwise. Not on SQLite: a reader beside its writers may be refused.
+        with ThreadPoolExecutor(1, thread_name_prefix="events-by-hour") as counter:
+            counted = counter.submit(events_by_hour, engine, load_ids)
+            mapped = _map_window(engine, oldest, LATEST_EVENT_TIME, mapping, now=now, workers=workers,
+                                 events_per_slice=events_per_slice, load_ids=load_ids, expected_events=waiting_events)
+            by_hour = counted.result()
+    else:
+        mapped = _map_window(engine, oldest, LATEST_EVENT_TIME, mapping, now=now, workers=workers,
+                             events_per_slice=events_per_slice, load_ids=load_ids, expected_events=waiting_events)
+        by_hour = events_by_hour(engine, load_ids)
     mark_loads_mapped(engine, load_ids, now)
     return MappedLoads(tuple(load_ids), mapped, int(too_old), by_hour)
 
@@ -502,20 +513,28 @@ def events_by_hour(engine: Engine, load_ids: Sequence[int]) -> dict[str, int]:
 
 
 def _map_window(engine: Engine, start: datetime, end: datetime, mapping: MappingConfig, *, now: datetime,
-                workers: int, events_per_slice: int, load_ids: Sequence[int] | None = None) -> MappedWindow:
+                workers: int, events_per_slice: int, load_ids: Sequence[int] | None = None,
+                expected_events: int | None = None) -> MappedWindow:
+    """``expected_events``: about how many events the window holds, when the caller knows (the loads' counts)."""
     if events_per_slice < 1:
         raise ValueError(f"events_per_slice must be at least 1, got {events_per_slice}")
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
-    slices = event_time_slices(engine, start, end, events_per_slice, load_ids=load_ids)
     # Each process opens its own connection: an in-memory SQLite database would be a new, empty one.
-    processes = min(workers, len(slices)) if threads_share_the_database(engine) else 1
-    if processes <= 1:
-        results = [_map_slice(engine, slice_start, slice_end, mapping, now, load_ids) for slice_start, slice_end in slices]
-    else:
-        # spawn, not fork: the caller (a Dagster run) has threads, and a forked child would inherit their locks.
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
+    parallel = workers > 1 and threads_share_the_database(engine)
+    with ExitStack() as stack:
+        pool = None
+        if parallel and expected_events is not None and expected_events > events_per_slice:
+            # Started before the slices are cut: a worker's start (Python and this module's imports, about a
+            # second of CPU) then overlaps the counting and cutting, serial queries of about as long at 1M events.
+            pool = _worker_pool(stack, min(workers, math.ceil(expected_events / events_per_slice)))
+        slices = event_time_slices(engine, start, end, events_per_slice, load_ids=load_ids)
+        processes = min(workers, len(slices)) if parallel else 1
+        if processes <= 1:
+            results = [_map_slice(engine, slice_start, slice_end, mapping, now, load_ids)
+                       for slice_start, slice_end in slices]
+        else:
+            pool = pool or _worker_pool(stack, processes)
             futures = [pool.submit(_map_slice_in_worker, engine.url, slice_start, slice_end, mapping, now, load_ids)
                        for slice_start, slice_end in slices]
             results = [future.result() for future in futures]
@@ -528,6 +547,21 @@ def _map_window(engine: Engine, start: datetime, end: datetime, mapping: Mapping
         with engine.begin() as connection:
             connection.exec_driver_sql(f"ANALYZE {postback_queue.name}")
     return combined
+
+
+def _worker_pool(stack: ExitStack, processes: int) -> ProcessPoolExecutor:
+    """A pool of ``processes`` map workers, shut down with ``stack``; every one of them started now."""
+    # spawn, not fork: the caller (a Dagster run) has threads, and a forked child would inherit their locks.
+    pool = stack.enter_context(ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn"),
+                                                   initializer=_worker_started))
+    # The pool starts a process per task submitted while none is idle: one task each starts them all.
+    for _ in range(processes):
+        pool.submit(_worker_started)
+    return pool
+
+
+def _worker_started() -> None:
+    """Nothing: run in a new worker, it makes the worker import this module (and what mapping needs) at start."""
 
 
 def event_time_slices(engine: Engine, start: datetime, end: datetime, events_per_slice: int, *,

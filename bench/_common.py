@@ -142,6 +142,71 @@ def simulator_process(n_ads: int, n_advertisers: int = 2, seed: int = 7, now: da
             child.wait()
 
 
+def proc_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU of process ``pid`` so far (Linux /proc); None when there is no such process here."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class PostgresBackendCpu:
+    """CPU of the PostgreSQL server processes serving connections named ``application_name``, sampled.
+
+    A background thread lists those backends (pg_stat_activity) every ``interval`` seconds and keeps each
+    one's latest CPU figure from /proc, so a backend whose connection closed (a map worker's) still counts,
+    up to one interval short. Needs the server on this machine with its /proc readable: ``seconds()`` is
+    NaN when backends were listed and none could be read (a server elsewhere, no permission).
+    """
+
+    def __init__(self, admin_url: str, application_name: str, interval: float = 0.1) -> None:
+        import threading
+
+        # Autocommit: within one transaction pg_stat_activity answers from one snapshot, however often asked.
+        self._engine = sa.create_engine(admin_url, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
+        self._name = application_name
+        self._interval = interval
+        self._latest: dict[int, float] = {}
+        self._listed = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="postgres-backend-cpu", daemon=True)
+
+    def __enter__(self) -> PostgresBackendCpu:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._engine.dispose()
+
+    def _run(self) -> None:
+        with self._engine.connect() as connection:
+            while True:
+                self._sample(connection)
+                if self._stop.wait(self._interval):
+                    break
+
+    def _sample(self, connection: sa.Connection) -> None:
+        pids = connection.execute(sa.text("SELECT pid FROM pg_stat_activity WHERE application_name = :name"),
+                                  {"name": self._name}).scalars().all()
+        self._listed = self._listed or bool(pids)
+        for pid in pids:
+            try:
+                seconds = proc_cpu_seconds(pid)
+            except PermissionError:
+                seconds = None
+            if seconds is not None:
+                self._latest[pid] = max(seconds, self._latest.get(pid, 0.0))
+
+    def seconds(self) -> float:
+        """The total so far, sampled now."""
+        with self._engine.connect() as connection:
+            self._sample(connection)
+        return sum(self._latest.values()) if self._latest or not self._listed else float("nan")
+
+
 @dataclass
 class Stopwatch:
     """Wall and process CPU seconds of a block (CPU time is the steadier figure on a shared machine)."""

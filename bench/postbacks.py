@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import resource
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,6 +25,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from bench._common import (
+    POSTGRES_URL,
+    PostgresBackendCpu,
     Stopwatch,
     add_warehouse_argument,
     peak_rss_mib,
@@ -75,12 +78,27 @@ def run(warehouse: str, url: str, first_party_events: int, now: datetime, worker
     from tiktok_assets.tiktok.client import TikTokClient
     from tiktok_assets.warehouse import make_engine
 
+    server = ExitStack()
+    if warehouse == "postgres":
+        # Every connection of this run (map workers' too) carries this name: the server CPU is theirs alone.
+        name = f"bench_postbacks_{os.getpid()}"
+        url = f"{url}&application_name={name}"
+        server_cpu = server.enter_context(PostgresBackendCpu(POSTGRES_URL, name)).seconds
+    else:
+        def server_cpu() -> float:
+            return float("nan")  # SQLite runs in the mapping and delivering processes: its CPU is in theirs
     # The simulator runs in its own process: its validation of a million events is TikTok's work, not ours.
-    with simulator_process(2, n_advertisers=1, now=now) as sim:
+    with server, simulator_process(2, n_advertisers=1, now=now) as sim:
         engine = make_engine(url)
         mapping = load_mapping(pixel_id=PIXEL_ID, app_id=APP_ID)
+        children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        server_before = server_cpu()
         with Stopwatch() as mapped_watch:
             mapped = map_new_loads(engine, mapping, now=now, workers=workers).mapped
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        # The map workers have exited (the pool is shut down) and been waited for: their CPU is in RUSAGE_CHILDREN.
+        workers_cpu = (children.ru_utime + children.ru_stime) - (children_before.ru_utime + children_before.ru_stime)
+        server_mapped = server_cpu()
         with engine.connect() as connection:
             per_source = {
                 (row.event_source, row.event_source_id): row.n
@@ -89,8 +107,11 @@ def run(warehouse: str, url: str, first_party_events: int, now: datetime, worker
                               sa.func.count().label("n")).group_by(postback_outbox.c.event_source,
                                                                    postback_outbox.c.event_source_id))
             }
+        simulator_before = sim.cpu_seconds()
         with TikTokClient(DEFAULT_ACCESS_TOKEN, sim.base_url, qps=None) as client, Stopwatch() as delivery:
             report = deliver(engine, client, clock=lambda: now)
+        simulator_cpu = sim.cpu_seconds() - simulator_before
+        server_delivered = server_cpu()
         # Every POST the client made, retries included: nothing else calls /event/track/ here.
         track_requests = client.stats.requests
         accepted = report.accepted
@@ -106,8 +127,13 @@ def run(warehouse: str, url: str, first_party_events: int, now: datetime, worker
         "queued": mapped.enqueued.queued,
         "map_hash_enqueue_s": round(mapped_watch.wall, 2),
         "map_hash_enqueue_cpu_s": round(mapped_watch.cpu, 2),
+        # CPU seconds are steadier than wall seconds on a shared machine: the whole of each phase's.
+        "map_workers_cpu_s": round(workers_cpu, 2),
+        "map_server_cpu_s": round(server_mapped - server_before, 2),
         "deliver_s": round(delivery.wall, 2),
         "deliver_cpu_s": round(delivery.cpu, 2),
+        "deliver_server_cpu_s": round(server_delivered - server_mapped, 2),
+        "deliver_simulator_cpu_s": round(simulator_cpu, 2),
         "end_to_end_s": round(end_to_end, 2),
         "first_party_events_per_s": round(rate(first_party_events, end_to_end)),
         "tiktok_events_per_s": round(rate(tiktok_events, end_to_end)),
@@ -150,6 +176,10 @@ def main() -> None:
                   f"events/s; target {TARGET_EVENTS_PER_S:,}); requests {figures['track_requests']:,} "
                   f"(expected ceil(n/1000) per source: {figures['expected_requests']:,}); intake "
                   f"{figures['intake_events_per_s']:,} events/s; peak RSS {figures['peak_rss_mib']:,.0f} MiB", flush=True)
+            print(f"  CPU s: map {figures['map_hash_enqueue_cpu_s'] + figures['map_workers_cpu_s']:.1f} "
+                  f"(+ server {figures['map_server_cpu_s']:.1f}), deliver {figures['deliver_cpu_s']:.1f} "
+                  f"(+ server {figures['deliver_server_cpu_s']:.1f}, simulator {figures['deliver_simulator_cpu_s']:.1f}); "
+                  f"load average {os.getloadavg()[0]:.1f}", flush=True)
     write_results("postbacks", {"events_requested": args.events, "runs": runs})
 
 

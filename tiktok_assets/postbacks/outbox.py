@@ -9,10 +9,12 @@ hour therefore queues nothing new, and an accepted event is never queued again.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -55,6 +57,7 @@ from tiktok_assets.postbacks.store import (
     utc_naive,
 )
 from tiktok_assets.warehouse.engine import make_engine, threads_share_the_database, write_transaction
+from tiktok_assets.warehouse.pgbinary import id_text_stream
 
 OUTBOX_KEY = ("event_source_id", "event", "event_id", "event_source")
 ORDER_KEY = ("event_source_id", "event", "order_id", "event_source")
@@ -215,33 +218,58 @@ def enqueue(engine: Engine, tiktok_events: Sequence[TikTokEvent], *, now: dateti
     with write_transaction(engine) as connection:
         if connection.dialect.name == "postgresql":
             _plan_for_bulk(connection)
-            # Each staged row gets its outbox id before it is staged: the payloads then join the rows the insert
-            # returns on that integer, not on the four text columns of the key (two sorts of a slice's keys, a
-            # fifth of the statement's server time, measured). A staged row the insert skips (queued before) just
-            # leaves its id unused.
+            # Each row gets its outbox id before it is staged: the insert returns the ids it queued, and the
+            # payloads of exactly those go straight into postback_payloads by COPY. Staged with the rows, the
+            # payloads (most of a slice's bytes) were written to the temporary table, read back and hash-joined
+            # to the returned ids: a fifth of the enqueue's server time (measured). A staged row the insert
+            # skips (queued before) just leaves its id unused.
             frame["outbox_id"] = _new_outbox_ids(connection, len(frame))
             columns = ["outbox_id", *columns]
             types["outbox_id"] = sa.BigInteger()
-        with staged(connection, frame, types) as staging:
-            queued, duplicates = _enqueue_staged(connection, staging, columns, has_orders, now)
+            with staged(connection, frame.drop(columns="payload"), types) as staging:
+                queued, duplicates = _enqueue_staged(connection, staging, columns, has_orders, now, payloads=frame)
+        else:
+            with staged(connection, frame, types) as staging:
+                queued, duplicates = _enqueue_staged(connection, staging, columns, has_orders, now)
     return Enqueued(queued, len(frame) - queued - duplicates + already_dead, duplicates, out_of_bounds)
 
 
 def _new_outbox_ids(connection: sa.Connection, count: int) -> np.ndarray:
-    """``count`` ids drawn from the outbox's own sequence (PostgreSQL), in order."""
+    """``count`` ids drawn from the outbox's own sequence (PostgreSQL), in increasing order.
+
+    As one array, in its text form: fetched as ``count`` rows, SQLAlchemy's
+    per-row fetch cost more CPU than drawing the ids (measured).
+    """
     sequence = connection.execute(sa.select(sa.func.pg_get_serial_sequence(
         postback_outbox.name, postback_outbox.c.outbox_id.name))).scalar_one()
-    ids = connection.execute(sa.select(sa.func.nextval(sequence)).select_from(sa.func.generate_series(1, count)))
-    return np.fromiter((row[0] for row in ids), dtype=np.int64, count=count)
+    drawn = sa.select(sa.func.nextval(sequence).label("id")).select_from(sa.func.generate_series(1, count)).subquery()
+    text = connection.execute(sa.select(sa.cast(sa.func.array_agg(drawn.c.id), sa.Text))).scalar_one()
+    return np.sort(_int_array(text))
+
+
+def _int_array(text: str | None) -> np.ndarray:
+    """A PostgreSQL integer array's text (``{1,2,3}``; NULL for an empty ``array_agg``) as int64s."""
+    if text is None or text == "{}":
+        return np.empty(0, dtype=np.int64)
+    return np.array(text[1:-1].split(","), dtype=np.int64)
 
 
 def _enqueue_staged(connection: sa.Connection, staging: sa.Table, columns: list[str], has_orders: bool,
-                    now: datetime) -> tuple[int, int]:
-    """Queue the staged rows (outbox, queue, payloads, orders); returns (rows queued, duplicate orders)."""
+                    now: datetime, *, payloads: pd.DataFrame | None = None) -> tuple[int, int]:
+    """Queue the staged rows (outbox, queue, payloads, orders); returns (rows queued, duplicate orders).
+
+    ``payloads`` (PostgreSQL): ``outbox_id`` and ``payload`` of every staged row, which is staged without them.
+    """
     outbox = postback_outbox
     keep = _claim_orders(connection, staging, now) if has_orders else None
     if connection.dialect.name == "postgresql":
-        queued = _enqueue_returning(connection, staging, columns, keep)
+        if payloads is None:
+            raise ValueError("on PostgreSQL the payloads come beside the staged rows")
+        queued_ids = _enqueue_returning(connection, staging, columns, keep)
+        just_queued = payloads["outbox_id"].isin(queued_ids).to_numpy()
+        _copy_payloads(connection, payloads["outbox_id"].to_numpy()[just_queued],
+                       payloads["payload"].to_numpy()[just_queued].tolist())
+        queued = len(queued_ids)
     else:
         # One writer at a time on SQLite, and ids only grow: the rows above this are the ones queued now.
         queued_before = connection.execute(sa.select(sa.func.coalesce(sa.func.max(outbox.c.outbox_id), 0))).scalar_one()
@@ -340,15 +368,23 @@ def _record_duplicate_orders(connection: sa.Connection, staging: sa.Table, now: 
     return count
 
 
-def _enqueue_returning(connection: sa.Connection, staging: sa.Table, columns: list[str],
-                       keep: sa.ColumnElement[bool] | None) -> int:
-    """Outbox rows, their queue rows and their payloads in one statement; returns the rows queued.
+def _copy_payloads(connection: sa.Connection, outbox_ids: np.ndarray, payloads: Sequence[str]) -> None:
+    """COPY the payloads of rows just queued into ``postback_payloads`` (PostgreSQL), in this transaction."""
+    if not len(outbox_ids):
+        return
+    target = connection.dialect.identifier_preparer.format_table(postback_payloads)
+    statement = f"COPY {target} (outbox_id, payload) FROM STDIN WITH (FORMAT binary)"
+    with connection.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+        copy.write(id_text_stream(outbox_ids, payloads))
 
-    The staged rows carry their outbox ids (:func:`_new_outbox_ids`): the
-    payloads of the rows the insert returns are found by that id alone. Not by
-    key in the whole outbox (PostgreSQL then hash-joined every row ever queued,
-    growing with the history), nor by key in the staging table (two sorts of
-    four text columns per slice).
+
+def _enqueue_returning(connection: sa.Connection, staging: sa.Table, columns: list[str],
+                       keep: sa.ColumnElement[bool] | None) -> np.ndarray:
+    """Outbox rows and their queue rows in one statement; returns the outbox ids it queued.
+
+    The staged rows carry their outbox ids (:func:`_new_outbox_ids`), so the
+    caller finds the payloads of the rows queued by id alone. A key twice in
+    one slice is queued once, under the first row's id: only that id comes back.
     """
     outbox = postback_outbox
     queue_names = [column.name for column in postback_queue.columns]
@@ -365,15 +401,10 @@ def _enqueue_returning(connection: sa.Connection, staging: sa.Table, columns: li
     queue_rows = (
         sa.insert(postback_queue).from_select(queue_names, sa.select(*queue_columns_from(queued_rows))).cte("queue_rows")
     )
-    # A key twice in one slice is queued once, under the first row's id: only that row's payload goes in.
-    payloads = (
-        sa.insert(postback_payloads)
-        .from_select(["outbox_id", "payload"],
-                     sa.select(staging.c.outbox_id, staging.c.payload)
-                     .where(staging.c.outbox_id.in_(sa.select(queued_rows.c.outbox_id))))
-        .add_cte(queued_rows, queue_rows)
-    )
-    return connection.execute(payloads.execution_options(preserve_rowcount=True)).rowcount
+    # The ids as one array's text: a row each, their fetch through SQLAlchemy cost more than the statement's
+    # own client time (measured). A data-modifying CTE runs whether or not the query reads it.
+    ids = sa.select(sa.cast(sa.func.array_agg(queued_rows.c.outbox_id), sa.Text)).add_cte(queued_rows, queue_rows)
+    return _int_array(connection.execute(ids).scalar_one())
 
 
 def map_and_enqueue(
@@ -449,9 +480,18 @@ def map_new_loads(
             sa.select(sa.func.count()).select_from(first_party_events)
             .where(in_loads(load_ids, connection.dialect.name), first_party_events.c.event_time < utc_naive(oldest))
         ).scalar_one()
-    mapped = _map_window(engine, oldest, LATEST_EVENT_TIME, mapping, now=now, workers=workers,
-                         events_per_slice=events_per_slice, load_ids=load_ids)
-    by_hour = events_by_hour(engine, load_ids)
+    if engine.dialect.name == "postgresql":
+        # Counted while the slices are mapped, on its own connection: the caller is idle then, and at 1M events
+        # this read is a second of serial time otherwise. Not on SQLite: a reader beside its writers may be refused.
+        with ThreadPoolExecutor(1, thread_name_prefix="events-by-hour") as counter:
+            counted = counter.submit(events_by_hour, engine, load_ids)
+            mapped = _map_window(engine, oldest, LATEST_EVENT_TIME, mapping, now=now, workers=workers,
+                                 events_per_slice=events_per_slice, load_ids=load_ids, expected_events=waiting_events)
+            by_hour = counted.result()
+    else:
+        mapped = _map_window(engine, oldest, LATEST_EVENT_TIME, mapping, now=now, workers=workers,
+                             events_per_slice=events_per_slice, load_ids=load_ids, expected_events=waiting_events)
+        by_hour = events_by_hour(engine, load_ids)
     mark_loads_mapped(engine, load_ids, now)
     return MappedLoads(tuple(load_ids), mapped, int(too_old), by_hour)
 
@@ -460,30 +500,41 @@ def events_by_hour(engine: Engine, load_ids: Sequence[int]) -> dict[str, int]:
     """Events of ``load_ids`` per UTC event hour."""
     table = first_party_events
     if engine.dialect.name == "postgresql":
-        hour = sa.func.to_char(sa.func.date_trunc("hour", table.c.event_time), "YYYY-MM-DD HH24:00")
+        # Grouped by the truncated time, labelled per group: to_char on every row was most of the query's
+        # time (a million-event load, serial while no worker maps).
+        hour = sa.func.date_trunc("hour", table.c.event_time)
+        label = sa.func.to_char(hour, "YYYY-MM-DD HH24:00")
     else:
-        hour = sa.func.strftime("%Y-%m-%d %H:00", table.c.event_time)
+        hour = label = sa.func.strftime("%Y-%m-%d %H:00", table.c.event_time)
     with engine.connect() as connection:
-        rows = connection.execute(sa.select(hour, sa.func.count()).where(in_loads(load_ids, connection.dialect.name))
+        rows = connection.execute(sa.select(label, sa.func.count()).where(in_loads(load_ids, connection.dialect.name))
                                   .group_by(hour).order_by(hour)).all()
     return {str(label): int(count) for label, count in rows}
 
 
 def _map_window(engine: Engine, start: datetime, end: datetime, mapping: MappingConfig, *, now: datetime,
-                workers: int, events_per_slice: int, load_ids: Sequence[int] | None = None) -> MappedWindow:
+                workers: int, events_per_slice: int, load_ids: Sequence[int] | None = None,
+                expected_events: int | None = None) -> MappedWindow:
+    """``expected_events``: about how many events the window holds, when the caller knows (the loads' counts)."""
     if events_per_slice < 1:
         raise ValueError(f"events_per_slice must be at least 1, got {events_per_slice}")
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
-    slices = event_time_slices(engine, start, end, events_per_slice, load_ids=load_ids)
     # Each process opens its own connection: an in-memory SQLite database would be a new, empty one.
-    processes = min(workers, len(slices)) if threads_share_the_database(engine) else 1
-    if processes <= 1:
-        results = [_map_slice(engine, slice_start, slice_end, mapping, now, load_ids) for slice_start, slice_end in slices]
-    else:
-        # spawn, not fork: the caller (a Dagster run) has threads, and a forked child would inherit their locks.
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
+    parallel = workers > 1 and threads_share_the_database(engine)
+    with ExitStack() as stack:
+        pool = None
+        if parallel and expected_events is not None and expected_events > events_per_slice:
+            # Started before the slices are cut: a worker's start (Python and this module's imports, about a
+            # second of CPU) then overlaps the counting and cutting, serial queries of about as long at 1M events.
+            pool = _worker_pool(stack, min(workers, math.ceil(expected_events / events_per_slice)))
+        slices = event_time_slices(engine, start, end, events_per_slice, load_ids=load_ids)
+        processes = min(workers, len(slices)) if parallel else 1
+        if processes <= 1:
+            results = [_map_slice(engine, slice_start, slice_end, mapping, now, load_ids)
+                       for slice_start, slice_end in slices]
+        else:
+            pool = pool or _worker_pool(stack, processes)
             futures = [pool.submit(_map_slice_in_worker, engine.url, slice_start, slice_end, mapping, now, load_ids)
                        for slice_start, slice_end in slices]
             results = [future.result() for future in futures]
@@ -496,6 +547,21 @@ def _map_window(engine: Engine, start: datetime, end: datetime, mapping: Mapping
         with engine.begin() as connection:
             connection.exec_driver_sql(f"ANALYZE {postback_queue.name}")
     return combined
+
+
+def _worker_pool(stack: ExitStack, processes: int) -> ProcessPoolExecutor:
+    """A pool of ``processes`` map workers, shut down with ``stack``; every one of them started now."""
+    # spawn, not fork: the caller (a Dagster run) has threads, and a forked child would inherit their locks.
+    pool = stack.enter_context(ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn"),
+                                                   initializer=_worker_started))
+    # The pool starts a process per task submitted while none is idle: one task each starts them all.
+    for _ in range(processes):
+        pool.submit(_worker_started)
+    return pool
+
+
+def _worker_started() -> None:
+    """Nothing: run in a new worker, it makes the worker import this module (and what mapping needs) at start."""
 
 
 def event_time_slices(engine: Engine, start: datetime, end: datetime, events_per_slice: int, *,

@@ -285,3 +285,26 @@ def _utf8(value: object) -> bytes:
     if "\x00" in text:
         raise ValueError(f"text {text[:40]!r} holds a NUL character, which PostgreSQL text cannot store")
     return text.encode()
+
+
+def id_text_stream(ids: np.ndarray, texts: Sequence[str]) -> bytes:
+    """The whole binary COPY stream of rows (int8, text): one id and one text per row, no NULLs.
+
+    For rows whose texts are all distinct and long (JSON documents): the
+    general path's per-value dictionary (:func:`_encode_text`) and per-row
+    pieces then cost four times this (50,000 payloads of ~560 bytes: 0.2 s
+    against 0.05 s, measured). The fixed part of each row (field count, the
+    id and the text's length) is one numpy record; the texts are appended in C.
+    """
+    count = len(ids)
+    if len(texts) != count:
+        raise ValueError(f"{count} ids for {len(texts)} texts")
+    encoded = [text.encode() for text in texts]
+    if any(b"\x00" in value for value in encoded):
+        raise BinaryCopyError("text holds a NUL character, which PostgreSQL text cannot store")
+    heads = np.empty(count, dtype=[("count", ">i2"), ("id_length", ">i4"), ("id", ">i8"), ("text_length", ">i4")])
+    heads["count"] = 2
+    heads["id_length"] = 8
+    heads["id"] = ids
+    heads["text_length"] = np.fromiter(map(len, encoded), dtype=np.int64, count=count)
+    return b"".join(chain((SIGNATURE,), chain.from_iterable(zip(_row_bytes(heads), encoded, strict=True)), (TRAILER,)))

@@ -74,3 +74,34 @@ def test_two_processes_over_small_slices_queue_exactly_what_one_pass_does(wareho
     finally:
         reference.dispose()
         sliced.dispose()
+
+
+def test_new_loads_mapped_by_two_processes_queue_every_event_once_and_count_every_hour(warehouse_url: str, mapping) -> None:
+    # map_new_loads starts its workers before it cuts the slices (it knows the loads' sizes) and, on PostgreSQL,
+    # counts the events per hour while they map: the outbox and the counts must not depend on either.
+    from collections import Counter
+
+    from tiktok_assets.postbacks.outbox import map_new_loads
+    from tiktok_assets.postbacks.store import ensure_postback_tables
+    from tiktok_assets.warehouse import create_schema, make_engine
+
+    engine = make_engine(warehouse_url)
+    try:
+        create_schema(engine)
+        ensure_postback_tables(engine)
+        events = generate_events(ADS, START, SIM_NOW, seed=5, config=SyntheticStreamConfig(sessions_per_day=1_200))
+        # Two loads: the counts cover both.
+        store_events(engine, events[::2], received_at=SIM_NOW)
+        store_events(engine, events[1::2], received_at=SIM_NOW)
+        loads = map_new_loads(engine, mapping, now=SIM_NOW, workers=2, events_per_slice=60)
+
+        assert len(loads.loads) == 2 and loads.mapped.first_party_events == len(events)
+        assert loads.events_by_hour == dict(sorted(Counter(f"{event.event_time:%Y-%m-%d %H}:00" for event in events).items()))
+        with engine.connect() as connection:
+            keys = Counter(connection.execute(sa.select(postback_outbox.c.event_source_id, postback_outbox.c.event,
+                                                        postback_outbox.c.event_id)).all())
+        assert sum(keys.values()) == loads.mapped.enqueued.queued == loads.mapped.tiktok_events > 0
+        assert set(keys.values()) == {1}
+        assert len(_outbox(engine)) == loads.mapped.tiktok_events  # a payload for every queued row
+    finally:
+        engine.dispose()

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 
 from tiktok_assets.warehouse import make_engine, write_transaction
 from tiktok_assets.warehouse.bulk import bulk_insert
-from tiktok_assets.warehouse.pgbinary import BinaryCopyError, binary_type
+from tiktok_assets.warehouse.pgbinary import BinaryCopyError, binary_type, id_text_stream
 
 every_type = sa.Table(
     "bulk_every_type",
@@ -186,3 +186,38 @@ def test_rows_arrive_in_the_frames_order(warehouse_url: str) -> None:
     finally:
         ordered.drop(engine)
         engine.dispose()
+
+
+id_texts = sa.Table(
+    "bulk_id_texts",
+    sa.MetaData(),
+    sa.Column("row_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("body", sa.Text, nullable=False),
+)
+
+
+def _copy_id_texts(engine: Engine, ids: list[int], texts: list[str]) -> None:
+    with write_transaction(engine) as connection:
+        cursor = connection.connection.driver_connection.cursor()
+        with cursor.copy("COPY bulk_id_texts (row_id, body) FROM STDIN WITH (FORMAT binary)") as copy:
+            copy.write(id_text_stream(np.array(ids, dtype=np.int64), texts))
+
+
+def test_id_text_stream_round_trips_ids_and_texts_in_order(postgres_schema_url: str) -> None:
+    engine = make_engine(postgres_schema_url)
+    id_texts.create(engine)
+    # Big and negative ids, texts of different lengths: multi-byte UTF-8, COPY-special characters, the empty text.
+    ids = [2**62 + 5, -3, 0, 17]
+    texts = ['{"name":"Ünïcödé ✓ 広告"}', 'a\tb\nc\\d,"e"', "", "x" * 70_000]
+    _copy_id_texts(engine, ids, texts)
+    with engine.connect() as connection:
+        rows = connection.execute(sa.select(id_texts.c.row_id, id_texts.c.body).order_by(id_texts.c.row_id)).all()
+    engine.dispose()
+    assert rows == sorted(zip(ids, texts))
+
+
+def test_id_text_stream_refuses_a_nul_and_a_length_mismatch() -> None:
+    with pytest.raises(BinaryCopyError, match="NUL"):
+        id_text_stream(np.array([1], dtype=np.int64), ["a\x00b"])
+    with pytest.raises(ValueError, match="2 ids for 1 texts"):
+        id_text_stream(np.array([1, 2], dtype=np.int64), ["a"])

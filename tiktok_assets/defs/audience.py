@@ -24,6 +24,7 @@ from tiktok_assets.audience.pull import fetch_basic_totals, fetch_breakdown, tot
 from tiktok_assets.audience.schemas import audience_schema_failures
 from tiktok_assets.defs import automation, spend
 from tiktok_assets.defs.resources import TikTokApiResource, WarehouseResource
+from tiktok_assets import partitions
 from tiktok_assets.partitions import (
     ADVERTISER_PARTITIONS_NAME,
     advertiser_date_key,
@@ -103,7 +104,7 @@ def _materialize_audience(context: dg.AssetExecutionContext, tiktok_api: TikTokA
                           ) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult]:
     engine = warehouse.get_engine()
     now = _now()
-    dates_by_advertiser = spend._dates_by_advertiser(list(context.partition_keys))
+    dates_by_advertiser = partitions.dates_by_advertiser(context.partition_keys)
     skip_settled = context.run.tags.get(SKIP_SETTLED_TAG) == "true"
     settle_days = warehouse.settle_window_days()
     schema_problems: list[pd.DataFrame] = []

@@ -13,6 +13,7 @@ import pandas as pd
 
 from tiktok_assets.defs import automation, spend
 from tiktok_assets.defs.resources import ExtraMetricsResource, TikTokApiResource, WarehouseResource
+from tiktok_assets import partitions
 from tiktok_assets.partitions import ADVERTISER_PARTITIONS_NAME, advertiser_date_key, all_advertisers_range_tags
 from tiktok_assets.spend.extra import ExtraMetricsConfigError, extra_schema_failures, fetch_extra_metrics
 from tiktok_assets.spend.pull import AdvertiserProfile, profiles_from_infos
@@ -87,7 +88,7 @@ def ad_metrics_extra_daily(context: dg.AssetExecutionContext, tiktok_api: TikTok
 def _materialize(context: dg.AssetExecutionContext, tiktok_api: TikTokApiResource, warehouse: WarehouseResource,
                  metrics: list[str], keys: list[str]) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult]:
     engine = warehouse.get_engine()
-    dates_by_advertiser = spend._dates_by_advertiser(keys)
+    dates_by_advertiser = partitions.dates_by_advertiser(keys)
     skip_settled = context.run.tags.get(SKIP_SETTLED_TAG) == "true"
     settle_days = warehouse.settle_window_days()
     schema_problems: list[pd.DataFrame] = []

@@ -16,10 +16,9 @@ blocking schema checks gate them.
 """
 
 
-from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pandas as pd
@@ -46,7 +45,8 @@ from tiktok_assets.metrics.store import (
     replace_metrics_partitions,
     replace_report,
 )
-from tiktok_assets.partitions import advertiser_date_key, advertiser_date_partitions, split_advertiser_date_key
+from tiktok_assets import partitions
+from tiktok_assets.partitions import advertiser_date_key, advertiser_date_partitions
 
 METRICS_GROUP = "tiktok_metrics"
 METRICS_KINDS = {"pandas", "sql"}
@@ -135,14 +135,6 @@ def _metrics_check_specs(grain: str) -> list[dg.AssetCheckSpec]:
     return specs
 
 
-def _dates_by_advertiser(partition_keys: Sequence[str]) -> dict[str, list[date]]:
-    grouped: dict[str, set[date]] = defaultdict(set)
-    for key in partition_keys:
-        advertiser_id, stat_date = split_advertiser_date_key(key)
-        grouped[advertiser_id].add(stat_date)
-    return {advertiser_id: sorted(days) for advertiser_id, days in grouped.items()}
-
-
 @dataclass
 class _CheckFindings:
     """Failure cases of one check over a whole run, collected slice by slice."""
@@ -194,7 +186,8 @@ def materialize_metrics(context: dg.AssetExecutionContext, warehouse: WarehouseR
     engine = warehouse.get_engine()
     levels = [level for level in LEVELS if metrics_asset_key(level, grain) in context.selected_asset_keys]
     history = read_entity_history(engine)
-    dates_by_advertiser = _dates_by_advertiser(list(context.partition_keys))
+    dates_by_advertiser = {advertiser_id: sorted(set(days)) for advertiser_id, days
+                           in partitions.dates_by_advertiser(context.partition_keys).items()}
     schema_findings = {level: _CheckFindings([]) for level in levels}
     plausibility_findings = {level: _CheckFindings([]) for level in levels}
     total = sum(len(dates) for dates in dates_by_advertiser.values())

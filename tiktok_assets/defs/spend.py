@@ -9,7 +9,6 @@ recomputes exactly the partitions whose numbers changed.
 
 import hashlib
 import json
-from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
@@ -18,12 +17,12 @@ import pandas as pd
 
 from tiktok_assets.defs.automation import upstream_data_changed
 from tiktok_assets.defs.resources import TikTokApiResource, WarehouseResource
+from tiktok_assets import partitions
 from tiktok_assets.partitions import (
     ADVERTISER_PARTITIONS_NAME,
     advertiser_date_key,
     advertiser_date_partitions,
     advertiser_partitions,
-    split_advertiser_date_key,
 )
 from tiktok_assets.spend.errors import AdvertiserProfileError
 from tiktok_assets.spend.pull import (
@@ -94,14 +93,6 @@ def _utc_now() -> datetime:
 
 def _now() -> datetime:
     return _utc_now().astimezone(UTC).replace(tzinfo=None)
-
-
-def _dates_by_advertiser(partition_keys: list[str]) -> dict[str, list[date]]:
-    grouped: dict[str, list[date]] = defaultdict(list)
-    for key in partition_keys:
-        advertiser_id, stat_date = split_advertiser_date_key(key)
-        grouped[advertiser_id].append(stat_date)
-    return grouped
 
 
 def discover_advertisers(client: TikTokClient, api: TikTokApiResource) -> list[dict]:
@@ -276,7 +267,7 @@ def _materialize_stats(
 ) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult]:
     engine = warehouse.get_engine()
     run_started_at = _now()
-    dates_by_advertiser = _dates_by_advertiser(list(context.partition_keys))
+    dates_by_advertiser = partitions.dates_by_advertiser(context.partition_keys)
     total_partitions = sum(len(dates) for dates in dates_by_advertiser.values())
     written_refs: list[PartitionRef] = []
     schema_problems: list[pd.DataFrame] = []
